@@ -1,0 +1,86 @@
+"""AAC Portal: follow-up of patients treated under a French compassionate access authorization."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.exc import OperationalError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from portal.config import PROJECT_ROOT, ConfigError, development_secret, load_config, validate
+
+__all__ = ["create_app", "ConfigError"]
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the portal: configuration, extensions, areas, error handlers, CLI."""
+    instance_path = Path(
+        os.environ.get("PORTAL_INSTANCE_PATH", str(PROJECT_ROOT / "instance"))
+    ).resolve()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    config = load_config(instance_path, os.environ, test_config)
+    validate(config)
+    if not config["SECRET_KEY"]:
+        config["SECRET_KEY"] = development_secret(instance_path)
+    app.config.update(config)
+
+    if app.config["TRUSTED_PROXIES"]:
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    _init_extensions(app)
+    _register_areas(app)
+
+    from portal import errors, permissions
+
+    errors.init_app(app)
+    permissions.init_app(app)
+    _check_keys(app)
+    return app
+
+
+def _check_keys(app: Flask) -> None:
+    from portal.core.services import check_keys_against_database
+    from portal.db import new_session
+
+    try:
+        with new_session(app) as session:
+            check_keys_against_database(session, app.extensions["portal.keys"])
+    except OperationalError as exc:
+        # The database may come up after the app (see /healthz); the check runs at next start.
+        app.logger.warning("key check skipped, database unavailable: %s", exc.orig)
+
+
+def _init_extensions(app: Flask) -> None:
+    from portal import db, i18n, keys, navigation, security
+    from portal.extensions import babel, csrf, limiter, login_manager
+
+    keys.init_app(app)
+    db.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    # Until the accounts area installs its loader, nobody is logged in.
+    login_manager.request_loader(lambda _request: None)
+    i18n.init_app(app)
+    security.init_app(app)
+    navigation.init_app(app)
+
+
+def _register_areas(app: Flask) -> None:
+    from portal.cli import register_commands
+    from portal.core.routes import bp as core_bp
+
+    app.register_blueprint(core_bp)
+    register_commands(app)

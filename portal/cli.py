@@ -1,0 +1,119 @@
+"""The `portal` command: Flask's CLI plus the portal's own groups."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, FlaskGroup
+
+from portal.config import PROJECT_ROOT, ConfigError
+from portal.keys import KeyFileError, new_keyring, write_key_file
+
+db_cli = AppGroup("db", help="Create and upgrade the database schema.")
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Upgrade the database to REVISION (default: the newest)."""
+    from portal import migrate
+
+    migrate.upgrade(current_app, revision)
+    click.echo(f"Database at revision {migrate.current_revision(current_app)}.")
+
+
+@db_cli.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Downgrade the database to REVISION."""
+    from portal import migrate
+
+    migrate.downgrade(current_app, revision)
+    click.echo(f"Database at revision {migrate.current_revision(current_app)}.")
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Print the database's revision and whether it is the newest."""
+    from portal import migrate
+
+    current = migrate.current_revision(current_app)
+    head = migrate.head_revision(current_app)
+    state = "up to date" if current == head else f"behind (newest is {head})"
+    click.echo(f"{current or 'empty database'}: {state}")
+
+
+@click.group("keys", help="Create the key file.")
+def keys_cli() -> None:
+    """Key file commands (they run without loading the portal)."""
+
+
+@keys_cli.command("init")
+@click.option(
+    "--path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the key file (default: PORTAL_KEY_FILE or instance/portal.keys).",
+)
+def keys_init(path: Path | None) -> None:
+    """Generate a new key file (mode 0400); never overwrites an existing one."""
+    target = path or Path(
+        os.environ.get("PORTAL_KEY_FILE", str(PROJECT_ROOT / "instance" / "portal.keys"))
+    )
+    try:
+        write_key_file(target, new_keyring())
+    except KeyFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Key file written to {target} (mode 0400). Keep a copy in a safe place: "
+               "without it, the data cannot be decrypted.")
+
+
+@click.command("demo")
+@click.option("--no-serve", is_flag=True, help="Only create and seed the database.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def demo_command(no_serve: bool, host: str, port: int) -> None:
+    """Create the SQLite database, load the demo protocol and accounts, then serve."""
+    from portal import demo, migrate
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config["ENV"] == "production":
+        raise click.ClickException("portal demo refuses to run with PORTAL_ENV=production.")
+    migrate.upgrade(app)
+    for line in demo.seed(app):
+        click.echo(line)
+    if no_serve:
+        return
+    click.echo(f"Serving on http://{host}:{port} (Ctrl+C to stop).")
+    app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the portal's command groups to the app's CLI."""
+    app.cli.add_command(db_cli)
+    app.cli.add_command(demo_command)
+
+
+def _create_app() -> Flask:
+    from portal import create_app
+
+    try:
+        return create_app()
+    except (ConfigError, KeyFileError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+cli = FlaskGroup(create_app=_create_app, add_version_option=True, help="AAC Portal.")
+cli.add_command(keys_cli)
+
+
+def main() -> None:
+    """Entry point of the `portal` console script."""
+    cli.main(prog_name="portal")
+
+
+if __name__ == "__main__":
+    main()

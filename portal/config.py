@@ -1,0 +1,137 @@
+"""Configuration: defaults, then PORTAL_* environment variables, then the test mapping.
+
+Nothing is read at import time: `load_config` runs inside `create_app`. `validate` fails fast in
+production with one line naming the setting at fault.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the setting."""
+
+
+def defaults(instance_path: Path) -> dict[str, Any]:
+    """Return the development defaults; every key can be set as PORTAL_<KEY>."""
+    return {
+        #: development | production | testing
+        "ENV": "development",
+        #: signs the session cookie; required in production
+        "SECRET_KEY": "",
+        #: the key file holding every encryption and HMAC key (see `portal keys init`)
+        "KEY_FILE": str(instance_path / "portal.keys"),
+        #: SQLAlchemy URL; PostgreSQL as postgresql+psycopg://user@host/db
+        "DATABASE_URL": f"sqlite:///{instance_path / 'portal.db'}",
+        #: Flask-Limiter storage; redis://host:6379/0 in production
+        "RATELIMIT_STORAGE_URI": "memory://",
+        #: send the session cookie over HTTPS only (forced on in production)
+        "SESSION_COOKIE_SECURE": False,
+        #: number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted
+        "TRUSTED_PROXIES": 0,
+        #: largest accepted request body, in bytes
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        #: smtp://host:port for outgoing mail; empty writes each message to instance/outbox/
+        "MAIL_URL": "",
+        #: sender address of outgoing mail
+        "MAIL_FROM": "aac-portal@localhost",
+        #: public base URL used in mailed links
+        "BASE_URL": "http://127.0.0.1:5000",
+        #: local time zone for people-facing times and night-activity checks
+        "TIMEZONE": "Europe/Paris",
+        #: audit entries older than this are purged (183 to 365 days)
+        "AUDIT_RETENTION_DAYS": 365,
+        #: the laboratory (data controller) shown in the layout and notices
+        "CONTROLLER_NAME": "Laboratoire Exemple SAS",
+    }
+
+
+def _parse(raw: str, default: Any, name: str) -> Any:
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"PORTAL_{name} must be true or false, not {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"PORTAL_{name} must be an integer, not {raw!r}") from None
+    return raw
+
+
+def load_config(
+    instance_path: Path,
+    environ: Mapping[str, str],
+    test_config: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Merge defaults, PORTAL_* variables and the test mapping, then derive Flask's settings."""
+    config = defaults(instance_path)
+    for name, default in list(config.items()):
+        if f"PORTAL_{name}" in environ:
+            config[name] = _parse(environ[f"PORTAL_{name}"], default, name)
+    if test_config:
+        config.update(test_config)
+    config.setdefault("TESTING", config["ENV"] == "testing")
+    config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # The __Host- prefix pins the cookie to this host and path, over HTTPS only.
+    config.setdefault(
+        "SESSION_COOKIE_NAME",
+        "__Host-aac_session" if config["SESSION_COOKIE_SECURE"] else "aac_session",
+    )
+    config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    config.setdefault("BABEL_DEFAULT_LOCALE", "fr")
+    config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
+    config.setdefault(
+        "BABEL_TRANSLATION_DIRECTORIES", str(PROJECT_ROOT / "translations")
+    )
+    config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
+    return config
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Refuse a production configuration that would be unsafe; one line names the setting."""
+    if config["ENV"] not in {"development", "production", "testing"}:
+        raise ConfigError(
+            f"PORTAL_ENV must be development, production or testing, not {config['ENV']!r}"
+        )
+    if config["ENV"] != "production":
+        return
+    if not config.get("SECRET_KEY"):
+        raise ConfigError("PORTAL_SECRET_KEY is missing: production needs a random secret key.")
+    if len(config["SECRET_KEY"]) < 32:
+        raise ConfigError("PORTAL_SECRET_KEY is too short: use at least 32 random characters.")
+    if not os.path.isfile(config["KEY_FILE"]):
+        raise ConfigError(
+            f"PORTAL_KEY_FILE is missing: no key file at {config['KEY_FILE']}."
+        )
+    if str(config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
+        raise ConfigError(
+            "PORTAL_RATELIMIT_STORAGE_URI is memory://: production needs redis:// so that "
+            "every worker shares the limits."
+        )
+    if not config["SESSION_COOKIE_SECURE"]:
+        raise ConfigError(
+            "PORTAL_SESSION_COOKIE_SECURE is off: production cookies must be Secure."
+        )
+
+
+def development_secret(instance_path: Path) -> str:
+    """Return a per-installation secret kept in instance/, created on first use."""
+    path = instance_path / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()

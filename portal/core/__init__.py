@@ -1,0 +1,1 @@
+"""The portal's shell: home page, language switch, health check, key check values."""

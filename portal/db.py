@@ -1,0 +1,149 @@
+"""Database layer: declarative base, UTC datetimes, one session per request."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from flask import Flask, current_app, g, has_request_context
+from flask.globals import request_ctx
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from portal import clock
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A datetime column that only accepts and always returns aware UTC datetimes."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are refused: times are UTC and timezone-aware")
+        value = value.astimezone(UTC)
+        # SQLite has no time zone type: store naive UTC, re-attach UTC on the way out.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Return the current time (the portal clock), aware UTC."""
+    return clock.now()
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every model; constraint names follow one convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+#: a creation timestamp column set by the portal clock
+created_at = Annotated[datetime, mapped_column(UTCDateTime(), default=utcnow, nullable=False)]
+#: a boolean column false by default
+bool_false = Annotated[bool, mapped_column(default=False, server_default="0", nullable=False)]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine; SQLite gets WAL mode and foreign keys on every connection."""
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def init_app(app: Flask) -> None:
+    """Bind an engine and a session factory to the app; close the request session on teardown."""
+    engine = make_engine(app.config["DATABASE_URL"])
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    app.extensions["portal.db"] = (engine, factory)
+
+    @app.teardown_request
+    def _close_request_session(exc: BaseException | None) -> None:
+        _close(request_ctx.__dict__.pop("portal_db_session", None), exc)
+
+    @app.teardown_appcontext
+    def _close_context_session(exc: BaseException | None) -> None:
+        _close(g.pop("db_session", None), exc)
+
+
+def _close(session: Session | None, exc: BaseException | None) -> None:
+    if session is None:
+        return
+    if exc is not None:
+        session.rollback()
+    session.close()
+
+
+def get_engine(app: Flask | None = None) -> Engine:
+    """Return the engine bound to the (current) app."""
+    return (app or current_app).extensions["portal.db"][0]
+
+
+def new_session(app: Flask | None = None) -> Session:
+    """Open a session outside a request (CLI, jobs, tests); the caller closes it.
+
+    The session carries its app in `session.info`, so that services taking only a session
+    reach the configuration and the key ring without an app context.
+    """
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    session = app.extensions["portal.db"][1]()
+    session.info["portal.app"] = app
+    return session
+
+
+def app_of(session: Session) -> Flask:
+    """Return the app a session was opened for."""
+    return session.info["portal.app"]
+
+
+def get_session() -> Session:
+    """Return the session of the current request (or app context), opening it on first use.
+
+    A request always gets its own session, even when a test holds an app context open, so
+    that what a test sets up is only seen by a request once it is committed.
+    """
+    if has_request_context():
+        holder = request_ctx.__dict__
+        if "portal_db_session" not in holder:
+            holder["portal_db_session"] = new_session()
+        return holder["portal_db_session"]
+    if "db_session" not in g:
+        g.db_session = new_session()
+    return g.db_session
+
+
+def discard_request_session() -> None:
+    """Roll back and drop the current request's session (after an unexpected error)."""
+    holder = request_ctx.__dict__ if has_request_context() else None
+    session = holder.pop("portal_db_session", None) if holder is not None else None
+    if session is not None:
+        session.rollback()
+        session.close()

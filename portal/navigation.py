@@ -1,0 +1,63 @@
+"""Menu and footer entries, shown only to those who hold their permission."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app, request, url_for
+
+from portal.permissions import Permission, granted_permissions
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    """A link in the main menu or the footer."""
+
+    endpoint: str
+    label: Any  # a lazy translated string
+    permission: Permission | None = None  # None: shown to everyone
+
+
+@dataclass(frozen=True)
+class ShownEntry:
+    url: str
+    label: str
+    current: bool
+
+
+def add_menu_entry(app: Flask, entry: NavEntry) -> None:
+    """Add a link to the main menu."""
+    app.extensions.setdefault("portal.nav", []).append(entry)
+
+
+def add_footer_entry(app: Flask, entry: NavEntry) -> None:
+    """Add a link to the footer of every page."""
+    app.extensions.setdefault("portal.footer", []).append(entry)
+
+
+def _shown(key: str) -> list[ShownEntry]:
+    held = granted_permissions()
+    shown = []
+    for entry in current_app.extensions.get(key, []):
+        if entry.permission is None or entry.permission in held:
+            shown.append(
+                ShownEntry(url_for(entry.endpoint), str(entry.label),
+                           request.endpoint == entry.endpoint)
+            )
+    return shown
+
+
+def init_app(app: Flask) -> None:
+    """Expose nav_items(), footer_items() and language_url() to templates."""
+
+    def language_url(code: str) -> str:
+        return url_for("core.set_language", code=code, next=request.full_path.rstrip("?"))
+
+    helpers: dict[str, Callable[..., Any]] = {
+        "nav_items": lambda: _shown("portal.nav"),
+        "footer_items": lambda: _shown("portal.footer"),
+        "language_url": language_url,
+    }
+    app.context_processor(lambda: helpers)

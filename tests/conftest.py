@@ -1,0 +1,122 @@
+"""Fixtures: an app on SQLite (default) or PostgreSQL (PORTAL_TEST_DATABASE_URL), clients.
+
+Each SQLite test gets a fresh database file. On PostgreSQL the schema is created once per run
+and every table is emptied after each test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+import portal.models  # noqa: F401 - every table on the metadata
+from portal import create_app
+from portal.core.services import check_keys_against_database
+from portal.db import Base, get_engine, make_engine, new_session
+from portal.keys import new_keyring, write_key_file
+
+POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    database = POSTGRES_URL or "SQLite (a fresh file per test)"
+    return f"AAC Portal test database: {database}; Redis: {REDIS_URL or 'not set'}"
+
+
+@pytest.fixture(scope="session")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "portal.keys"
+    write_key_file(path, new_keyring())
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[str | None]:
+    """Create the schema once on PostgreSQL; None on SQLite."""
+    if not POSTGRES_URL:
+        yield None
+        return
+    engine = make_engine(POSTGRES_URL)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+            Base.metadata.create_all(connection)
+    except Exception as exc:  # noqa: BLE001
+        pytest.exit(f"PostgreSQL at {POSTGRES_URL} is not usable: {exc}", returncode=3)
+    yield POSTGRES_URL
+    engine.dispose()
+
+
+def _empty_postgres(app: Flask) -> None:
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with get_engine(app).begin() as connection:
+        # The audit table refuses deletion outside a purge; TRUNCATE is test-only cleanup.
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+def make_test_config(tmp_path: Path, key_file: Path, **overrides: object) -> dict[str, object]:
+    """Return the configuration of a test app."""
+    config: dict[str, object] = {
+        "ENV": "testing",
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "KEY_FILE": str(key_file),
+        "DATABASE_URL": POSTGRES_URL or f"sqlite:///{tmp_path / 'portal.db'}",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "WTF_CSRF_ENABLED": False,
+        "MAIL_URL": "",
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def app_config(tmp_path: Path, key_file: Path) -> dict[str, object]:
+    """The configuration the `app` fixture uses; a test may change it before asking for `app`."""
+    return make_test_config(tmp_path, key_file)
+
+
+@pytest.fixture
+def app(
+    app_config: dict[str, object],
+    tmp_path: Path,
+    postgres_schema: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Flask]:
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    application = create_app(app_config)
+    if postgres_schema is None:
+        Base.metadata.create_all(get_engine(application))
+        with new_session(application) as session:
+            check_keys_against_database(session, application.extensions["portal.keys"])
+    yield application
+    if postgres_schema is not None:
+        _empty_postgres(application)
+    get_engine(application).dispose()
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Session]:
+    """A session for setting state up through the services; commit to make it visible."""
+    session = new_session(app)
+    yield session
+    session.rollback()
+    session.close()
+
+
+@pytest.fixture
+def client(app: Flask):  # noqa: ANN201
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):  # noqa: ANN201
+    return app.test_cli_runner()

@@ -1,0 +1,87 @@
+"""The `portal` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from portal import create_app
+from portal.cli import cli
+from tests.conftest import make_test_config
+
+
+def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "portal.cli", *args],
+        capture_output=True, text=True, env={**os.environ, **env}, timeout=120,
+    )
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    result = _run("--help", env={"PORTAL_INSTANCE_PATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    for command in ("db", "demo", "keys", "run", "routes"):
+        assert f"  {command} " in result.stdout
+
+
+def test_flask_app_option_works_too(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("flask")), "--app", "portal", "db", "--help"],
+        capture_output=True, text=True, env={**os.environ, "PORTAL_INSTANCE_PATH": str(tmp_path)},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "upgrade" in result.stdout
+
+
+def test_db_upgrade_then_current(tmp_path: Path, key_file: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    app = create_app(make_test_config(tmp_path, key_file, DATABASE_URL=url))
+    runner = app.test_cli_runner()
+    before = runner.invoke(args=["db", "current"])
+    assert "empty database" in before.output
+    upgraded = runner.invoke(args=["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "up to date" in runner.invoke(args=["db", "current"]).output
+
+
+def test_keys_init_writes_a_read_only_file_and_never_overwrites(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    target = tmp_path / "k" / "portal.keys"
+    runner = CliRunner()
+    first = runner.invoke(cli, ["keys", "init", "--path", str(target)])
+    assert first.exit_code == 0, first.output
+    assert target.stat().st_mode & 0o777 == 0o400
+    content = target.read_bytes()
+    second = runner.invoke(cli, ["keys", "init", "--path", str(target)])
+    assert second.exit_code != 0
+    assert "refusing to overwrite" in second.output
+    assert target.read_bytes() == content
+
+
+def test_demo_seeds_twice_without_duplicating(tmp_path: Path) -> None:
+    env = {"PORTAL_INSTANCE_PATH": str(tmp_path / "instance")}
+    first = _run("demo", "--no-serve", env=env)
+    assert first.returncode == 0, first.stderr
+    second = _run("demo", "--no-serve", env=env)
+    assert second.returncode == 0, second.stderr
+    assert "Database ready" in second.stdout
+
+
+def test_demo_refuses_production(tmp_path: Path, key_file: Path) -> None:
+    env = {
+        "PORTAL_INSTANCE_PATH": str(tmp_path),
+        "PORTAL_ENV": "production",
+        "PORTAL_SECRET_KEY": "p" * 48,
+        "PORTAL_KEY_FILE": str(key_file),
+        "PORTAL_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/15",
+        "PORTAL_SESSION_COOKIE_SECURE": "true",
+        "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}",
+    }
+    result = _run("demo", "--no-serve", env=env)
+    assert result.returncode != 0
+    assert "refuses to run with PORTAL_ENV=production" in result.stderr

@@ -1,0 +1,118 @@
+"""Configuration: defaults, then PORTAL_* variables, then the test mapping; production refusals."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portal import create_app
+from portal.config import ConfigError, load_config, validate
+from portal.keys import KeyFileError, new_keyring, write_key_file
+
+
+def _production(key_file: Path, **overrides: object) -> dict[str, object]:
+    config = load_config(Path("/tmp/instance"), {}, {
+        "ENV": "production",
+        "SECRET_KEY": "s" * 48,
+        "KEY_FILE": str(key_file),
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+        "SESSION_COOKIE_SECURE": True,
+    })
+    config.update(overrides)
+    return config
+
+
+def test_a_complete_production_configuration_is_accepted(key_file: Path) -> None:
+    validate(_production(key_file))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "setting"),
+    [
+        ({"SECRET_KEY": ""}, "PORTAL_SECRET_KEY"),
+        ({"KEY_FILE": "/nonexistent/portal.keys"}, "PORTAL_KEY_FILE"),
+        ({"RATELIMIT_STORAGE_URI": "memory://"}, "PORTAL_RATELIMIT_STORAGE_URI"),
+        ({"SESSION_COOKIE_SECURE": False}, "PORTAL_SESSION_COOKIE_SECURE"),
+    ],
+)
+def test_production_refuses_with_one_line_naming_the_setting(
+    key_file: Path, overrides: dict[str, object], setting: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        validate(_production(key_file, **overrides))
+    message = str(refused.value)
+    assert message.startswith(setting)
+    assert "\n" not in message
+
+
+def test_environment_overrides_defaults_and_test_mapping_overrides_environment() -> None:
+    environ = {"PORTAL_TIMEZONE": "Europe/London", "PORTAL_TRUSTED_PROXIES": "2",
+               "PORTAL_MAX_CONTENT_LENGTH": "4096"}
+    config = load_config(Path("/tmp/i"), environ, {"MAX_CONTENT_LENGTH": 10})
+    assert config["TIMEZONE"] == "Europe/London"
+    assert config["TRUSTED_PROXIES"] == 2
+    assert config["MAX_CONTENT_LENGTH"] == 10
+
+
+def test_a_badly_typed_variable_is_named() -> None:
+    with pytest.raises(ConfigError, match="PORTAL_TRUSTED_PROXIES must be an integer"):
+        load_config(Path("/tmp/i"), {"PORTAL_TRUSTED_PROXIES": "two"}, None)
+
+
+def test_secure_cookies_use_the_host_prefix() -> None:
+    config = load_config(Path("/tmp/i"), {"PORTAL_SESSION_COOKIE_SECURE": "true"}, None)
+    assert config["SESSION_COOKIE_NAME"].startswith("__Host-")
+    assert config["SESSION_COOKIE_HTTPONLY"] is True
+    assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_development_runs_with_nothing_set(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    for name in [n for n in os.environ if n.startswith("PORTAL_") and n != "PORTAL_INSTANCE_PATH"]:
+        monkeypatch.delenv(name)
+    app = create_app()
+    assert app.config["DATABASE_URL"].startswith("sqlite:///")
+    assert (tmp_path / "instance" / "portal.keys").stat().st_mode & 0o777 == 0o400
+    assert app.test_client().get("/healthz").status_code == 200
+
+
+def test_a_missing_key_file_is_refused(app_config, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    app_config["KEY_FILE"] = str(tmp_path / "absent.keys")
+    with pytest.raises(KeyFileError, match="is missing"):
+        create_app(app_config)
+
+
+def test_a_key_file_that_does_not_match_the_database_is_refused(
+    app, app_config, tmp_path, monkeypatch  # noqa: ANN001
+) -> None:
+    other = tmp_path / "other.keys"
+    write_key_file(other, new_keyring())
+    app_config["KEY_FILE"] = str(other)
+    with pytest.raises(KeyFileError, match="does not match this database"):
+        create_app(app_config)
+
+
+def test_a_corrupt_key_file_is_refused(app_config, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    bad = tmp_path / "bad.keys"
+    bad.write_text("{not json")
+    app_config["KEY_FILE"] = str(bad)
+    with pytest.raises(KeyFileError, match="not a valid AAC Portal key file"):
+        create_app(app_config)
+
+
+def test_the_cli_reports_a_production_refusal_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "PORTAL_ENV": "production", "PORTAL_INSTANCE_PATH": str(tmp_path)}
+    env.pop("PORTAL_SECRET_KEY", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "portal.cli", "db", "current"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "PORTAL_SECRET_KEY is missing" in result.stderr
+    assert "Traceback" not in result.stderr

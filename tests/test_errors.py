@@ -1,0 +1,102 @@
+"""One error path: every error status is a localised page, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from portal import create_app
+from portal.core.models import KeyCheck
+from portal.db import get_session, new_session
+from portal.errors import BadRequest, RateLimited
+from portal.permissions import public
+
+TITLES = {
+    400: ("La demande n'a pas pu être comprise", "The request could not be understood"),
+    403: ("Accès refusé", "Access refused"),
+    404: ("Page introuvable", "Page not found"),
+    405: ("Méthode non autorisée", "Method not allowed"),
+    413: ("Demande trop volumineuse", "Request too large"),
+    429: ("Trop de tentatives", "Too many attempts"),
+    500: ("Erreur interne", "Internal error"),
+}
+
+
+@pytest.fixture
+def app(app_config, tmp_path, postgres_schema, monkeypatch):  # noqa: ANN001, ANN201
+    """The test app plus routes that fail in each way."""
+    from portal.db import Base, get_engine
+    from tests.conftest import _empty_postgres
+
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    app_config["MAX_CONTENT_LENGTH"] = 1024
+    application = create_app(app_config)
+
+    @application.get("/boom/400")
+    @public
+    def bad() -> str:
+        raise BadRequest()
+
+    @application.get("/boom/403")
+    def undeclared() -> str:  # no declaration: refused by default
+        return "never"
+
+    @application.get("/boom/429")
+    @public
+    def limited() -> str:
+        raise RateLimited()
+
+    @application.post("/boom/413")
+    @public
+    def upload() -> str:
+        from flask import request
+
+        return str(len(request.form))
+
+    @application.post("/boom/500")
+    @public
+    def crash() -> str:
+        session = get_session()
+        session.add(KeyCheck(key_id="written-then-crash", check_value="x"))
+        session.flush()
+        raise RuntimeError("database password is hunter2")
+
+    if postgres_schema is None:
+        Base.metadata.create_all(get_engine(application))
+    yield application
+    if postgres_schema is not None:
+        _empty_postgres(application)
+    get_engine(application).dispose()
+
+
+def _request(client, status: int, lang: str):  # noqa: ANN001, ANN202
+    headers = {"Accept-Language": lang}
+    if status == 404:
+        return client.get("/no/such/page", headers=headers)
+    if status == 405:
+        return client.post("/healthz", headers=headers)
+    if status == 413:
+        return client.post("/boom/413", data={"x": "y" * 5000}, headers=headers)
+    if status == 500:
+        return client.post("/boom/500", headers=headers)
+    return client.get(f"/boom/{status}", headers=headers)
+
+
+@pytest.mark.parametrize("status", sorted(TITLES))
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_error_page_has_status_and_localised_title(app: Flask, status: int, lang: str) -> None:
+    response = _request(app.test_client(), status, lang)
+    assert response.status_code == status
+    assert response.mimetype == "text/html"
+    body = response.get_data(as_text=True)
+    title = TITLES[status][0 if lang == "fr" else 1]
+    assert f"<h1>{title}</h1>" in body.replace("&#39;", "'")
+    assert "Traceback" not in body and "hunter2" not in body
+
+
+def test_a_500_rolls_back_what_the_request_wrote(app: Flask) -> None:
+    assert app.test_client().post("/boom/500").status_code == 500
+    with new_session(app) as session:
+        written = select(KeyCheck).where(KeyCheck.key_id == "written-then-crash")
+        assert session.scalar(written) is None

@@ -1,0 +1,75 @@
+"""Every schema change is a migration: an empty database upgraded to head matches the models."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+
+import portal.models  # noqa: F401
+from portal import create_app, migrate
+from portal.db import Base, get_engine, make_engine
+from tests.conftest import POSTGRES_URL, make_test_config
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request, tmp_path) -> Iterator[str]:  # noqa: ANN001
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL not configured: set PORTAL_TEST_DATABASE_URL (see .ci/run)")
+    name = f"portal_migration_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _app(url: str, tmp_path, key_file, monkeypatch):  # noqa: ANN001, ANN202
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    return create_app(make_test_config(tmp_path, key_file, DATABASE_URL=url))
+
+
+def test_upgrade_of_an_empty_database_matches_the_models(
+    empty_database_url, tmp_path, key_file, monkeypatch
+) -> None:
+    app = _app(empty_database_url, tmp_path, key_file, monkeypatch)
+    migrate.upgrade(app)
+    engine = get_engine(app)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == [], f"models and migrations differ: {differences}"
+    assert migrate.current_revision(app) == migrate.head_revision(app)
+    engine.dispose()
+
+
+def test_downgrade_to_base_then_upgrade_again(
+    empty_database_url, tmp_path, key_file, monkeypatch
+) -> None:
+    app = _app(empty_database_url, tmp_path, key_file, monkeypatch)
+    migrate.upgrade(app)
+    migrate.downgrade(app, "base")
+    tables = set(inspect(get_engine(app)).get_table_names()) - {"alembic_version"}
+    assert tables == set()
+    migrate.upgrade(app)
+    assert set(Base.metadata.tables) <= set(inspect(get_engine(app)).get_table_names())
+    get_engine(app).dispose()
+
+
+def test_revision_files_are_date_prefixed() -> None:
+    files = sorted(p.name for p in migrate.MIGRATIONS.joinpath("versions").glob("*.py"))
+    assert files, "no migration found"
+    for name in files:
+        assert name[:8].isdigit() and name[8] == "_", name
