@@ -1,0 +1,1 @@
+"""Roles, establishments, time-limited access grants and their review (section 8, SEC-HAB)."""

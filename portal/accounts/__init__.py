@@ -1,0 +1,1 @@
+"""Nominative accounts, strong authentication and server-side sessions (SEC-AUT, SEC-SES)."""

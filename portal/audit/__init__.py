@@ -1,0 +1,1 @@
+"""The tamper-evident audit trail that every area writes to (SEC-JOU)."""
