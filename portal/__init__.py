@@ -78,9 +78,23 @@ def _init_extensions(app: Flask) -> None:
     navigation.init_app(app)
 
 
+#: the user-facing areas, in dependency order; each package's init_app wires it into the app
+AREAS = ("accounts", "access", "audit", "notices", "protocols", "records", "rights")
+
+
 def _register_areas(app: Flask) -> None:
+    import importlib
+    import importlib.util
+
     from portal.cli import register_commands
     from portal.core.routes import bp as core_bp
 
     app.register_blueprint(core_bp)
+    for area in AREAS:
+        if importlib.util.find_spec(f"portal.{area}") is None:
+            continue
+        module = importlib.import_module(f"portal.{area}")
+        init = getattr(module, "init_app", None)
+        if init is not None:
+            init(app)
     register_commands(app)

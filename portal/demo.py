@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+from collections.abc import Callable
+
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from portal.db import new_session
 
@@ -17,6 +22,15 @@ def seed(app: Flask) -> list[str]:
     return lines
 
 
-def _seeders() -> list:  # noqa: ANN401
-    """The areas' demo seeders, in dependency order."""
-    return []
+def _seeders() -> list[Callable[[Flask, Session], list[str]]]:
+    """The areas' demo seeders (`portal.<area>.demo.seed_demo`), in dependency order."""
+    from portal import AREAS
+
+    seeders = []
+    for area in AREAS:
+        if importlib.util.find_spec(f"portal.{area}") is None:
+            continue
+        if importlib.util.find_spec(f"portal.{area}.demo") is None:
+            continue
+        seeders.append(importlib.import_module(f"portal.{area}.demo").seed_demo)
+    return seeders
