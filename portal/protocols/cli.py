@@ -1,0 +1,145 @@
+"""The `protocol` command group: schema, check and the REDCap/ODM importers.
+
+None of these commands needs the database, so they run without an application context.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+
+from portal.protocols.importers.common import ImportFormatError, ImportReport, dump_yaml
+from portal.protocols.importers.odm import import_odm_file
+from portal.protocols.importers.redcap import import_redcap_files
+from portal.protocols.loader import ProtocolDefinitionError, check_path, load_path, load_text
+from portal.protocols.schema import json_schema
+
+protocol_cli = AppGroup("protocol", help="Describe, check and import PUT-SP protocol definitions.")
+
+_DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@protocol_cli.command("schema", with_appcontext=False)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the schema to this file instead of the standard output.")
+def schema_command(output: Path | None) -> None:
+    """Print the JSON Schema of a protocol definition (for editors)."""
+    text = json.dumps(json_schema(), indent=2, ensure_ascii=False)
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        click.echo(f"Wrote {output}")
+
+
+def _definition_files(paths: tuple[Path, ...]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix in _DEFINITION_SUFFIXES)
+        else:
+            files.append(path)
+    return files
+
+
+@protocol_cli.command("check", with_appcontext=False)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def check_command(paths: tuple[Path, ...]) -> None:
+    """Validate definitions and run the compliance rules; exit 1 on any problem."""
+    files = _definition_files(paths)
+    if not files:
+        raise click.ClickException("no definition file (*.yaml, *.yml, *.json) found")
+    failed = 0
+    for path in files:
+        problems = check_path(path)
+        if problems:
+            failed += 1
+            for problem in problems:
+                click.echo(str(problem), err=True)
+        else:
+            loaded = load_path(path)
+            click.echo(f"{path}: OK ({loaded.key} v{loaded.definition.version}, "
+                       f"sha256 {loaded.content_hash[:12]})")
+    if failed:
+        raise click.ClickException(f"{failed} of {len(files)} definition(s) cannot be installed")
+
+
+def _write(definition: dict, report: ImportReport, output: Path, strict: bool,
+           source: str) -> None:
+    """Print the report, then write the definition if allowed and if it passes the checks."""
+    click.echo(report.render())
+    if strict and report.rejected:
+        raise click.ClickException(
+            f"{len(report.rejected)} field(s) rejected; nothing written (--strict)"
+        )
+    text = dump_yaml(definition, source)
+    try:
+        load_text(text, str(output), "yaml")  # the output must pass `protocol check`
+    except ProtocolDefinitionError as error:
+        raise click.ClickException(
+            f"the imported definition does not pass the checks (please report):\n{error}"
+        ) from None
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"Wrote {output}")
+
+
+@protocol_cli.command("import-redcap", with_appcontext=False)
+@click.argument("dictionary", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--events", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The project's events CSV (event_name, arm_num, unique_event_name, ...).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the definition (YAML).")
+@click.option("--strict", is_flag=True, help="Fail, writing nothing, if any field is rejected.")
+def import_redcap_command(dictionary: Path, events: Path | None, output: Path,
+                          strict: bool) -> None:
+    """Convert a REDCap data dictionary into a protocol definition, with a report."""
+    try:
+        definition, report = import_redcap_files(dictionary, events)
+    except ImportFormatError as error:
+        raise click.ClickException(str(error)) from None
+    _write(definition, report, output, strict, str(dictionary))
+
+
+@protocol_cli.command("import-odm", with_appcontext=False)
+@click.argument("study", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the definition (YAML).")
+@click.option("--strict", is_flag=True, help="Fail, writing nothing, if any field is rejected.")
+def import_odm_command(study: Path, output: Path, strict: bool) -> None:
+    """Convert CDISC ODM 1.3 metadata into a protocol definition, with a report."""
+    try:
+        definition, report = import_odm_file(study)
+    except ImportFormatError as error:
+        raise click.ClickException(str(error)) from None
+    _write(definition, report, output, strict, str(study))
+
+
+@protocol_cli.command("install")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--operator", help="Who runs the installation (default: your system login).")
+def install_command(path: Path, operator: str | None) -> None:
+    """Install a definition as the protocol version in force (refused if it breaks a rule)."""
+    from flask import current_app
+
+    from portal.audit.services import cli_actor
+    from portal.db import new_session
+    from portal.protocols.services import IncompatibleVersion, install_protocol
+
+    with new_session(current_app) as session:
+        try:
+            installed = install_protocol(session, cli_actor(operator), path)
+        except ProtocolDefinitionError as error:
+            raise click.ClickException(f"{path} cannot be installed:\n{error}") from None
+        except IncompatibleVersion as error:
+            lines = "\n".join(f"  - {b}" for b in error.breaks)
+            raise click.ClickException(
+                f"{path} would break stored submissions:\n{lines}"
+            ) from None
+        session.commit()
+        version = installed.version
+        state = "installed" if installed.created else "already installed"
+        click.echo(f"{version.protocol_key} version {version.version_label} {state} "
+                   f"(content {version.content_hash[:12]}), now in force.")

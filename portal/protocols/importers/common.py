@@ -1,0 +1,605 @@
+"""What the REDCap and ODM importers share: the report, logic translation, and the final pass
+that runs the compliance linter and rejects, with the rule's reason, whatever still breaks it."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from portal.protocols.expressions import ExpressionError, compile_expression
+from portal.protocols.rules import Rule, check
+from portal.protocols.schema import CODE_PATTERN, FieldDef, Protocol
+from portal.protocols.scope import field_info
+
+Fate = Literal["imported", "converted", "rejected"]
+
+
+class ImportFormatError(ValueError):
+    """Input that cannot be read at all; names the file and line."""
+
+    def __init__(self, source: str, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.source = source
+        self.line = line
+        self.message = message
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class FieldReport:
+    """The fate of one source field, and why."""
+
+    source: str
+    form: str
+    key: str
+    fate: Fate = "imported"
+    reasons: list[str] = field(default_factory=list)
+
+    def convert(self, reason: str) -> None:
+        """Record a change made to carry the field over."""
+        if self.fate != "rejected":
+            self.fate = "converted"
+        self.reasons.append(reason)
+
+    def reject(self, reason: str) -> None:
+        """Record why the field was left out."""
+        self.fate = "rejected"
+        self.reasons.append(reason)
+
+
+@dataclass
+class ImportReport:
+    """Every source field with its fate, plus general notes."""
+
+    source: str
+    fields: list[FieldReport] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, source: str, form: str, key: str) -> FieldReport:
+        """Start the report of one field."""
+        report = FieldReport(source, form, key)
+        self.fields.append(report)
+        return report
+
+    def count(self, fate: Fate) -> int:
+        """How many fields had this fate."""
+        return sum(1 for f in self.fields if f.fate == fate)
+
+    @property
+    def rejected(self) -> list[FieldReport]:
+        """The fields left out."""
+        return [f for f in self.fields if f.fate == "rejected"]
+
+    def render(self) -> str:
+        """A plain-text report, one line per field."""
+        lines = [f"Import report for {self.source}"]
+        for item in self.fields:
+            why = f": {'; '.join(item.reasons)}" if item.reasons else ""
+            lines.append(f"  {item.fate:<9} {item.form}.{item.key} ({item.source}){why}")
+        lines.append(
+            f"{self.count('imported')} imported, {self.count('converted')} converted, "
+            f"{self.count('rejected')} rejected"
+        )
+        lines += [f"Note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Names and texts
+
+
+def plain_text(value: str) -> str:
+    """Strip HTML tags and entities and collapse whitespace (labels may hold HTML)."""
+    without_tags = re.sub(r"<[^>]*>", " ", value or "")
+    return re.sub(r"\s+", " ", html.unescape(without_tags)).strip()
+
+
+def slug(value: str, fallback: str = "item") -> str:
+    """Turn a name into a definition key (lower-case, a letter first, at most 50 characters)."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    key = re.sub(r"[^a-z0-9]+", "_", ascii_text).strip("_")
+    if not key or not key[0].isalpha():
+        key = f"{fallback}_{key}".strip("_")
+    return key[:50].rstrip("_")
+
+
+def unique(key: str, used: set[str]) -> str:
+    """Return `key`, or `key_2`, `key_3`... if already used; record it."""
+    candidate, n = key, 2
+    while candidate in used:
+        suffix = f"_{n}"
+        candidate, n = key[: 50 - len(suffix)] + suffix, n + 1
+    used.add(candidate)
+    return candidate
+
+
+def valid_code(code: str) -> bool:
+    """Whether a source choice code can be stored as is."""
+    return re.fullmatch(CODE_PATTERN, code) is not None
+
+
+def both(text: str) -> dict[str, str]:
+    """The same text in both languages (the source had one)."""
+    return {"fr": text, "en": text}
+
+
+_KINDS = (
+    ("pregnancy", ("pregnan", "grossesse")),
+    ("adverse_event", ("adverse", "_ae", "ae_", "effet_indesirable", "safety_event", "sae")),
+    ("discontinuation", ("discontinu", "end_of_treatment", "withdraw", "termination", "arret",
+                         "stop", "completion")),
+    ("follow_up", ("follow", "suivi", "visit")),
+    ("initiation", ("initiation", "baseline", "inclusion", "enrol", "enroll", "day_0")),
+    ("access", ("access", "request", "demande", "eligibility", "screening")),
+)
+
+
+def guess_kind(name: str) -> str:
+    """Guess a form's kind from its name; `other` when nothing matches."""
+    key = f"_{slug(name)}_"
+    for kind, words in _KINDS:
+        if any(word in key for word in words):
+            return kind
+    return "other"
+
+
+_TIMEPOINT_RE = (
+    (re.compile(r"^(?:d|j|day|jour)\s*_?(\d+)$"), "day"),
+    (re.compile(r"^(?:w|s|week|semaine|sem)\s*_?(\d+)$"), "week"),
+    (re.compile(r"^(?:m|month|mois)\s*_?(\d+)$"), "month"),
+    (re.compile(r"^(?:y|year|an|annee)\s*_?(\d+)$"), "year"),
+)
+
+
+def timepoint_offset(*names: str) -> tuple[str, int] | None:
+    """Read an offset from names like D0, J14, Week 2, M3, Month 6, Baseline; None if unknown."""
+    for name in names:
+        text = slug(name or "", "x").replace("_arm_1", "").replace("_", " ").strip()
+        if text in ("baseline", "inclusion", "initiation", "screening", "day zero"):
+            return "day", 0
+        for pattern, unit in _TIMEPOINT_RE:
+            match = pattern.match(text.replace(" ", ""))
+            if match:
+                amount = int(match.group(1))
+                if unit == "week":
+                    return "day", amount * 7
+                if unit == "year":
+                    return "month", amount * 12
+                return unit, amount
+    return None
+
+
+def default_window(unit: str, amount: int) -> int:
+    """A conservative visit window (days) when the source gives none."""
+    days = amount if unit == "day" else amount * 30
+    return 0 if days == 0 else 7 if days <= 31 else 14
+
+
+# ---------------------------------------------------------------------------------------------
+# Logic translation (REDCap branching logic, ODM conditions) into the portal's expressions
+
+
+class Untranslatable(ValueError):
+    """A source expression that the portal's evaluator cannot represent."""
+
+
+@dataclass(frozen=True)
+class LogicToken:
+    """A token of a source expression, already classified by the source's tokenizer."""
+
+    kind: str  # field | num | str | cmp | arith | and | or | not | ( | ) | , | func
+    text: str
+    code: str | None = None  # checkbox choice in `[field(code)]`
+
+
+@dataclass(frozen=True)
+class TargetField:
+    """What the translator needs to know about a destination field."""
+
+    type: str
+    #: Source codes → destination codes (e.g. REDCap yes/no 1/0 → yes/no).
+    code_map: dict[str, str] = field(default_factory=dict)
+
+
+_CMP = {"=": "==", "==": "==", "eq": "==", "<>": "!=", "!=": "!=", "ne": "!=", "<": "<",
+        "lt": "<", "<=": "<=", "le": "<=", ">": ">", "gt": ">", ">=": ">=", "ge": ">="}
+_NUMERIC = ("integer", "decimal", "year", "calculated")
+
+
+class LogicTranslator:
+    """Recursive descent over source tokens, writing the portal's syntax."""
+
+    def __init__(self, tokens: list[LogicToken], fields: dict[str, TargetField],
+                 functions: dict[str, str] | None = None) -> None:
+        self.tokens = tokens + [LogicToken("end", "")]
+        self.fields = fields
+        self.functions = functions or {}
+        self.index = 0
+
+    @property
+    def tok(self) -> LogicToken:
+        return self.tokens[self.index]
+
+    def take(self, kind: str) -> LogicToken:
+        if self.tok.kind != kind:
+            raise Untranslatable(f"expected {kind!r} near {self.tok.text or 'the end'!r}")
+        token = self.tok
+        self.index += 1
+        return token
+
+    def translate(self) -> str:
+        result = self.disjunction()
+        if self.tok.kind != "end":
+            raise Untranslatable(f"unexpected {self.tok.text!r}")
+        return result
+
+    def disjunction(self) -> str:
+        parts = [self.conjunction()]
+        while self.tok.kind == "or":
+            self.index += 1
+            parts.append(self.conjunction())
+        return " or ".join(parts)
+
+    def conjunction(self) -> str:
+        parts = [self.negation()]
+        while self.tok.kind == "and":
+            self.index += 1
+            parts.append(self.negation())
+        return " and ".join(parts)
+
+    def negation(self) -> str:
+        if self.tok.kind == "not":
+            self.index += 1
+            return f"not {self.negation()}"
+        return self.comparison()
+
+    def _simple_comparison(self) -> bool:
+        """`[field] op literal` (or the reverse): the literal is read with the field's type."""
+        first, op, second, after = self.tokens[self.index:self.index + 4] + [
+            LogicToken("end", "")
+        ] * max(0, 4 - len(self.tokens[self.index:self.index + 4]))
+        operands = ("field", "num", "str")
+        return (
+            first.kind in operands and op.kind == "cmp" and second.kind in operands
+            and "field" in (first.kind, second.kind) and after.kind not in ("arith", "(")
+        )
+
+    def comparison(self) -> str:
+        if self._simple_comparison():
+            first, op_token, second = self.tokens[self.index:self.index + 3]
+            self.index += 3
+            op = _CMP[op_token.text.lower()]
+            if first.kind != "field":
+                flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
+                return self.field_vs(second, flipped, first, self.operand_text(first))
+            return self.field_vs(first, op, second, self.operand_text(second))
+        start = self.index
+        left = self.sum()
+        if self.tok.kind != "cmp":
+            return left
+        single_left = self.index - start == 1
+        op = _CMP[self.tok.text.lower()]
+        self.index += 1
+        right_start = self.index
+        right = self.sum()
+        left_tok, right_tok = self.tokens[start], self.tokens[right_start]
+        single_right = self.index - right_start == 1
+        if single_left and left_tok.kind == "field" and single_right:
+            return self.field_vs(left_tok, op, right_tok, right)
+        if single_right and right_tok.kind == "field" and single_left:
+            flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
+            return self.field_vs(right_tok, flipped, left_tok, left)
+        return f"{left} {op} {right}"
+
+    def operand_text(self, token: LogicToken) -> str:
+        """A single-token operand in the portal's syntax."""
+        if token.kind == "field":
+            if token.text not in self.fields:
+                raise Untranslatable(f"refers to {token.text!r}, which is not in this form")
+            return token.text
+        if token.kind == "num":
+            return token.text
+        return f"'{token.text}'"
+
+    def field_vs(self, ref: LogicToken, op: str, other: LogicToken, other_text: str) -> str:
+        target = self.fields.get(ref.text)
+        if target is None:
+            raise Untranslatable(f"refers to {ref.text!r}, which is not in this form")
+        if ref.code is not None:
+            return self.checkbox(ref, op, other)
+        if other.kind == "field":
+            return f"{ref.text} {op} {other_text}"
+        value = other.text
+        if value == "" and other.kind == "str":
+            if op not in ("==", "!="):
+                raise Untranslatable("only = and <> compare with a blank")
+            return f"{ref.text} {op} null"
+        return f"{ref.text} {op} {self.literal(target, value, ref.text)}"
+
+    def literal(self, target: TargetField, value: str, name: str) -> str:
+        if target.type in _NUMERIC:
+            if not re.fullmatch(r"-?\d+(\.\d+)?", value):
+                raise Untranslatable(f"{name!r} is a number, compared with {value!r}")
+            return value
+        if target.type == "date":
+            if value.lower() == "today":
+                return "today"
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                raise Untranslatable(f"{name!r} is a date, compared with {value!r}")
+            return value
+        if target.type == "partial_date" and re.fullmatch(r"\d{4}-\d{2}", value):
+            return value
+        if target.type == "multiple_choice":
+            raise Untranslatable(f"{name!r} is a multiple choice: test one of its codes")
+        code = target.code_map.get(value, value)
+        if "'" in code:
+            raise Untranslatable(f"code {code!r} holds a quote")
+        return f"'{code}'"
+
+    def checkbox(self, ref: LogicToken, op: str, other: LogicToken) -> str:
+        target = self.fields[ref.text]
+        if target.type != "multiple_choice":
+            raise Untranslatable(f"{ref.text!r} is not a multiple choice")
+        if op not in ("==", "!=") or other.text not in ("0", "1"):
+            raise Untranslatable("a checkbox is compared with '1' (ticked) or '0'")
+        code = target.code_map.get(ref.code or "", ref.code or "")
+        ticked = (other.text == "1") == (op == "==")
+        return f"'{code}' {'in' if ticked else 'not in'} {ref.text}"
+
+    def sum(self) -> str:
+        text = self.product()
+        while self.tok.kind == "arith" and self.tok.text in "+-":
+            op = self.tok.text
+            self.index += 1
+            text = f"{text} {op} {self.product()}"
+        return text
+
+    def product(self) -> str:
+        text = self.unary()
+        while self.tok.kind == "arith" and self.tok.text in "*/^":
+            op = self.tok.text
+            self.index += 1
+            text = f"{text} {op} {self.unary()}"
+        return text
+
+    def unary(self) -> str:
+        if self.tok.kind == "arith" and self.tok.text == "-":
+            self.index += 1
+            return f"-{self.unary()}"
+        return self.atom()
+
+    def atom(self) -> str:
+        tok = self.tok
+        if tok.kind == "(":
+            self.index += 1
+            inner = self.disjunction()
+            self.take(")")
+            return f"({inner})"
+        if tok.kind == "field":
+            self.index += 1
+            if tok.text not in self.fields:
+                raise Untranslatable(f"refers to {tok.text!r}, which is not in this form")
+            if tok.code is not None:
+                raise Untranslatable("a checkbox code is only compared with '1' or '0'")
+            return tok.text
+        if tok.kind == "num":
+            self.index += 1
+            return tok.text
+        if tok.kind == "str":
+            self.index += 1
+            if tok.text.lower() == "today":
+                return "today"  # REDCap's 'today' in datediff() and date comparisons
+            if "'" in tok.text:
+                raise Untranslatable("a text holds a quote")
+            return f"'{tok.text}'"
+        if tok.kind == "func":
+            return self.call()
+        raise Untranslatable(f"unexpected {tok.text or 'end'!r}")
+
+    def call(self) -> str:
+        name = self.take("func").text.lower()
+        target = self.functions.get(name)
+        if target is None:
+            raise Untranslatable(f"function {name}() is not supported")
+        self.take("(")
+        args = [self.disjunction()]
+        while self.tok.kind == ",":
+            self.index += 1
+            args.append(self.disjunction())
+        self.take(")")
+        if name == "round" and len(args) == 1:
+            args.append("0")  # REDCap's round(x) rounds to a whole number
+        if name == "datediff":
+            # datediff(a, b, "d") → days_between(a, b); other units have no exact equivalent
+            if len(args) < 3 or args[2].strip("'\"") != "d":
+                raise Untranslatable("datediff() is only supported in days ('d')")
+            args = args[:2]
+        return f"{target}({', '.join(args)})"
+
+
+def translate(tokens: list[LogicToken], fields: dict[str, TargetField], scope: dict,
+              expect: str | None = "condition", functions: dict[str, str] | None = None) -> str:
+    """Translate source tokens and check the result against the destination scope.
+
+    :raises Untranslatable: with the reason, when anything cannot be carried over exactly.
+    """
+    text = LogicTranslator(tokens, fields, functions).translate()
+    try:
+        compile_expression(text, scope, expect=expect)
+    except ExpressionError as exc:
+        raise Untranslatable(f"{text!r}: {exc.message}") from None
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Assembling and linting
+
+
+def placeholder_protocol(key: str, title: str) -> dict[str, Any]:
+    """Protocol metadata that REDCap and ODM do not hold, marked for completion."""
+    return {
+        "schema_version": 1,
+        "key": key,
+        "version": "0.1",
+        "title": both(title),
+        "product": {"name": "TO COMPLETE", "code": "TO-COMPLETE"},
+        "indications": [{"code": "IND-1", "label": {"fr": "À compléter", "en": "To complete"}}],
+        "ansm": {"put_sp_reference": "TO-COMPLETE", "publication_date": date.today()},
+        "schedule": {"timepoints": [{"code": "D0", "label": {"fr": "J0", "en": "D0"}, "day": 0}]},
+        "summary_reports": {"periodicity_months": 6},
+    }
+
+
+PLACEHOLDER_NOTE = (
+    "product, indications, ANSM references and report periodicity are placeholders "
+    "('TO COMPLETE'); labels were copied into both languages where the source had one: "
+    "complete and translate before installing"
+)
+
+
+@dataclass
+class Draft:
+    """A definition being assembled, and the report entry of each field by (form, key)."""
+
+    protocol: dict[str, Any]
+    reports: dict[tuple[str, str], FieldReport] = field(default_factory=dict)
+
+
+def _prune(draft: Draft, report: ImportReport) -> None:
+    forms = []
+    for form in draft.protocol["forms"]:
+        form["sections"] = [s for s in form["sections"] if s["fields"]]
+        if form["sections"]:
+            forms.append(form)
+        else:
+            report.notes.append(f"form {form['key']!r} has no importable field and was left out")
+    draft.protocol["forms"] = forms
+
+
+def _field_at(protocol: dict[str, Any], path: Iterable[Any]) -> tuple[dict, dict | None, list]:
+    """Return (section, field or None, rest of path) for a path into forms."""
+    parts = list(path)
+    if len(parts) < 4 or parts[0] != "forms" or parts[2] != "sections":
+        raise LookupError(parts)
+    section = protocol["forms"][parts[1]]["sections"][parts[3]]
+    if len(parts) >= 6 and parts[4] == "fields":
+        return section, section["fields"][parts[5]], parts[6:]
+    return section, None, parts[4:]
+
+
+def _drop_field(section: dict, fld: dict) -> None:
+    section["fields"] = [f for f in section["fields"] if f is not fld]
+
+
+def _form_key(protocol: dict, path: list) -> str:
+    return protocol["forms"][path[1]]["key"]
+
+
+def finalize(draft: Draft, report: ImportReport, source: str) -> dict[str, Any]:
+    """Validate the draft and run the linter, rejecting what breaks a rule, until it passes."""
+    protocol = draft.protocol
+    for _round in range(50):
+        _prune(draft, report)
+        if not protocol["forms"]:
+            raise ImportFormatError(source, None, "no field could be imported")
+        try:
+            model = Protocol.model_validate(protocol)
+        except ValidationError as error:
+            _reject_invalid(draft, error, source)
+            continue
+        findings = check(model)
+        if not findings:
+            return protocol
+        for finding in findings:
+            path = list(finding.path)
+            try:
+                section, fld, rest = _field_at(protocol, path)
+            except LookupError:
+                raise ImportFormatError(source, None, f"cannot import: {finding.message}") from None
+            form_key = _form_key(protocol, path)
+            if fld is None:  # a section condition
+                section.pop("visible_if", None)
+                for other in section["fields"]:
+                    other["required"] = False
+                report.notes.append(f"section {section['key']!r}: condition dropped "
+                                    f"({finding.message}); its fields are no longer required")
+                continue
+            entry = draft.reports[(form_key, fld["key"])]
+            if finding.rule == Rule.expression and rest[:1] == ["visible_if"]:
+                fld.pop("visible_if", None)
+                fld["required"] = False
+                entry.convert(f"condition dropped ({finding.message}); no longer required")
+            elif finding.rule == Rule.expression and rest[:1] in (["min"], ["max"]):
+                fld.pop(rest[0], None)
+                entry.convert(f"{rest[0]} dropped ({finding.message})")
+            else:
+                _drop_field(section, fld)
+                entry.reject(f"[{finding.rule.value}] {finding.message}")
+        # A section emptied by rejections goes at the next round's pruning.
+    raise ImportFormatError(source, None, "the definition could not be made to pass the rules")
+
+
+def _reject_invalid(draft: Draft, error: ValidationError, source: str) -> None:
+    protocol = draft.protocol
+    for err in error.errors(include_url=False):
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p in _TYPE_TAGS)]
+        try:
+            section, fld, _rest = _field_at(protocol, loc)
+        except (LookupError, IndexError, KeyError):
+            raise ImportFormatError(source, None, f"cannot import: {err['msg']} at "
+                                    f"{'.'.join(map(str, err['loc']))}") from None
+        if fld is None:
+            raise ImportFormatError(source, None, f"cannot import section: {err['msg']}")
+        if fld in section["fields"]:
+            _drop_field(section, fld)
+            draft.reports[(_form_key(protocol, loc), fld["key"])].reject(
+                f"[schema] {err['msg']}"
+            )
+
+
+_TYPE_TAGS = {"integer", "decimal", "date", "partial_date", "year", "yes_no", "single_choice",
+              "multiple_choice", "coded", "calculated"}
+
+
+def dump_yaml(definition: dict[str, Any], source: str) -> str:
+    """Write the definition as YAML, with a header saying where it came from."""
+    header = (f"# Imported from {source}. Review the import report, complete the placeholders\n"
+              "# and translate labels before `protocol check` and installation.\n")
+    return header + yaml.safe_dump(definition, allow_unicode=True, sort_keys=False, width=100)
+
+
+def scope_of(form: dict[str, Any], section: dict[str, Any] | None = None) -> dict:
+    """The expression scope of a draft form: top-level fields, plus `section`'s if repeated."""
+    scope: dict = {}
+    for sec in form["sections"]:
+        if sec.get("repeat") and sec is not section:
+            continue
+        for fld in sec["fields"]:
+            try:
+                model = _FIELD_ADAPTER.validate_python(fld)
+            except ValidationError:
+                continue  # rejected later with the schema's message
+            scope[fld["key"]] = field_info(model, _NO_CODE_LISTS)
+    return scope
+
+
+class _NoCodeLists:
+    """Imported definitions hold their choices inline: no protocol code lists."""
+
+    code_lists: dict = {}
+
+
+_NO_CODE_LISTS: Any = _NoCodeLists()
+_FIELD_ADAPTER: TypeAdapter[Any] = TypeAdapter(FieldDef)

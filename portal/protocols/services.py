@@ -1,0 +1,136 @@
+"""Installing protocol versions and finding the one in force."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.audit.services import record
+from portal.errors import Conflict
+from portal.protocols.loader import LoadedProtocol, load_path, load_text
+from portal.protocols.models import ProtocolVersion
+from portal.protocols.schema import Protocol
+
+
+class IncompatibleVersion(Conflict):
+    """A new version would remove or retype what stored submissions use."""
+
+    def __init__(self, breaks: list[str]) -> None:
+        super().__init__("; ".join(breaks))
+        self.breaks = breaks
+
+
+@dataclass(frozen=True)
+class Installed:
+    version: ProtocolVersion
+    created: bool
+
+
+def loaded(version: ProtocolVersion) -> LoadedProtocol:
+    """Return the validated definition of an installed version (parsed once, cached)."""
+    return load_text(version.source_text, version.source_name)
+
+
+def current_version(session: Session, protocol_key: str | None = None) -> ProtocolVersion | None:
+    """Return the version in force (of `protocol_key`, or of the only installed protocol)."""
+    query = select(ProtocolVersion).where(ProtocolVersion.is_current.is_(True))
+    if protocol_key is not None:
+        query = query.where(ProtocolVersion.protocol_key == protocol_key)
+    return session.scalars(query.order_by(ProtocolVersion.id.desc())).first()
+
+
+def used_forms(session: Session, protocol_key: str) -> set[str]:
+    """Return the keys of the forms that have stored submissions under this protocol."""
+    if importlib.util.find_spec("portal.records.models") is None:
+        return set()
+    from portal.records.services import forms_with_submissions
+
+    return forms_with_submissions(session, protocol_key)
+
+
+def _fields(definition: Protocol, form_key: str) -> dict[str, Any]:
+    for form in definition.forms:
+        if form.key == form_key:
+            return {field.key: field for section in form.sections for field in section.fields}
+    return {}
+
+
+def breaking_changes(old: Protocol, new: Protocol, forms_in_use: set[str]) -> list[str]:
+    """List what `new` removes or retypes among the fields and choices of forms in use."""
+    breaks = []
+    for form_key in sorted(forms_in_use):
+        before, after = _fields(old, form_key), _fields(new, form_key)
+        if before and not after:
+            breaks.append(f"form {form_key} removed")
+            continue
+        for key, field in before.items():
+            if key not in after:
+                breaks.append(f"{form_key}.{key}: field removed")
+            elif after[key].type != field.type:
+                breaks.append(f"{form_key}.{key}: type {field.type} changed to {after[key].type}")
+            elif hasattr(field, "choices"):
+                gone = {c.code for c in field.choices} - {c.code for c in after[key].choices}
+                breaks.extend(f"{form_key}.{key}: choice {code} removed" for code in sorted(gone))
+    return breaks
+
+
+def install_protocol(session: Session, actor: Any, path: str | Path) -> Installed:
+    """Install a definition file as the version in force; the same content twice is a no-op.
+
+    :raises ProtocolDefinitionError: when the definition is malformed or breaks a rule.
+    :raises IncompatibleVersion: when it would break stored submissions.
+    """
+    protocol = load_path(path)
+    # Keep exactly the text that was validated: the file could change between two reads.
+    text = Path(path).read_text(encoding="utf-8")
+    if load_text(text, str(path)).content_hash != protocol.content_hash:
+        raise Conflict(f"{path} changed while it was being installed; try again")
+    existing = session.scalar(
+        select(ProtocolVersion).where(
+            ProtocolVersion.protocol_key == protocol.key,
+            ProtocolVersion.content_hash == protocol.content_hash,
+        )
+    )
+    if existing is not None and existing.is_current:
+        return Installed(existing, created=False)
+    in_use = used_forms(session, protocol.key)
+    if in_use:
+        breaks: list[str] = []
+        versions = session.scalars(
+            select(ProtocolVersion).where(ProtocolVersion.protocol_key == protocol.key)
+        )
+        for version in versions:
+            breaks.extend(b for b in breaking_changes(loaded(version).definition,
+                                                      protocol.definition, in_use)
+                          if b not in breaks)
+        if breaks:
+            raise IncompatibleVersion(breaks)
+    session.execute(
+        update(ProtocolVersion)
+        .where(ProtocolVersion.protocol_key == protocol.key)
+        .values(is_current=False)
+    )
+    created = existing is None
+    if existing is None:
+        existing = ProtocolVersion(
+            protocol_key=protocol.key,
+            version_label=str(protocol.definition.version),
+            content_hash=protocol.content_hash,
+            source_name=Path(path).name,
+            source_text=text,
+            installed_at=clock.now(),
+            installed_by_id=getattr(actor, "id", None) if not hasattr(actor, "kind") else None,
+            installed_by_label=str(getattr(actor, "login", None) or getattr(actor, "label", "")),
+        )
+        session.add(existing)
+    existing.is_current = True
+    session.flush()
+    record(session, actor, "protocols:version:install", existing,
+           version=existing.version_label, created=created)
+    return Installed(existing, created=created)

@@ -1,0 +1,180 @@
+"""CDISC ODM 1.3.2 import: every construct, vendor extensions, malformed input."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from portal.protocols.builder import validate_answers
+from portal.protocols.importers.common import ImportFormatError, dump_yaml
+from portal.protocols.importers.odm import import_odm, import_odm_file
+from portal.protocols.loader import load_text
+
+from .support import DATA
+
+STUDY = DATA / "odm" / "study.xml"
+
+
+@pytest.fixture(scope="module")
+def imported():
+    definition, report = import_odm_file(STUDY)
+    forms = {form["key"]: form for form in definition["forms"]}
+    fields = {(form["key"], fld["key"]): fld for form in definition["forms"]
+              for section in form["sections"] for fld in section["fields"]}
+    fates = {(entry.form, entry.key): entry for entry in report.fields}
+    return definition, report, forms, fields, fates
+
+
+def test_the_output_passes_the_checks(imported):
+    definition = imported[0]
+    loaded = load_text(dump_yaml(definition, "study.xml"), "odm.yaml")
+    assert loaded.definition.title.en == "XYZ-123 compassionate follow-up"
+
+
+def test_study_events_become_the_schedule_and_form_timepoints(imported):
+    definition, report, forms, _fields, _fates = imported
+    codes = [(t["code"], t.get("day"), t.get("month")) for t in
+             definition["schedule"]["timepoints"]]
+    assert codes == [("D0", 0, None), ("M3", None, 3)]
+    assert forms["initiation"]["timepoints"] == ["D0"]
+    assert forms["follow_up_visit"]["timepoints"] == ["M3"]
+    assert forms["follow_up_visit"]["repeatable"] is True
+    assert forms["adverse_event"]["kind"] == "adverse_event"
+    assert "timepoints" not in forms["adverse_event"]  # a common event
+    assert any("'SE.AE' (Common)" in note for note in report.notes)
+
+
+def test_repeating_item_groups_become_repeated_sections(imported):
+    _definition, report, forms, _fields, _fates = imported
+    sections = {s["key"]: s for f in forms.values() for s in f["sections"]}
+    assert sections["prior_treatments"]["repeat"] == {"max": 10}  # OpenClinica RepeatMax
+    assert sections["concomitant_medicines"]["repeat"] == {"max": 10}
+    assert any("'IG.CONMED' repeats without a maximum" in note for note in report.notes)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("age", {"type": "integer", "min": 0, "max": 120, "required": True}),  # GE 0, LT 121
+        ("weight", {"type": "decimal", "decimals": 1, "min": 2.0, "max": 250.0, "unit": "kg"}),
+        ("height", {"type": "integer", "min": 40, "max": 230, "unit": "cm"}),
+        ("start_date", {"type": "date", "min": "2020-01-01"}),
+        ("diagnosis_date", {"type": "partial_date"}),
+        ("wocbp", {"type": "yes_no"}),
+        ("prior_line", {"type": "integer", "min": 1, "max": 10}),
+    ],
+)
+def test_item_data_types_and_range_checks_are_carried_over(imported, key, expected):
+    fields = imported[3]
+    field = fields[("initiation", key)]
+    assert {name: field.get(name) for name in expected} == expected
+
+
+def test_code_lists_keep_codes_and_both_languages(imported):
+    fields = imported[3]
+    sex = fields[("initiation", "sex")]
+    assert [(c["code"], c["label"]["fr"], c["label"]["en"]) for c in sex["choices"]] == [
+        ("M", "Masculin", "Male"), ("F", "Féminin", "Female")]
+    assert sex["label"] == {"fr": "Sexe", "en": "Sex"}
+    enumerated = fields[("initiation", "preg_test")]
+    assert [c["label"]["en"] for c in enumerated["choices"]] == ["NEG", "POS"]
+
+
+def test_external_dictionaries_become_strict_coded_values(imported):
+    fields = imported[3]
+    assert fields[("adverse_event", "ae_llt")]["pattern"] == "^[0-9]{8}$"
+    assert fields[("adverse_event", "ae_llt")]["dictionary"] == "MedDRA 27.0"
+    assert fields[("follow_up_visit", "cm_atc")]["max_length"] == 7
+
+
+@pytest.mark.parametrize(
+    ("form", "key", "fate", "reason"),
+    [
+        ("initiation", "comment", "rejected", "free text is forbidden"),
+        ("initiation", "patient_name", "rejected", "free text is forbidden"),
+        ("follow_up_visit", "report_url", "rejected", "data type 'URI' is not collected"),
+        ("follow_up_visit", "visit_time", "converted", "time imported as a coded value"),
+        ("follow_up_visit", "lab_datetime", "converted", "time of day dropped"),
+        ("initiation", "height", "converted", "question text in one language only"),
+        ("initiation", "weight", "converted", "soft range check GE made hard"),
+        ("follow_up_visit", "score", "converted", "range check NE not carried over"),
+        ("follow_up_visit", "odd_flag", "converted", "no longer required"),
+    ],
+)
+def test_the_report_gives_each_item_its_fate_and_why(imported, form, key, fate, reason):
+    fates = imported[4]
+    assert fates[(form, key)].fate == fate
+    assert any(reason in why for why in fates[(form, key)].reasons)
+
+
+def test_conditions_are_translated_as_collection_exceptions(imported):
+    _definition, _report, forms, fields, _fates = imported
+    pregnancy = next(s for s in forms["initiation"]["sections"]
+                     if s["key"] == "pregnancy_prevention")
+    assert pregnancy["visible_if"] == "not (sex == 'M')"  # XPath with single quotes
+    assert fields[("initiation", "preg_test")]["visible_if"] == "not (wocbp == 'no')"
+    assert fields[("follow_up_visit", "dose_reason")]["visible_if"] == \
+        "not (dose_changed == '0')"  # $OID syntax
+    odd = fields[("follow_up_visit", "odd_flag")]
+    assert "visible_if" not in odd and odd["required"] is False
+
+
+def test_imported_conditions_and_methods_drive_the_form(imported):
+    loaded = load_text(dump_yaml(imported[0], "study.xml"), "odm-behaviour.yaml")
+    male = validate_answers(loaded, "initiation", {
+        "sex": "M", "age": 50, "weight": "80.0", "height": 180, "start_date": "2024-02-01",
+        "diagnosis_date": "2020-01", "wocbp": "yes", "bmi": "1",
+    }, today=date(2025, 1, 1))
+    assert male.valid, male.errors
+    assert "wocbp" not in male.answers  # the pregnancy section is not collected for men
+    assert male.answers["bmi"] == "24.7"  # MethodDef, computed by the server
+
+
+MINIMAL = """<?xml version="1.0"?>
+<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" ODMVersion="1.3.2">
+ <Study OID="S">
+  <MetaDataVersion OID="M" Name="v1">
+   <FormDef OID="F" Name="Follow-up" Repeating="No">
+    <ItemGroupRef ItemGroupOID="IG" Mandatory="Yes"/>
+   </FormDef>
+   <ItemGroupDef OID="IG" Name="Main" Repeating="No">
+    <ItemRef ItemOID="{item}" Mandatory="Yes"/>
+   </ItemGroupDef>
+   <ItemDef OID="IT" Name="AGE" DataType="integer">
+    <RangeCheck Comparator="GE" SoftHard="Hard"><CheckValue>0</CheckValue></RangeCheck>
+    <RangeCheck Comparator="LE" SoftHard="Hard"><CheckValue>120</CheckValue></RangeCheck>
+   </ItemDef>
+   {extra}
+  </MetaDataVersion>
+ </Study>
+</ODM>
+"""
+
+
+def test_a_minimal_study_imports():
+    definition, report = import_odm(MINIMAL.format(item="IT", extra=""), "min.xml")
+    assert definition["forms"][0]["sections"][0]["fields"][0]["key"] == "age"
+    assert report.fields[0].fate == "converted"
+    assert report.fields[0].reasons == ["no question text; the item's name is used"]
+    assert "schedule" in definition and definition["forms"][0]["kind"] == "follow_up"
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "message"),
+    [
+        ("<ODM><Study></ODM>", 1, "XML is not well-formed"),
+        ('<?xml version="1.0"?>\n<!DOCTYPE ODM [<!ENTITY a "aaaa">]>\n<ODM/>', 2,
+         "DTDs and entity declarations are not accepted"),
+        ("<?xml version='1.0'?>\n<CRF/>", 2, "not an ODM document: the root element is <CRF>"),
+        (MINIMAL.format(item="IT.MISSING", extra=""), 9,
+         "ItemRef refers to unknown ItemDef 'IT.MISSING'"),
+        (MINIMAL.format(item="IT", extra='<ItemDef OID="IT" Name="X" DataType="integer"/>'),
+         15, "OID 'IT' is defined twice"),
+    ],
+)
+def test_malformed_input_is_a_clear_error_naming_the_line(content, line, message):
+    with pytest.raises(ImportFormatError) as caught:
+        import_odm(content, "study.xml")
+    assert (caught.value.line, caught.value.message.startswith(message)) == (line, True), \
+        str(caught.value)

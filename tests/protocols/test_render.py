@@ -1,0 +1,57 @@
+"""HTML rendering: markup built once per version and locale, values and errors filled in."""
+
+from __future__ import annotations
+
+import html as html_lib
+import json
+import re
+
+from werkzeug.datastructures import MultiDict
+
+from portal.protocols.builder import plain_form_class
+from portal.protocols.render import render_answers, render_form, skeleton
+
+
+def test_stored_answers_are_shown_in_their_inputs(demo):
+    html = render_answers(demo, "follow_up", {
+        "visit_timepoint": "M3", "visit_date": "2025-05-20", "visit_mode": "remote",
+        "weight_kg": "70.5", "bmi": "24.4", "any_concomitant": "yes",
+        "concomitant": [{"cm_atc": "J02AC02", "cm_ongoing": "yes"}],
+    }, "en")
+    assert '<option value="M3" selected>M3</option>' in html
+    assert 'name="f_visit_date" min="2020-01-01" value="2025-05-20">' in html
+    assert 'value="remote" checked> Teleconsultation' in html
+    assert 'name="f_weight_kg" inputmode="decimal" step="0.1" min="0.5" max="250" value="70.5"' \
+        in html
+    assert '<output id="f_bmi" name="f_bmi">24.4</output>' in html
+    assert '<option value="J02AC02" selected>J02AC02 — Itraconazole</option>' in html
+    assert html.count('class="pf-entry"') == 10  # every row of the repeated section
+
+
+def test_values_are_escaped(demo):
+    html = render_answers(demo, "access", {"aac_ansm_ref": '"><script>alert(1)</script>'}, "fr")
+    assert "<script>" not in html
+    assert "&#34;&gt;&lt;script&gt;" in html
+
+
+def test_conditions_are_in_the_markup_for_an_optional_script(demo):
+    html = render_answers(demo, "initiation", {}, "en")
+    shown_if = re.search(r"id=\"w-f_info_note_date\" data-show-if='([^']+)'", html).group(1)
+    assert json.loads(html_lib.unescape(shown_if)) == ["==", ["ref", "info_note_given"],
+                                                      ["lit", "yes"]]
+    assert " required" not in html  # hidden required fields must not block a script-less page
+
+
+def test_a_posted_form_shows_what_was_typed_and_the_errors(demo):
+    form = plain_form_class(demo, "access")(formdata=MultiDict({
+        "f_weight_kg": "300", "f_height_cm": "abc",
+    }))
+    form.validate()
+    html = render_form(form, "en")
+    assert 'value="abc" aria-invalid="true">' in html
+    assert '<ul class="pf-errors" role="alert"><li>Enter a whole number.</li></ul>' in html
+
+
+def test_the_markup_is_built_once_per_version_form_and_locale(demo):
+    assert skeleton(demo, "follow_up", "fr") is skeleton(demo, "follow_up", "fr")
+    assert skeleton(demo, "follow_up", "fr") is not skeleton(demo, "follow_up", "en")
