@@ -47,7 +47,8 @@ def current_version(session: Session, protocol_key: str | None = None) -> Protoc
 
 def used_forms(session: Session, protocol_key: str) -> set[str]:
     """Return the keys of the forms that have stored submissions under this protocol."""
-    if importlib.util.find_spec("portal.records.models") is None:
+    # The records area may be absent (a protocol-only installation): nothing is stored then.
+    if importlib.util.find_spec("portal.records") is None:
         return set()
     from portal.records.services import forms_with_submissions
 
