@@ -24,15 +24,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_up(url: str, timeout: float = 30.0) -> None:
+def wait_until_up(url: str, timeout: float = 60.0) -> None:
     """Poll `url` until it answers, or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=2)
             return
-        except requests.ConnectionError:
-            time.sleep(0.1)
+        except (requests.ConnectionError, requests.Timeout):
+            # Workers may still be booting (a busy machine): the socket accepts, nobody answers.
+            time.sleep(0.2)
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
