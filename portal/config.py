@@ -40,6 +40,8 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         #: smtp://host:port for outgoing mail; empty writes each message to instance/outbox/
         "MAIL_URL": "",
+        #: a private CA bundle to verify the mail relay's certificate (empty: system CAs)
+        "MAIL_CA_FILE": "",
         #: sender address of outgoing mail
         "MAIL_FROM": "aac-portal@localhost",
         #: public base URL used in mailed links
@@ -48,6 +50,13 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "TIMEZONE": "Europe/Paris",
         #: audit entries older than this are purged (183 to 365 days)
         "AUDIT_RETENTION_DAYS": 365,
+        #: run the grant/account expiry lazily on requests, at most every N minutes per process
+        "ACCESS_LAZY_EXPIRE": True,
+        "ACCESS_EXPIRE_INTERVAL_MINUTES": 5,
+        #: accounts unused for this many days are disabled
+        "ACCESS_INACTIVITY_DAYS": 180,
+        #: rights requests and their files are kept this many years as evidence, then deleted
+        "RIGHTS_RETENTION_YEARS": 5,
         #: the laboratory (data controller) shown in the layout and notices
         "CONTROLLER_NAME": "Laboratoire Exemple SAS",
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
@@ -111,5 +111,13 @@ def init_app(app: Flask) -> None:
         from portal.db import discard_request_session
 
         discard_request_session()
+        # The user loaded for this request belongs to the discarded session: forget it so
+        # that the error page renders without touching a detached object.
+        from flask import g
+
+        g.pop("_login_user", None)
+        forget = current_app.extensions.get("portal.forget_request_state")
+        if forget is not None:
+            forget()
         log.exception("unhandled error on %s %s", request.method, request.path)
         return render_error(500)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -12,13 +12,15 @@ DEFAULT = "fr"
 
 def select_locale() -> str:
     """Pick the language: explicit ?lang=, then the person's preference, then the browser."""
+    if not has_request_context():
+        return DEFAULT  # CLI and jobs: French unless the caller forces a locale
     asked = request.args.get("lang")
     if asked in LANGUAGES:
         return asked
     preference = getattr(current_user, "locale", None) if _has_user() else None
     if preference in LANGUAGES:
         return preference
-    chosen = session.get("lang") if request else None
+    chosen = session.get("lang")
     if chosen in LANGUAGES:
         return chosen
     return request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT) or DEFAULT

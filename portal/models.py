@@ -1,9 +1,17 @@
 """Import every area's models so that the metadata knows all tables (Alembic, create_all)."""
 
-from portal.access import models as access_models
-from portal.accounts import models as accounts_models
-from portal.audit import models as audit_models
-from portal.core import models as core_models
-from portal.protocols import models as protocols_models
+import importlib
+import importlib.util
 
-__all__ = ["access_models", "accounts_models", "audit_models", "core_models", "protocols_models"]
+from portal import AREAS
+from portal.core import models as core_models
+
+#: the models module of each area present in this installation
+AREA_MODELS = {
+    area: importlib.import_module(f"portal.{area}.models")
+    for area in AREAS
+    if importlib.util.find_spec(f"portal.{area}") is not None
+    and importlib.util.find_spec(f"portal.{area}.models") is not None
+}
+
+__all__ = ["AREA_MODELS", "core_models"]

@@ -1,9 +1,11 @@
 """Named permissions, the roles of section 8 of the referential, and deny by default.
 
 Every view declares what it needs with `@requires(...)` or is explicitly `@public`; a view with
-neither is refused at request time, and `tests/test_permissions.py` fails on it. Who holds a
-permission is decided by the authorizer that the access area installs (role and grant); before
-it is installed, everything that is not public is refused.
+neither is refused at request time, and `tests/test_permissions.py` fails on it. Whether the
+current person holds a permission is decided by the authorizer that the accounts area installs
+(`portal.accounts.auth`: login, second factor, gates), which asks the access policy
+(`portal.access.policy.permissions_for`: role and valid grants). Before it is installed,
+everything that is not public is refused.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from portal.core.services import check_keys_against_database
 from portal.db import Base, get_engine, make_engine, new_session
 from portal.keys import new_keyring, write_key_file
 
+CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")
 
@@ -71,6 +72,10 @@ def make_test_config(tmp_path: Path, key_file: Path, **overrides: object) -> dic
         "KEY_FILE": str(key_file),
         "DATABASE_URL": POSTGRES_URL or f"sqlite:///{tmp_path / 'portal.db'}",
         "RATELIMIT_STORAGE_URI": "memory://",
+        # Flask-Limiter keeps some state per process: every test app states it explicitly.
+        "RATELIMIT_ENABLED": True,
+        # Cheap argon2 parameters keep the suite fast; a test checks the production defaults.
+        "PASSWORD_HASHER": CHEAP_ARGON2,
         "WTF_CSRF_ENABLED": False,
         "MAIL_URL": "",
     }

@@ -131,6 +131,13 @@ class AccessGrant(Base):
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     establishments: Mapped[list[Establishment]] = relationship(secondary=grant_establishment)
+    #: the maker, the checker and the last reviewer (read-only views of the columns above)
+    requested_by: Mapped[User | None] = relationship(foreign_keys=[requested_by_id],
+                                                     viewonly=True)
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id],
+                                                    viewonly=True)
+    last_reviewed_by: Mapped[User | None] = relationship(foreign_keys=[last_reviewed_by_id],
+                                                         viewonly=True)
 
     audit_type = "grant"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, func
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base, UTCDateTime, bool_false, created_at
@@ -74,8 +74,28 @@ class User(Base):
     def is_disabled(self) -> bool:
         return self.disabled_at is not None
 
-    # Flask-Login protocol: the session record, not the user, decides authentication.
+    # Flask-Login protocol: the session record, not the user, decides authentication. The
+    # request loader only ever returns a user whose session passed both factors.
     is_anonymous = False
+    is_authenticated = True
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
+
+    def get_id(self) -> str:
+        """Return the user id (Flask-Login protocol; the cookie never carries it)."""
+        return str(self.id)
+
+    @property
+    def is_activated(self) -> bool:
+        """True once the person has chosen a password through their activation link."""
+        return self.password_hash is not None
+
+    @property
+    def is_enrolled(self) -> bool:
+        """True once the second factor is confirmed."""
+        return self.totp_confirmed_at is not None
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.login}>"
@@ -97,3 +117,92 @@ class UserSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(back_populates="sessions")
+
+
+class TokenPurpose:
+    """Why a one-time link was issued."""
+
+    ACTIVATION = "activation"
+    RESET = "reset"
+
+
+class AccountToken(Base):
+    """A single-use activation or reset link (SEC-AUT-4a); only a hash of the token is kept."""
+
+    __tablename__ = "account_token"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('activation', 'reset')", name="purpose_known"),
+        CheckConstraint("expires_at > created_at", name="expires_after_creation"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: SHA-256 (hex) of the 256-bit token mailed to the person
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: activation (new account) or reset (administrator-initiated)
+    purpose: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[created_at]
+    #: 24 hours after creation at most
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: when the person used it to set a password
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: when a newer link, a disabling or a login made it void
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship()
+
+    audit_type = "account_token"
+
+    @property
+    def audit_ref(self) -> str:
+        return f"T{self.id}"
+
+
+class RecoveryCode(Base):
+    """One single-use recovery code, stored as an argon2 hash only (SEC-AUT-2f)."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: argon2id hash of the normalised code (16 hex digits)
+    code_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[created_at]
+    #: when it was used; a used code is refused
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LoginFailure(Base):
+    """One failed password attempt, for the 25-per-24-hours cap (SEC-AUT-5b).
+
+    Keyed on a hash of the submitted login, existing or not, so that the cap does not tell
+    which accounts exist (SEC-AUT-3i) and what people mistype in the login field is not kept.
+    """
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_login_key_at", "login_key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: SHA-256 (hex) of the normalised submitted login
+    login_key: Mapped[str] = mapped_column(String(64))
+    #: when it failed; rows older than 24 hours are purged
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class LoginThrottle(Base):
+    """Lock state of a submitted login that matches no account (accounts keep theirs in users).
+
+    Unknown logins are locked on exactly the same schedule as real ones, so a lock page does not
+    reveal whether an account exists (SEC-AUT-3i).
+    """
+
+    __tablename__ = "login_throttle"
+
+    #: SHA-256 (hex) of the normalised submitted login
+    login_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: consecutive failures
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: no password is checked before this time
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: last failure, for purging stale rows
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

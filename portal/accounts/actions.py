@@ -1,0 +1,38 @@
+"""Audit action names of the accounts area (SEC-JOU-1b: every authentication event)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AccountAction(StrEnum):
+    """`accounts:<subject>:<action>` names written to the audit trail."""
+
+    #: password checked, second factor pending
+    PASSWORD_VERIFIED = "accounts:login:password_verified"  # noqa: S105 - an action name
+    #: both factors passed: a session starts
+    LOGIN_SUCCESS = "accounts:login:success"
+    #: wrong password, unknown login, disabled account or locked login (details.reason)
+    LOGIN_FAILURE = "accounts:login:failure"
+    #: a failure locked the login (details.minutes)
+    LOGIN_LOCKED = "accounts:login:locked"
+    LOGOUT = "accounts:session:logout"
+    TOTP_FAILURE = "accounts:totp:failure"
+    TOTP_REPLAY = "accounts:totp:replay"
+    #: too many second-factor attempts: the pending login is dropped
+    TOTP_LIMITED = "accounts:totp:rate_limited"
+    TOTP_ENROL = "accounts:totp:enrol"
+    RECOVERY_USE = "accounts:recovery_code:use"
+    RECOVERY_FAILURE = "accounts:recovery_code:failure"
+    RECOVERY_REGENERATE = "accounts:recovery_code:regenerate"
+    PASSWORD_CHANGE = "accounts:password:change"  # noqa: S105 - an action name
+    #: a password chosen through an activation or reset link
+    PASSWORD_RESET = "accounts:password:reset"  # noqa: S105 - an action name
+    PASSWORD_CHANGE_FORCED = "accounts:password:force_change"  # noqa: S105 - an action name
+    TOKEN_REFUSED = "accounts:token:refused"  # noqa: S105 - an action name
+    USER_CREATE = "accounts:user:create"
+    USER_DISABLE = "accounts:user:disable"
+    #: an administrator issued a new activation link (details.second_factor_reset)
+    USER_RESET = "accounts:user:reset"
+    USER_UNLOCK = "accounts:user:unlock"
+    PERMISSION_DENIED = "accounts:permission:denied"

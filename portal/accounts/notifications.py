@@ -1,0 +1,67 @@
+"""Mails telling people about their account (SEC-AUT-2i, 3g): never a password, never health data.
+
+Sent after the transaction commits; a mail server failure is logged and reported to the caller
+but never undoes what the person did.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from flask import Flask, render_template
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+
+from portal.accounts.models import User
+from portal.mail import MailError, send_mail
+
+log = logging.getLogger(__name__)
+
+SUBJECTS: dict[str, Any] = {
+    "activation": _l("Activate your AAC Portal account"),
+    "reset": _l("Choose a new password for your AAC Portal account"),
+    "password_changed": _l("Your AAC Portal password was changed"),
+    "totp_enrolled": _l("A second factor was set up on your AAC Portal account"),
+    "recovery_codes_regenerated": _l("New recovery codes for your AAC Portal account"),
+    "recovery_code_used": _l("A recovery code was used on your AAC Portal account"),
+    "account_locked": _l("Your AAC Portal account is temporarily locked"),
+    "second_factor_alert": _l("Unusual second-factor attempts on your AAC Portal account"),
+}
+
+
+def notify(app: Flask, user: User, kind: str, **context: Any) -> bool:
+    """Mail `user` the notice `kind` (templates/mail/<kind>.txt); False when it failed."""
+    locale = user.locale or app.config.get("BABEL_DEFAULT_LOCALE", "fr")
+    with force_locale(locale):
+        subject = str(SUBJECTS[kind])
+        body = render_template(f"mail/{kind}.txt", user=user, base_url=app.config["BASE_URL"],
+                               **context)
+    try:
+        send_mail(app, user.email, subject, body)
+    except MailError:
+        log.warning("the %s notice to user %s could not be sent", kind, user.id)
+        return False
+    return True
+
+
+_background: list[threading.Thread] = []
+
+
+def notify_in_background(app: Flask, user: User, kind: str, **context: Any) -> None:
+    """Send a notice from a thread, so the response time does not depend on the mail server."""
+    def send() -> None:
+        with app.app_context():
+            notify(app, user, kind, **context)
+
+    thread = threading.Thread(target=send, name=f"notice-{kind}", daemon=True)
+    _background[:] = [t for t in _background if t.is_alive()]
+    _background.append(thread)
+    thread.start()
+
+
+def wait_for_background(timeout: float = 10.0) -> None:
+    """Wait until the notices sent in the background are handed over (tests, shutdown)."""
+    for thread in list(_background):
+        thread.join(timeout)

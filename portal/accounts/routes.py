@@ -1,0 +1,424 @@
+"""Logging in and out, the second factor, activation links and one's own account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import segno
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask import session as flask_session
+from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
+from markupsafe import Markup
+from werkzeug.wrappers import Response
+
+from portal import clock
+from portal.accounts import authentication as authn
+from portal.accounts import sessions
+from portal.accounts.actions import AccountAction
+from portal.accounts.auth import current_permissions, second_factor_url
+from portal.accounts.forms import (
+    ChangePasswordForm,
+    CodeForm,
+    LoginForm,
+    NewPasswordForm,
+    RecoveryForm,
+    RegenerateForm,
+    reason_texts,
+    rule_texts,
+)
+from portal.accounts.models import User
+from portal.accounts.notifications import notify, notify_in_background
+from portal.accounts.services import AccountError, live_token, login_key, token_hash
+from portal.audit.services import record
+from portal.db import get_session
+from portal.extensions import limiter
+from portal.permissions import Permission, public, requires
+from portal.security import safe_next_url
+
+bp = Blueprint("accounts", __name__)
+
+#: Flask session keys: where to go after logging in, and the activation link being used
+NEXT_KEY = "next"
+ACTIVATION_KEY = "activation"
+
+#: per IP and per submitted login, failures only (SEC-AUT-5d); the lock itself is in the database
+LOGIN_LIMIT = "10 per 5 minutes"
+LOGIN_GLOBAL_LIMIT = "1000 per 5 minutes"
+#: second-factor attempts per account and per IP, failures only (SEC-AUT-5c)
+SECOND_FACTOR_LIMITS = "5 per 5 minutes;20 per hour;50 per day"
+SECOND_FACTOR_IP_LIMITS = "10 per 5 minutes;50 per hour"
+#: wrong current passwords on the change form, per account
+CHANGE_PASSWORD_LIMIT = "5 per 5 minutes"  # noqa: S105 - a rate limit
+
+
+@bp.after_request
+def _never_cache(response: Response) -> Response:
+    # Login state, TOTP secrets and recovery codes must not stay in any cache.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def _failed(_response: Response) -> bool:
+    """Flask-Limiter `deduct_when`: count the request only when authentication failed."""
+    return bool(g.get("auth_failed"))
+
+
+def _submitted_login() -> str:
+    return "login:" + login_key(request.form.get("login", ""))
+
+
+def _account_key() -> str:
+    user = sessions.load_state().user
+    return f"user:{user.id}" if user is not None else "-"
+
+
+def _everyone() -> str:
+    return "all"
+
+
+def _second_factor_breached(_limit: Any) -> None:
+    """Too many second-factor attempts: drop the pending login and tell the person."""
+    state = sessions.load_state()
+    if not state.pending or state.user is None:
+        return
+    db = get_session()
+    user = state.user
+    sessions.end_current(db)
+    record(db, user, AccountAction.TOTP_LIMITED, user, outcome="denied")
+    db.commit()
+    notify(current_app._get_current_object(), user, "second_factor_alert",  # type: ignore[attr-defined]
+           reason="limit")
+
+
+def _home() -> str:
+    return url_for("core.home")
+
+
+def _current_user() -> User:
+    user = sessions.load_state().user
+    assert user is not None  # the authorizer let a full session through
+    return user
+
+
+# --- password step ---------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+@limiter.limit(LOGIN_LIMIT, key_func=get_remote_address, methods=["POST"], deduct_when=_failed)
+@limiter.limit(LOGIN_LIMIT, key_func=_submitted_login, methods=["POST"], deduct_when=_failed)
+@limiter.limit(LOGIN_GLOBAL_LIMIT, key_func=_everyone, methods=["POST"], deduct_when=_failed)
+def login() -> Any:
+    """Check the login and password; the second factor follows."""
+    state = sessions.load_state()
+    if state.full:
+        return redirect(_home())
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = safe_next_url(request.args.get("next"), "")
+        if state.expired:
+            flash(_("Your session has expired. Please log in again."), "info")
+    failed = False
+    if form.validate_on_submit():
+        db = get_session()
+        result = authn.check_login(db, form.login.data or "", form.password.data or "")
+        if result.ok:
+            user = result.user
+            assert user is not None
+            target = safe_next_url(form.next.data, "")
+            if state.record is not None:
+                state.record.revoked_at = clock.now()
+            authn.prepare_enrolment(db, user)
+            sessions.start(db, user, second_factor=False)
+            if target:
+                flask_session[NEXT_KEY] = target
+            db.commit()
+            return redirect(second_factor_url(user))
+        g.auth_failed = True
+        db.commit()
+        if result.locked_account is not None:
+            # In the background: the response time must not reveal that an account exists.
+            notify_in_background(current_app._get_current_object(),  # type: ignore[attr-defined]
+                                 result.locked_account, "account_locked")
+        failed = True
+    form.password.data = ""
+    return render_template("accounts/login.html", form=form, failed=failed)
+
+
+def _pending_or_redirect() -> tuple[sessions.SessionState, Response | None]:
+    state = sessions.load_state()
+    if state.full:
+        return state, redirect(_home())
+    if not state.pending:
+        if state.expired or request.method == "POST":
+            flash(_("The time to enter the code has run out. Please log in again."), "info")
+        return state, redirect(url_for("accounts.login"))
+    return state, None
+
+
+def _finish_login(state: sessions.SessionState, method: str) -> str:
+    """Both factors passed: the pending record dies and a new session id starts."""
+    db = get_session()
+    user = state.user
+    assert user is not None and state.record is not None
+    target = safe_next_url(flask_session.get(NEXT_KEY), _home())
+    state.record.revoked_at = clock.now()
+    authn.complete_login(db, user, method)
+    sessions.start(db, user, second_factor=True)
+    return target
+
+
+def _code_refused() -> str:
+    return _("This code is not valid or was already used. Wait for the next code of your "
+             "application and try again.")
+
+
+# --- second factor ---------------------------------------------------------------------------
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@public
+@limiter.shared_limit(SECOND_FACTOR_LIMITS, scope="second-factor", key_func=_account_key,
+                      methods=["POST"], deduct_when=_failed, on_breach=_second_factor_breached)
+@limiter.shared_limit(SECOND_FACTOR_IP_LIMITS, scope="second-factor-ip",
+                      key_func=get_remote_address, methods=["POST"], deduct_when=_failed)
+def second_factor() -> Any:
+    """Ask for the TOTP code of a person whose password was just checked."""
+    state, away = _pending_or_redirect()
+    if away is not None:
+        return away
+    user = state.user
+    assert user is not None
+    if user.totp_confirmed_at is None:
+        return redirect(url_for("accounts.enrol"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        db = get_session()
+        outcome = authn.check_totp(db, user, form.code.data or "")
+        if outcome is authn.CodeCheck.ACCEPTED:
+            target = _finish_login(state, "totp")
+            db.commit()
+            return redirect(target)
+        g.auth_failed = True
+        db.commit()
+        if outcome is authn.CodeCheck.REPLAYED:
+            notify(current_app._get_current_object(), user,  # type: ignore[attr-defined]
+                   "second_factor_alert", reason="replay")
+        form.code.errors = [_code_refused()]
+    return render_template("accounts/totp.html", form=form)
+
+
+@bp.route("/login/recovery", methods=["GET", "POST"])
+@public
+@limiter.shared_limit(SECOND_FACTOR_LIMITS, scope="second-factor", key_func=_account_key,
+                      methods=["POST"], deduct_when=_failed, on_breach=_second_factor_breached)
+@limiter.shared_limit(SECOND_FACTOR_IP_LIMITS, scope="second-factor-ip",
+                      key_func=get_remote_address, methods=["POST"], deduct_when=_failed)
+def recovery() -> Any:
+    """Let a person without their telephone log in with a single-use recovery code."""
+    state, away = _pending_or_redirect()
+    if away is not None:
+        return away
+    user = state.user
+    assert user is not None
+    if user.totp_confirmed_at is None:
+        return redirect(url_for("accounts.enrol"))
+    form = RecoveryForm()
+    if form.validate_on_submit():
+        db = get_session()
+        if authn.use_recovery_code(db, user, form.code.data or ""):
+            remaining = authn.remaining_recovery_codes(db, user)
+            target = _finish_login(state, "recovery_code")
+            db.commit()
+            notify(current_app._get_current_object(), user,  # type: ignore[attr-defined]
+                   "recovery_code_used", remaining=remaining)
+            flash(_("Recovery code accepted. %(n)d codes remain: generate new ones from your "
+                    "account page if you are running out.", n=remaining), "info")
+            return redirect(target)
+        g.auth_failed = True
+        db.commit()
+        form.code.errors = [_("This recovery code is not valid or was already used.")]
+    return render_template("accounts/recovery.html", form=form)
+
+
+@bp.route("/login/enrol", methods=["GET", "POST"])
+@public
+@limiter.shared_limit(SECOND_FACTOR_LIMITS, scope="second-factor", key_func=_account_key,
+                      methods=["POST"], deduct_when=_failed, on_breach=_second_factor_breached)
+@limiter.shared_limit(SECOND_FACTOR_IP_LIMITS, scope="second-factor-ip",
+                      key_func=get_remote_address, methods=["POST"], deduct_when=_failed)
+def enrol() -> Any:
+    """Set up the second factor: mandatory before any other page (SEC-AUT-2a)."""
+    state, away = _pending_or_redirect()
+    if away is not None:
+        return away
+    user = state.user
+    assert user is not None
+    if user.totp_confirmed_at is not None:
+        return redirect(url_for("accounts.second_factor"))
+    if user.totp_secret_sealed is None:
+        # The secret is drawn at the password step; without one, start again.
+        return redirect(url_for("accounts.login"))
+    db = get_session()
+    form = CodeForm()
+    if form.validate_on_submit():
+        codes = authn.confirm_enrolment(db, user, form.code.data or "")
+        if codes is not None:
+            target = _finish_login(state, "enrolment")
+            db.commit()
+            notify(current_app._get_current_object(), user,  # type: ignore[attr-defined]
+                   "totp_enrolled")
+            return render_template("accounts/recovery_codes.html", codes=codes,
+                                   next_url=target, enrolled=True)
+        g.auth_failed = True
+        db.commit()
+        form.code.errors = [_code_refused()]
+    secret = authn.totp_secret(db, user)
+    qr = segno.make(authn.provisioning_uri(db, user), error="m")
+    # segno builds the SVG from the URI alone: no user input reaches the markup unescaped.
+    svg = Markup(qr.svg_inline(scale=5, title=_(  # noqa: S704 - escaped by segno
+        "QR code to scan with your authenticator application")))
+    return render_template("accounts/totp_enroll.html", form=form, qr_svg=svg,
+                           secret=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)))
+
+
+@bp.post("/logout")
+@public
+def logout() -> Response:
+    """End the session on the server: a copy of the cookie no longer works (SEC-SES-1)."""
+    db = get_session()
+    user = sessions.end_current(db)
+    if user is not None:
+        record(db, user, AccountAction.LOGOUT, user)
+    db.commit()
+    flash(_("You are logged out."), "info")
+    return redirect(url_for("accounts.login"))
+
+
+# --- activation and reset links --------------------------------------------------------------
+
+
+@bp.get("/activate/<token>")
+@public
+def activate_link(token: str) -> Response:
+    """Move the token out of the address at once, into the server-signed session."""
+    if len(token) <= 128:
+        flask_session[ACTIVATION_KEY] = token_hash(token)
+    return redirect(url_for("accounts.activate"))
+
+
+@bp.route("/activate", methods=["GET", "POST"])
+@public
+def activate() -> Any:
+    """Choose one's password through an activation or reset link (SEC-AUT-4a)."""
+    db = get_session()
+    token = live_token(db, flask_session.get(ACTIVATION_KEY, ""))
+    if token is None:
+        return render_template("accounts/activate_invalid.html"), 400
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        purpose = token.purpose
+        try:
+            user = authn.set_password_with_token(db, token, form.new_password.data or "")
+        except authn.PasswordRejected as exc:
+            form.new_password.errors = reason_texts(exc.reasons)
+        except AccountError as exc:
+            form.new_password.errors = [exc.message or ""]
+        else:
+            sessions.end_current(db)
+            authn.prepare_enrolment(db, user)
+            sessions.start(db, user, second_factor=False)
+            db.commit()
+            if purpose == "reset":
+                notify(current_app._get_current_object(), user,  # type: ignore[attr-defined]
+                       "password_changed")
+            flash(_("Your password is saved. One more step: the code of your authenticator "
+                    "application."), "success")
+            return redirect(second_factor_url(user))
+    return render_template("accounts/activate.html", form=form, rules=rule_texts(),
+                           login=token.user.login)
+
+
+# --- one's own account -----------------------------------------------------------------------
+
+
+@bp.get("/account")
+@requires(Permission.SESSION_USE)
+def account() -> str:
+    """Show one's account: identity, last login, second factor, recovery codes left."""
+    user = _current_user()
+    remaining = authn.remaining_recovery_codes(get_session(), user)
+    return render_template("accounts/account.html", user=user, remaining=remaining)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@requires(Permission.SESSION_USE)
+@limiter.limit(CHANGE_PASSWORD_LIMIT, key_func=_account_key, methods=["POST"],
+               deduct_when=_failed)
+def change_password() -> Any:
+    """Change one's password: the current one is required; other sessions end."""
+    user = _current_user()
+    forced = authn.password_change_required(user, current_permissions())
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        db = get_session()
+        try:
+            ended = authn.change_password(db, user, form.current_password.data or "",
+                                          form.new_password.data or "",
+                                          keep_session=sessions.load_state().id_hash)
+        except authn.PasswordRejected as exc:
+            form.new_password.errors = reason_texts(exc.reasons)
+        except AccountError as exc:
+            if exc.field == "current_password":
+                g.auth_failed = True
+                db.commit()  # the failed attempt is audited
+            getattr(form, exc.field or "new_password").errors = [exc.message or ""]
+        else:
+            db.commit()
+            notify(current_app._get_current_object(), user,  # type: ignore[attr-defined]
+                   "password_changed")
+            if ended:
+                flash(_("Your password is changed. Your %(n)d other sessions were ended.",
+                        n=ended), "success")
+            else:
+                flash(_("Your password is changed."), "success")
+            return redirect(url_for("accounts.account"))
+    return render_template("accounts/password.html", form=form, rules=rule_texts(),
+                           forced=forced)
+
+
+@bp.route("/account/recovery-codes", methods=["GET", "POST"])
+@requires(Permission.SESSION_USE)
+@limiter.shared_limit(SECOND_FACTOR_LIMITS, scope="second-factor", key_func=_account_key,
+                      methods=["POST"], deduct_when=_failed)
+def regenerate_codes() -> Any:
+    """Replace the recovery codes, after the password and a fresh code (SEC-AUT-2h)."""
+    user = _current_user()
+    form = RegenerateForm()
+    if form.validate_on_submit():
+        db = get_session()
+        try:
+            codes = authn.regenerate_recovery_codes(db, user, form.password.data or "",
+                                                    form.code.data or "")
+        except AccountError as exc:
+            g.auth_failed = True
+            db.commit()  # the failure is audited
+            getattr(form, exc.field or "code").errors = [exc.message or ""]
+        else:
+            db.commit()
+            notify(current_app._get_current_object(), user,  # type: ignore[attr-defined]
+                   "recovery_codes_regenerated")
+            return render_template("accounts/recovery_codes.html", codes=codes,
+                                   next_url=url_for("accounts.account"), enrolled=False)
+    return render_template("accounts/regenerate.html", form=form)

@@ -1,0 +1,110 @@
+"""Outgoing mail: one small service with an SMTP backend and a development outbox.
+
+`PORTAL_MAIL_URL=smtp://host:port` sends through that server, upgrading the connection with
+STARTTLS whenever the server offers it; an empty URL writes each message as an .eml file to
+`instance/outbox/` (development and tests). Mails are short notices: they never carry health
+data, a password or a TOTP secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import uuid
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from flask import Flask
+
+from portal import clock
+
+log = logging.getLogger(__name__)
+
+#: seconds before an unresponsive SMTP server is given up
+SMTP_TIMEOUT = 15
+
+
+class MailError(Exception):
+    """The message could not be handed to the mail server."""
+
+
+def _app(app_or_session: Any) -> Flask:
+    if isinstance(app_or_session, Flask):
+        return app_or_session
+    from portal.db import app_of
+
+    return app_of(app_or_session)
+
+
+def outbox_dir(app: Flask) -> Path:
+    """Return the directory where the development backend writes messages."""
+    return Path(app.instance_path) / "outbox"
+
+
+def build_message(app: Flask, to: str, subject: str, body: str) -> EmailMessage:
+    """Build a plain-text UTF-8 message from the portal's sender address."""
+    message = EmailMessage()
+    message["From"] = app.config["MAIL_FROM"]
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(clock.now())
+    domain = str(app.config["MAIL_FROM"]).rpartition("@")[2] or "localhost"
+    message["Message-ID"] = make_msgid(domain=domain)
+    message.set_content(body)
+    return message
+
+
+def send_mail(app_or_session: Any, to: str, subject: str, body: str) -> EmailMessage:
+    """Send one plain-text message to `to`; raises `MailError` when it cannot be delivered."""
+    app = _app(app_or_session)
+    if "\n" in to or "\r" in to or "\n" in subject or "\r" in subject:
+        raise MailError("header values must be on one line")
+    message = build_message(app, to, subject, body)
+    url = str(app.config.get("MAIL_URL") or "")
+    if not url:
+        _write_outbox(app, message)
+    else:
+        _send_smtp(app, url, message)
+    return message
+
+
+def _write_outbox(app: Flask, message: EmailMessage) -> None:
+    directory = outbox_dir(app)
+    directory.mkdir(parents=True, exist_ok=True)
+    # The time prefix keeps the files in sending order; the uuid keeps them distinct.
+    name = f"{clock.now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"
+    (directory / name).write_bytes(bytes(message))
+
+
+def _tls_context(app: Flask) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    # An internal relay may use a private certificate authority.
+    ca_file = app.config.get("MAIL_CA_FILE")
+    if ca_file:
+        context.load_verify_locations(cafile=str(ca_file))
+    return context
+
+
+def _send_smtp(app: Flask, url: str, message: EmailMessage) -> None:
+    parts = urlsplit(url)
+    if parts.scheme != "smtp" or not parts.hostname:
+        raise MailError("PORTAL_MAIL_URL must look like smtp://host:port")
+    try:
+        with smtplib.SMTP(parts.hostname, parts.port or 25, timeout=SMTP_TIMEOUT) as smtp:
+            smtp.ehlo()
+            if smtp.has_extn("starttls"):
+                smtp.starttls(context=_tls_context(app))
+                smtp.ehlo()
+            if parts.username:
+                if not smtp.sock or not isinstance(smtp.sock, ssl.SSLSocket):
+                    # Never send credentials over a connection that is not encrypted.
+                    raise MailError("the SMTP server does not offer STARTTLS; not logging in")
+                smtp.login(unquote(parts.username), unquote(parts.password or ""))
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning("mail to the SMTP server %s failed: %s", parts.hostname, type(exc).__name__)
+        raise MailError(str(exc)) from exc

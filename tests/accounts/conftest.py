@@ -1,0 +1,38 @@
+"""Accounts tests: cheap argon2 parameters (one test checks the production defaults)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_test_config
+from tests.helpers_auth import CHEAP_ARGON2
+
+# Every area's tables on the metadata before the PostgreSQL schema is created once per run
+# (portal/models.py does not import the newer areas' models yet).
+for _area in ("access", "accounts", "audit", "notices", "protocols", "records", "rights"):
+    if importlib.util.find_spec(f"portal.{_area}") and importlib.util.find_spec(
+            f"portal.{_area}.models"):
+        importlib.import_module(f"portal.{_area}.models")
+
+
+@pytest.fixture
+def app_config(tmp_path: Path, key_file: Path) -> dict[str, object]:
+    # RATELIMIT_ENABLED explicitly: Flask-Limiter's one extension object keeps a False set by
+    # any earlier app of the process (config.setdefault in Limiter.init_app).
+    return make_test_config(tmp_path, key_file, PASSWORD_HASHER=CHEAP_ARGON2,
+                            RATELIMIT_ENABLED=True)
+
+
+@pytest.fixture(autouse=True)
+def _only_our_gates(request):  # noqa: ANN001, ANN202
+    # Other areas' first-page gates (the transparency notice) are tested by those areas; these
+    # tests check the accounts machinery itself, and test_gates.py the gate mechanism.
+    from portal.accounts.auth import _GATES
+
+    if "app" in request.fixturenames:
+        request.getfixturevalue("app").extensions[_GATES] = []
+    yield
