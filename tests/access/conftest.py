@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -13,13 +11,6 @@ from sqlalchemy.orm import Session
 from tests.access.helpers import make_admin, make_establishment
 from tests.access.login import ensure_authorizer
 from tests.conftest import make_test_config
-
-# Every area's tables must be on the metadata before the PostgreSQL schema is created once per
-# run (portal/models.py does not import the newer areas yet).
-for _area in ("accounts", "access", "audit", "notices", "protocols", "records", "rights"):
-    if importlib.util.find_spec(f"portal.{_area}") and importlib.util.find_spec(
-            f"portal.{_area}.models"):
-        importlib.import_module(f"portal.{_area}.models")
 
 
 @pytest.fixture

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import make_test_config
 from tests.helpers_auth import CHEAP_ARGON2
-
-# Every area's tables on the metadata before the PostgreSQL schema is created once per run
-# (portal/models.py does not import the newer areas' models yet).
-for _area in ("access", "accounts", "audit", "notices", "protocols", "records", "rights"):
-    if importlib.util.find_spec(f"portal.{_area}") and importlib.util.find_spec(
-            f"portal.{_area}.models"):
-        importlib.import_module(f"portal.{_area}.models")
 
 
 @pytest.fixture

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
-from portal import AREAS
 from portal.audit.services import cli_actor
 from portal.notices import services
 from portal.notices.catalog import Audience
@@ -21,11 +18,6 @@ from tests.helpers_auth import CHEAP_ARGON2, make_user
 
 CLI = cli_actor("tests")
 
-# Every area's tables must be on the metadata before the PostgreSQL schema is created once per
-# run (portal/models.py lists only the core areas so far).
-for _area in AREAS:
-    if importlib.util.find_spec(f"portal.{_area}.models") is not None:
-        importlib.import_module(f"portal.{_area}.models")
 
 #: the controller's own slots, which no default fills
 CONTROLLER_SLOTS: dict[str, Any] = {
