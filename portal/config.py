@@ -144,3 +144,14 @@ def development_secret(instance_path: Path) -> str:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def apply_area_defaults(config: dict[str, Any], area_defaults: Mapping[str, Any],
+                        environ: Mapping[str, str] | None = None) -> None:
+    """Add an area's own settings: the test mapping or PORTAL_<NAME> wins over the default."""
+    environ = os.environ if environ is None else environ
+    for name, default in area_defaults.items():
+        if name in config:
+            continue
+        raw = environ.get(f"PORTAL_{name}")
+        config[name] = default if raw is None else _parse(raw, default, name)

@@ -57,10 +57,15 @@ def postgres_schema() -> Iterator[str | None]:
 
 
 def _empty_postgres(app: Flask) -> None:
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    """Delete every row: faster than TRUNCATE on many small tables, which rewrites each file.
+
+    The replica role switches triggers off for this transaction (foreign keys and the audit
+    trail's append-only trigger): this is test-only cleanup, never done by the portal.
+    """
     with get_engine(app).begin() as connection:
-        # The audit table refuses deletion outside a purge; TRUNCATE is test-only cleanup.
-        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        connection.execute(text("SET LOCAL session_replication_role = replica"))
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
 
 
 def make_test_config(tmp_path: Path, key_file: Path, **overrides: object) -> dict[str, object]:

@@ -1,0 +1,112 @@
+"""The trail and its alerts, for the auditors and the DPO only; every consultation is logged."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
+from flask_login import current_user
+
+from portal import clock
+from portal.audit.actions import AuditAction
+from portal.audit.checks import check_status
+from portal.audit.forms import EventFilterForm
+from portal.audit.rules import RULE_LABELS
+from portal.audit.services import lock_head, record
+from portal.audit.settings import timezone_name
+from portal.audit.trail import count_events, csv_lines, list_alerts, list_events
+from portal.db import get_session, new_session
+from portal.errors import BadRequest
+from portal.permissions import Permission, requires
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+
+def _actor() -> Any:
+    return current_user._get_current_object()  # type: ignore[attr-defined]
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(timezone_name(current_app._get_current_object()))  # type: ignore[attr-defined]
+
+
+def _positive_int(name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise BadRequest()
+    return int(raw)
+
+
+@bp.app_template_filter("audit_local_time")
+def local_time(moment: datetime | None) -> str:
+    """Show a UTC time in the portal's local time zone."""
+    if moment is None:
+        return ""
+    return moment.astimezone(_zone()).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+@bp.get("/")
+@requires(Permission.AUDIT_READ)
+def events() -> str | tuple[str, int]:
+    """List the trail, newest first, filtered; the consultation is itself logged."""
+    form = EventFilterForm(formdata=request.args)
+    session = get_session()
+    status = check_status(session)
+    if not form.validate():
+        return render_template("audit/events.html", form=form, page=None, status=status,
+                               export_args={}), 400
+    flt = form.to_filter()
+    before, after = _positive_int("before"), _positive_int("after")
+    page = list_events(session, flt, _zone(), before=before, after=after)
+    record(session, _actor(), AuditAction.EVENTS_READ, **flt.details(), before=before,
+           after=after, shown=len(page.entries))
+    session.commit()
+    export_args = {k: v for k, v in request.args.items() if k not in ("before", "after") and v}
+    return render_template("audit/events.html", form=form, page=page, status=status,
+                           export_args=export_args)
+
+
+@bp.get("/export.csv")
+@requires(Permission.AUDIT_READ)
+def export_events() -> Response:
+    """Download the filtered trail as CSV; the export and its row count are logged first."""
+    form = EventFilterForm(formdata=request.args)
+    if not form.validate():
+        raise BadRequest()
+    flt = form.to_filter()
+    session = get_session()
+    zone = _zone()
+    # Holding the head fixes what the export holds: every entry before its own.
+    head_seq, _hash = lock_head(session)
+    row_count = count_events(session, flt, zone, head_seq)
+    record(session, _actor(), AuditAction.EVENTS_EXPORT, **flt.details(), row_count=row_count,
+           up_to_seq=head_seq)
+    session.commit()
+
+    def generate() -> Any:
+        with new_session() as reader:
+            yield from csv_lines(reader, flt, zone, head_seq)
+
+    filename = f"audit-trail-{clock.now():%Y%m%d-%H%M%S}.csv"
+    return Response(
+        stream_with_context(generate()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.get("/alerts")
+@requires(Permission.AUDIT_READ)
+def alerts() -> str:
+    """List the alerts of the automatic checks, newest first; the consultation is logged."""
+    page = _positive_int("page") or 1
+    session = get_session()
+    rows, has_next = list_alerts(session, page)
+    record(session, _actor(), AuditAction.ALERTS_READ, page=page, shown=len(rows))
+    session.commit()
+    return render_template("audit/alerts.html", alerts=rows, page=page, has_next=has_next,
+                           status=check_status(session), rule_labels=RULE_LABELS)

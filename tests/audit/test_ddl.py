@@ -1,0 +1,140 @@
+"""The database refuses any change to audit rows outside the purge (SEC-JOU-3)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+import portal.models  # noqa: F401 - every table on the metadata
+from portal import clock
+from portal.audit import ddl
+from portal.audit.models import GENESIS_HASH
+from portal.audit.purge import purge
+from portal.db import Base, make_engine
+from tests.audit.conftest import requires_postgres
+from tests.audit.helpers import CLI, entries, write_entries
+from tests.conftest import POSTGRES_URL
+
+REFUSED = "append-only"
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE audit_event SET outcome = 'failure' WHERE seq = 2",
+    "UPDATE audit_event SET details = '{}'",
+    "DELETE FROM audit_event WHERE seq = 2",
+    "DELETE FROM audit_event",
+])
+def test_the_database_refuses_to_change_audit_rows(db: Session, statement: str) -> None:
+    write_entries(db, 3)
+    with pytest.raises(DBAPIError, match=REFUSED):
+        db.execute(text(statement))
+    db.rollback()
+    assert [e.outcome for e in entries(db)] == ["success"] * 3
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE audit_checkpoint SET seq = 1",
+    "DELETE FROM audit_checkpoint",
+])
+def test_the_database_refuses_to_change_purge_checkpoints(db: Session, statement: str) -> None:
+    write_entries(db, 2, at=clock.now() - timedelta(days=400))
+    purge(db, CLI, 365)
+    db.commit()
+    with pytest.raises(DBAPIError, match=REFUSED):
+        db.execute(text(statement))
+    db.rollback()
+
+
+@requires_postgres
+def test_on_postgresql_only_deletes_pass_while_the_purge_setting_is_on(db: Session) -> None:
+    write_entries(db, 3)
+    db.execute(text(f"SET LOCAL {ddl.PURGE_SETTING} = 'on'"))
+    with pytest.raises(DBAPIError, match=REFUSED):
+        db.execute(text("UPDATE audit_event SET outcome = 'failure' WHERE seq = 1"))
+    db.rollback()
+    db.execute(text(f"SET LOCAL {ddl.PURGE_SETTING} = 'on'"))
+    deleted = db.execute(text("DELETE FROM audit_event WHERE seq = 1")).rowcount
+    assert deleted == 1
+    db.rollback()
+
+
+@requires_postgres
+def test_on_postgresql_the_purge_setting_ends_with_its_transaction(db: Session) -> None:
+    write_entries(db, 2)
+    db.execute(text(f"SET LOCAL {ddl.PURGE_SETTING} = 'on'"))
+    db.commit()
+    with pytest.raises(DBAPIError, match=REFUSED):
+        db.execute(text("DELETE FROM audit_event WHERE seq = 1"))
+    db.rollback()
+
+
+def test_the_purge_leaves_the_protection_in_place(db: Session) -> None:
+    write_entries(db, 3, at=clock.now() - timedelta(days=400))
+    write_entries(db, 2)
+    purge(db, CLI, 365)
+    with pytest.raises(DBAPIError, match=REFUSED):
+        db.execute(text("DELETE FROM audit_event"))
+    db.rollback()
+    purge(db, CLI, 365)
+    db.commit()
+    with pytest.raises(DBAPIError, match=REFUSED):
+        db.execute(text("DELETE FROM audit_event"))
+    db.rollback()
+
+
+@pytest.fixture
+def fresh_database_url(tmp_path) -> Iterator[str]:  # noqa: ANN001
+    """An empty database of the same kind as the test database."""
+    if not POSTGRES_URL:
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    name = f"portal_audit_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_create_all_installs_the_head_row_and_the_triggers(fresh_database_url: str) -> None:
+    engine = make_engine(fresh_database_url)
+    try:
+        Base.metadata.create_all(engine)
+        with engine.connect() as connection:
+            head = connection.execute(text("SELECT id, seq, last_hash FROM audit_head")).all()
+            assert [(r.id, r.seq, bytes(r.last_hash)) for r in head] == [(1, 0, GENESIS_HASH)]
+            if engine.dialect.name == "postgresql":
+                names = connection.execute(text(
+                    "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname"
+                )).scalars().all()
+                assert names == ["audit_checkpoint_append_only", "audit_event_append_only"]
+            else:
+                names = connection.execute(text(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+                )).scalars().all()
+                assert names == ["audit_checkpoint_no_delete", "audit_checkpoint_no_update",
+                                 "audit_event_no_delete", "audit_event_no_update"]
+    finally:
+        engine.dispose()
+
+
+def test_the_migration_statements_match_what_create_all_installs() -> None:
+    """The statements given to the migration are the ones the listeners run."""
+    pg = ddl.create_statements("postgresql", "audit_event")
+    assert pg[0].startswith("CREATE OR REPLACE FUNCTION audit_append_only()")
+    assert pg[1] == ("CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON "
+                     "audit_event FOR EACH ROW EXECUTE FUNCTION audit_append_only()")
+    assert all("%" not in statement for statement in pg)
+    assert ddl.drop_statements("postgresql", "audit_event") == [
+        "DROP TRIGGER IF EXISTS audit_event_append_only ON audit_event"]
