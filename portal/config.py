@@ -46,6 +46,8 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "MAIL_FROM": "aac-portal@localhost",
         #: public base URL used in mailed links
         "BASE_URL": "http://127.0.0.1:5000",
+        #: the language of a visitor whose browser asks for neither French nor English
+        "BABEL_DEFAULT_LOCALE": "fr",
         #: local time zone for people-facing times and night-activity checks
         "TIMEZONE": "Europe/Paris",
         #: audit entries older than this are purged (183 to 365 days)
@@ -99,7 +101,6 @@ def load_config(
         "__Host-aac_session" if config["SESSION_COOKIE_SECURE"] else "aac_session",
     )
     config.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    config.setdefault("BABEL_DEFAULT_LOCALE", "fr")
     config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
     config.setdefault(
         "BABEL_TRANSLATION_DIRECTORIES", str(PROJECT_ROOT / "translations")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, has_request_context, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -23,7 +23,8 @@ def select_locale() -> str:
     chosen = session.get("lang")
     if chosen in LANGUAGES:
         return chosen
-    return request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT) or DEFAULT
+    fallback = current_app.config.get("BABEL_DEFAULT_LOCALE", DEFAULT)
+    return request.accept_languages.best_match(list(LANGUAGES), default=fallback) or fallback
 
 
 def _has_user() -> bool:

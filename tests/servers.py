@@ -45,7 +45,8 @@ def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
     process = subprocess.Popen(
         [str(gunicorn_bin), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
          "portal:create_app()"],
-        env={**os.environ, **env},
+        # The tests read English message ids (the portal's own default is French).
+        env={**os.environ, "PORTAL_BABEL_DEFAULT_LOCALE": "en", **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

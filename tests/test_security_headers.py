@@ -36,7 +36,8 @@ def test_home_sets_no_cookie(client) -> None:  # noqa: ANN001
     assert "Set-Cookie" not in client.get("/").headers
 
 
-def test_language_switch_and_accept_language(client) -> None:  # noqa: ANN001
+def test_language_switch_and_accept_language(app, client) -> None:  # noqa: ANN001
+    app.config["BABEL_DEFAULT_LOCALE"] = "fr"  # the portal's own default
     assert "Suivi des patients" in client.get("/").get_data(as_text=True)
     english = client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"})
     assert "Follow-up of patients" in english.get_data(as_text=True)

@@ -40,6 +40,17 @@ def live_server(app) -> Iterator[str]:  # noqa: ANN001
 
 @pytest.fixture
 def page(browser, live_server):  # noqa: ANN001, ANN201
+    """A page in an English-speaking browser (the tests read the English message ids)."""
+    context = browser.new_context(locale="en-GB")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def french_page(browser, live_server):  # noqa: ANN001, ANN201
+    """A page in a French-speaking browser."""
     context = browser.new_context(locale="fr-FR")
     page = context.new_page()
     page.set_default_timeout(10_000)

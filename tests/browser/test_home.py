@@ -5,7 +5,8 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
-def test_switching_language_changes_the_page(page, live_server) -> None:  # noqa: ANN001
+def test_switching_language_changes_the_page(french_page, live_server) -> None:  # noqa: ANN001
+    page = french_page
     page.goto(live_server + "/")
     assert page.locator("h1").inner_text().startswith("Suivi des patients")
     assert page.locator("html").get_attribute("lang") == "fr"
