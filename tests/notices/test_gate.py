@@ -93,8 +93,9 @@ def test_the_notice_page_shows_everything_and_is_not_consent(
 
     page = _text(client.get(ACK_PAGE))
 
-    assert "Information des utilisateurs du portail" in page
-    assert "La journalisation de vos actions" in page or "are logged" in page
+    # The notice is shown in the person's language (English here, from the browser).
+    assert "Information for users of the portal" in page
+    assert "are logged" in page
     assert "Sanctions" in page and "226-13" in page  # the IT charter, in full
     assert "I have read this information and the IT charter" in page
     # Information received, not consent (INF-03).

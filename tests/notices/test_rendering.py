@@ -35,7 +35,7 @@ def test_a_draft_preview_marks_each_missing_slot(app, db) -> None:
         french = str(render_body(Audience.PATIENT, values, "fr", number=1, preview=True))
         english = str(render_body(Audience.PATIENT, values, "en", number=1, preview=True))
 
-    assert '<mark class="slot-missing">[Purposes]</mark>' in french
+    assert '<mark class="slot-missing">[Finalités]</mark>' in french
     assert "[Transferts hors de l'Union européenne : à préciser]" in french
     assert "Projet de version 1 : pas encore publié." in french
     assert "Follow-up." in english and "[Purposes]" not in english
