@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def db_current() -> None:
     click.echo(f"{current or 'empty database'}: {state}")
 
 
-@click.group("keys", help="Create the key file.")
+@click.group("keys", help="Create the key file; rotate the key-encryption key.")
 def keys_cli() -> None:
     """Key file commands (they run without loading the portal)."""
 
@@ -106,8 +107,19 @@ def _create_app() -> Flask:
         raise click.ClickException(str(exc)) from None
 
 
+def _attach_key_rotation() -> None:
+    """Expose the records area's re-wrapping of data keys as `portal keys rotate|retire-kek`."""
+    if importlib.util.find_spec("portal.records") is None:
+        return
+    from portal.records.cli import rekey, retire
+
+    keys_cli.add_command(rekey, "rotate")
+    keys_cli.add_command(retire, "retire-kek")
+
+
 cli = FlaskGroup(create_app=_create_app, add_version_option=True, help="AAC Portal.")
 cli.add_command(keys_cli)
+_attach_key_rotation()
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -42,12 +43,14 @@ def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
     """Run `gunicorn "portal:create_app()"` on a free loopback port; yield its base URL."""
     port = free_port()
     gunicorn_bin = Path(sys.executable).with_name("gunicorn")
+    # A file, not a pipe: a chatty server would block once a pipe's buffer is full.
+    log = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen(
         [str(gunicorn_bin), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
          "portal:create_app()"],
         # The tests read English message ids (the portal's own default is French).
         env={**os.environ, "PORTAL_BABEL_DEFAULT_LOCALE": "en", **env},
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -57,15 +60,17 @@ def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
             wait_until_up(base + "/healthz")
         except TimeoutError:
             process.kill()
-            output = process.communicate()[0]
-            raise AssertionError(f"gunicorn did not start:\n{output}") from None
+            process.wait()
+            log.seek(0)
+            raise AssertionError(f"gunicorn did not start:\n{log.read()}") from None
         yield base
     finally:
         process.terminate()
         try:
-            process.communicate(timeout=10)
+            process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
 
 
 @contextmanager

@@ -85,3 +85,9 @@ def test_demo_refuses_production(tmp_path: Path, key_file: Path) -> None:
     result = _run("demo", "--no-serve", env=env)
     assert result.returncode != 0
     assert "refuses to run with PORTAL_ENV=production" in result.stderr
+
+
+def test_key_rotation_is_under_the_keys_group(tmp_path: Path) -> None:
+    result = _run("keys", "--help", env={"PORTAL_INSTANCE_PATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "  rotate " in result.stdout and "  retire-kek " in result.stdout

@@ -1,0 +1,44 @@
+"""Rights of persons (referential section 11): access, rectification and limitation requests."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the rights pages, menu entries, template helpers, CLI and sealed table."""
+    from flask_babel import lazy_gettext as _l
+
+    from portal.config import ConfigError
+    from portal.navigation import NavEntry, add_menu_entry
+    from portal.permissions import Permission
+    from portal.rights import models  # noqa: F401 - the tables on the metadata
+    from portal.rights.cli import rights_cli
+    from portal.rights.routes import bp
+
+    if int(app.config["RIGHTS_RETENTION_YEARS"]) < 1:
+        raise ConfigError("PORTAL_RIGHTS_RETENTION_YEARS must be at least 1 (year).")
+
+    app.register_blueprint(bp)
+    app.cli.add_command(rights_cli)
+    add_menu_entry(app, NavEntry("rights.my_requests", _l("Rights requests"),
+                                 Permission.RIGHTS_SUBMIT))
+    add_menu_entry(app, NavEntry("rights.dashboard", _l("Requests to handle"),
+                                 Permission.RIGHTS_HANDLE))
+    _register_sealed_table()
+
+
+def _register_sealed_table() -> None:
+    """Let `portal records rekey` re-wrap the data keys of the sealed access answers."""
+    from sqlalchemy import select
+
+    from portal.records.rotation import WrappedTable, register_wrapped_table
+    from portal.rights.answers import answer_aad
+    from portal.rights.models import RightsAnswer
+
+    register_wrapped_table(WrappedTable(
+        "rights_answer", RightsAnswer.__table__,  # type: ignore[arg-type]
+        lambda: select(RightsAnswer.id, RightsAnswer.kek_version, RightsAnswer.wrapped_key,
+                       RightsAnswer.handle, RightsAnswer.request_id),
+        lambda row: answer_aad(row.handle, row.request_id),
+    ))

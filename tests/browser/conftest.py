@@ -56,3 +56,26 @@ def french_page(browser, live_server):  # noqa: ANN001, ANN201
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+def log_in(page, base: str, app, user, *, acknowledge: bool = True) -> None:  # noqa: ANN001
+    """Log in through the real login and code forms (the code computed with pyotp).
+
+    With `acknowledge`, a first-login transparency notice is acknowledged on the way in.
+    """
+    from tests.helpers_auth import DEFAULT_PASSWORD, totp_code
+
+    # English pages whatever the browser's language: the assertions read English text.
+    page.goto(base + "/language/en")
+    page.goto(base + "/login")
+    page.fill("#login", user.login)
+    page.fill("#password", DEFAULT_PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_selector("#code")
+    page.fill("#code", totp_code(app, user))
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_load_state()
+    if acknowledge and "/acknowledge" in page.url:
+        page.check("#read")
+        page.locator("form.acknowledge-form button[type=submit]").click()
+        page.wait_for_load_state()

@@ -8,29 +8,13 @@ import re
 import pytest
 
 from portal.permissions import Role
-from tests.helpers_auth import CHEAP_ARGON2, DEFAULT_PASSWORD, make_user, totp_code
+from tests.browser.conftest import log_in
+from tests.helpers_auth import make_user
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def app_config(app_config: dict[str, object]) -> dict[str, object]:
-    app_config["PASSWORD_HASHER"] = CHEAP_ARGON2
-    return app_config
 
-
-def _log_in(page, base: str, app, user) -> None:  # noqa: ANN001
-    """Log in through the real login and code forms (the code computed with pyotp)."""
-    # English pages whatever the browser's language: the assertions read English text.
-    page.goto(base + "/language/en")
-    page.goto(base + "/login")
-    page.fill("#login", user.login)
-    page.fill("#password", DEFAULT_PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_selector("#code")
-    page.fill("#code", totp_code(app, user))
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_load_state()
 
 
 def test_the_dpo_publishes_and_a_professional_acknowledges_at_first_login(
@@ -41,7 +25,7 @@ def test_the_dpo_publishes_and_a_professional_acknowledges_at_first_login(
                        last_name="Martin")
 
     # The DPO writes the first version of the transparency notice.
-    _log_in(page, live_server, app, dpo)
+    log_in(page, live_server, app, dpo, acknowledge=False)
     page.get_by_role("link", name="Notices", exact=True).click()
     row = page.get_by_role("row", name=re.compile("Information for users of the portal"))
     row.get_by_role("button", name="Write this notice").click()
@@ -79,7 +63,7 @@ def test_the_dpo_publishes_and_a_professional_acknowledges_at_first_login(
     try:
         as_doctor = second.new_page()
         as_doctor.set_default_timeout(10_000)
-        _log_in(as_doctor, live_server, app, doctor)
+        log_in(as_doctor, live_server, app, doctor, acknowledge=False)
         assert "/notices/acknowledge" in as_doctor.url
         assert as_doctor.get_by_role("heading", name="The IT charter").is_visible()
         assert as_doctor.get_by_role("heading", name="Sanctions").is_visible()

@@ -1,0 +1,35 @@
+"""Patients and their encrypted submissions: the data path from form to storage and back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+
+from portal.navigation import NavEntry, add_menu_entry
+from portal.permissions import Permission, public
+
+
+def init_app(app: Flask) -> None:
+    """Register the blueprint, the CLI group and the menu entries."""
+    from portal.records import form_routes, models, routes  # noqa: F401 - views, tables
+    from portal.records.blueprint import bp
+    from portal.records.cli import records_cli
+
+    app.register_blueprint(bp)
+    # The blueprint's static files (the print stylesheet) carry no data.
+    app.view_functions["records.static"] = public(_static_view(bp.send_static_file))
+    app.cli.add_command(records_cli)
+    add_menu_entry(app, NavEntry("records.my_patients", _l("My patients"),
+                                 Permission.PATIENT_CREATE))
+    add_menu_entry(app, NavEntry("records.patients", _l("Patients"), Permission.PATIENT_READ))
+    add_menu_entry(app, NavEntry("records.exports", _l("Exports"), Permission.RECORD_EXPORT))
+
+
+def _static_view(send: Callable[[str], Any]) -> Callable[[str], Any]:
+    def static(filename: str) -> Any:
+        return send(filename)
+
+    return static

@@ -1,0 +1,65 @@
+"""`portal records ...`: key-encryption key rotation and retirement.
+
+The lead exposes them as `portal keys rotate` and `portal keys retire-kek`; both run the same
+services (`portal.records.rotation`).
+"""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from portal.audit.services import cli_actor
+from portal.db import new_session
+from portal.keys import KeyFileError
+
+#: the commands are exposed as `portal keys rotate` and `portal keys retire-kek` (portal/cli.py)
+records_cli = AppGroup("records", help="Patient records: key rotation.")
+
+
+@records_cli.command("rekey")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000),
+              help="Rows re-wrapped per transaction.")
+def rekey(batch_size: int) -> None:
+    """Add a new key-encryption key and re-wrap every data key (resumes an interrupted run)."""
+    from portal.records.rotation import rotate_kek
+
+    def progress(table: str, done: int) -> None:
+        click.echo(f"  {table}: {done} re-wrapped")
+
+    with new_session(current_app) as session:
+        try:
+            report = rotate_kek(session, cli_actor(), batch_size=batch_size, progress=progress)
+        except KeyFileError as exc:
+            raise click.ClickException(str(exc)) from None
+    if report.added_key:
+        click.echo(f"Key-encryption key {report.to_version} added to the key file.")
+    else:
+        click.echo(f"Resumed the rotation to key-encryption key {report.to_version}.")
+    click.echo(f"{report.total} data keys re-wrapped; no data was re-encrypted.")
+    failed = sum(len(ids) for ids in report.failed.values())
+    if failed:
+        click.echo(f"{failed} rows failed their integrity check and were left as they are; "
+                   "the data protection officer was alerted.", err=True)
+    old = sorted(v for v in report.from_versions if v != report.to_version)
+    if old:
+        click.echo(f"Next: restart the portal, then retire the old key with `portal keys "
+                   f"retire-kek {old[0]}`. Retiring is refused while a row written by a worker "
+                   "that still had the old key uses it; run this command again then: with rows "
+                   "left on an old key it finishes re-wrapping them and adds no new key.")
+
+
+@records_cli.command("retire-kek")
+@click.argument("version", type=int)
+def retire(version: int) -> None:
+    """Remove an old key-encryption key from the key file (refused while rows use it)."""
+    from portal.records.rotation import retire_kek
+
+    with new_session(current_app) as session:
+        try:
+            retire_kek(session, cli_actor(), version)
+            session.commit()
+        except KeyFileError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"Key-encryption key {version} removed from the key file.")

@@ -1,0 +1,187 @@
+"""Patients and their submissions: everything a person typed is stored sealed (SEC-CRY-1).
+
+In clear stay only what the portal itself generates or needs to find rows: opaque handles, the
+case number, the establishment, the form key, statuses, timestamps, who acted, and the keyed
+blind index that warns of a probable duplicate. Identification letters, birth data, weight and
+height (a patient's `identity`) and every answer (a submission revision's `payload`) are sealed
+with AES-256-GCM under their own data key, wrapped by a versioned key-encryption key.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.access.models import Establishment
+from portal.db import Base, UTCDateTime, created_at
+from portal.protocols.models import ProtocolVersion
+
+
+class Patient(Base):
+    """A patient followed under a protocol, known to people by an opaque case number."""
+
+    __tablename__ = "patient"
+    __table_args__ = (
+        CheckConstraint(
+            "(limited_at IS NULL AND limitation_reason IS NULL) OR "
+            "(limited_at IS NOT NULL AND limitation_reason IS NOT NULL)",
+            name="limitation_has_reason",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: random URL handle: addresses carry nothing else about a patient
+    handle: Mapped[str] = mapped_column(String(32), unique=True)
+    #: the opaque case number shown on pages and in exports (random, not a sequence)
+    case_number: Mapped[str] = mapped_column(String(16), unique=True)
+    #: the protocol the patient is followed under
+    protocol_key: Mapped[str] = mapped_column(String(64), index=True)
+    establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"), index=True)
+    #: sealed JSON: identification letters, sex, birth month/year (day if paediatric), weight,
+    #: height
+    identity: Mapped[bytes] = mapped_column(LargeBinary)
+    #: the identity's data key, wrapped by key-encryption key `kek_version`
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    kek_version: Mapped[int] = mapped_column(Integer, index=True)
+    #: HMAC-SHA-256 over letters, birth month/year, sex and establishment (duplicate warning)
+    duplicate_index: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[created_at]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: right to limitation (section 11): while set, nothing can be filled or changed
+    limited_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    limited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: a LimitationReason code
+    limitation_reason: Mapped[str | None] = mapped_column(String(32))
+    #: the rights request behind the limitation (e.g. DR-000012), when there is one
+    limitation_request_ref: Mapped[str | None] = mapped_column(String(32))
+
+    establishment: Mapped[Establishment] = relationship()
+
+    audit_type = "patient"
+
+    @property
+    def audit_ref(self) -> str:
+        return self.case_number
+
+    @property
+    def is_limited(self) -> bool:
+        return self.limited_at is not None
+
+    def __repr__(self) -> str:
+        return f"<Patient {self.id} {self.case_number}>"
+
+
+class Submission(Base):
+    """One filled protocol form of a patient: a draft, then a submitted record with revisions.
+
+    `version` is the optimistic concurrency counter: every change bumps it, and a change made
+    from a page showing an older version is refused (the second editor gets a conflict page).
+    """
+
+    __tablename__ = "submission"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'submitted')", name="status_known"),
+        CheckConstraint("status = 'draft' OR submitted_at IS NOT NULL", name="submitted_has_date"),
+        # A form that is not repeatable exists once per patient (drafts included): two tabs
+        # opening the same initiation cannot create two of them.
+        UniqueConstraint("patient_id", "singleton_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: random URL handle; also part of the associated data of the sealed revisions
+    handle: Mapped[str] = mapped_column(String(32), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    #: the protocol version the form was filled against (it always re-renders with it)
+    protocol_version_id: Mapped[int] = mapped_column(ForeignKey("protocol_version.id"))
+    form_key: Mapped[str] = mapped_column(String(50), index=True)
+    #: the form key for a non-repeatable form, None for repeatable ones (see the constraint)
+    singleton_key: Mapped[str | None] = mapped_column(String(50))
+    #: draft | submitted
+    status: Mapped[str] = mapped_column(String(12))
+    #: optimistic concurrency counter
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    #: number of the current revision
+    revision_number: Mapped[int] = mapped_column(Integer, default=1)
+    #: the follow-up an adverse-event or pregnancy form was opened from
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("submission.id"))
+    created_at: Mapped[created_at]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    patient: Mapped[Patient] = relationship()
+    protocol_version: Mapped[ProtocolVersion] = relationship()
+    revisions: Mapped[list[SubmissionRevision]] = relationship(
+        back_populates="submission", order_by="SubmissionRevision.number"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    audit_type = "submission"
+
+    @property
+    def audit_ref(self) -> str:
+        return f"S{self.id}"
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == "draft"
+
+    def __repr__(self) -> str:
+        return f"<Submission {self.id} {self.form_key} {self.status}>"
+
+
+class SubmissionRevision(Base):
+    """One stored state of a submission's answers, sealed; earlier revisions are kept."""
+
+    __tablename__ = "submission_revision"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "number"),
+        CheckConstraint("kind IN ('draft', 'original', 'rectification')", name="kind_known"),
+        CheckConstraint("kind <> 'rectification' OR reason IS NOT NULL",
+                        name="rectification_has_reason"),
+        Index("ix_submission_revision_kek", "kek_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"))
+    #: 1 for the first state, then one more per rectification
+    number: Mapped[int] = mapped_column(Integer)
+    #: draft (raw inputs, not validated) | original | rectification
+    kind: Mapped[str] = mapped_column(String(16))
+    #: a RectificationReason code, mandatory for a rectification
+    reason: Mapped[str | None] = mapped_column(String(32))
+    #: the rights request a rectification answers (e.g. DR-000012)
+    request_ref: Mapped[str | None] = mapped_column(String(32))
+    #: initiation forms: the version of the patient information note the prescriber attested
+    notice_version: Mapped[str | None] = mapped_column(String(32))
+    #: the idempotency token of the request that wrote this state: a resent request is a no-op
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: the author's login (or the CLI operator), kept for the history
+    author_label: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[created_at]
+    #: sealed JSON of the answers (or of the raw inputs of a draft)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    #: the payload's data key, wrapped by key-encryption key `kek_version`
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    kek_version: Mapped[int] = mapped_column(Integer)
+
+    submission: Mapped[Submission] = relationship(back_populates="revisions")
+
+    audit_type = "submission"
+
+    @property
+    def audit_ref(self) -> str:
+        return f"S{self.submission_id}"

@@ -1,0 +1,283 @@
+"""Record pages: patient lists, registration, the patient page, limitation, exports, print.
+
+Views stay thin: find the record through the one policy (`patient_for` / `submission_for`,
+which log the read), validate, call one service, commit, redirect. URLs carry only random
+handles. The protocol form pages are in `form_routes.py`, on the same blueprint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext as _
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from portal.access.models import Establishment
+from portal.db import get_session
+from portal.errors import BadRequest, Forbidden, NotFound
+from portal.permissions import Permission, requires
+from portal.protocols.builder import current_locale
+from portal.protocols.models import ProtocolVersion
+from portal.records import display, export, overview, services, submissions
+from portal.records.actions import (
+    LIMITATION_LABELS,
+    RecordsAction,
+)
+from portal.records.blueprint import bp, current_actor
+from portal.records.forms import (
+    ExportForm,
+    LiftForm,
+    LimitationForm,
+    RegistrationForm,
+)
+from portal.records.models import Patient
+from portal.records.policy import patient_for, view_for, visible_patients
+from portal.records.versions import in_force, protocol_of
+
+PAGE_SIZE = 100
+
+
+# --- patients ------------------------------------------------------------------------------------
+
+
+@bp.get("/patients")
+@requires(Permission.PATIENT_READ)
+def patients() -> str:
+    """List the patients the person reaches (letters only with identifying scope)."""
+    session, actor = get_session(), current_actor()
+    view = view_for(session, actor)
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    rows = list(session.scalars(
+        visible_patients(session, actor).order_by(Patient.created_at.desc(), Patient.id.desc())
+        .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
+    ))
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    letters = {}
+    if view.shows_identity:
+        letters = {p.id: services.read_identity(session, actor, p).letters for p in rows}
+    names = _establishment_names(session, {p.establishment_id for p in rows})
+    from portal.audit.services import record
+
+    record(session, actor, RecordsAction.PATIENT_LIST, None, row_count=len(rows), page=page)
+    session.commit()
+    return render_template("records/patients.html", rows=rows, letters=letters, names=names,
+                           page=page, more=more, view=view,
+                           can_register=view.can(Permission.PATIENT_CREATE))
+
+
+def _establishment_names(session: Any, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Establishment.id, Establishment.name)
+                           .where(Establishment.id.in_(sorted(ids))))
+    return {row.id: row.name for row in rows}
+
+
+@bp.route("/patients/new", methods=["GET", "POST"])
+@requires(Permission.PATIENT_CREATE)
+def register() -> Any:
+    """Register a patient; a probable duplicate is shown before a second registration."""
+    session, actor = get_session(), current_actor()
+    form = RegistrationForm()
+    establishments = services.registration_establishments(session, actor)
+    versions = services.registration_versions(session, actor)
+    form.establishment_id.choices = [(e.id, e.name) for e in establishments]
+    form.protocol_key.choices = [(v.protocol_key, protocol_of(v).definition.title.get(
+        current_locale())) for v in versions]
+    paediatric = any(services.is_paediatric(v) for v in versions)
+    if not establishments:
+        raise Forbidden(_("You belong to no establishment where you may register patients."))
+    duplicates: list[Patient] = []
+    if form.validate_on_submit():
+        data = services.Registration(
+            surname_letters=form.surname_letters.data, first_name_letters=form.first_name_letters
+            .data, sex=form.sex.data, birth_year=form.birth_year.data,
+            birth_month=int(form.birth_month.data), birth_day=form.birth_day.data,
+            weight_kg=form.weight_kg.data, height_cm=form.height_cm.data,
+            establishment_id=form.establishment_id.data, protocol_key=form.protocol_key.data,
+        )
+        try:
+            patient = services.register_patient(session, actor, data,
+                                                confirm_duplicate=form.confirm_duplicate.data)
+        except services.ProbableDuplicate as exc:
+            duplicates = exc.patients
+        except services.FieldError as exc:
+            session.commit()  # a refused NIR/INS is logged (without the value)
+            _field_error(form, exc)
+        else:
+            session.commit()
+            flash(_("Patient registered with case number %(case)s.", case=patient.case_number),
+                  "success")
+            return redirect(url_for(".patient", handle=patient.handle), 303)
+    elif request.method == "POST":
+        _refuse_posted_identifiers(session, actor, request.form, form, "registration")
+    status = 422 if request.method == "POST" and not duplicates else 200
+    return render_template("records/register.html", form=form, duplicates=duplicates,
+                           paediatric=paediatric), status
+
+
+def _field_error(form: Any, exc: services.FieldError) -> None:
+    target = getattr(form, exc.field, None) if exc.field else None
+    if target is not None:
+        target.errors = list(target.errors) + [exc.message]
+    else:
+        form.form_errors.append(exc.message)
+
+
+def _refuse_posted_identifiers(session: Any, actor: Any, posted: MultiDict, form: Any,
+                               context: str) -> None:
+    """Refuse a NIR/INS typed anywhere, even when the form is invalid for other reasons."""
+    values = {k: posted.getlist(k) for k in posted if k != "csrf_token"}
+    try:
+        services.refuse_identifiers(session, actor, values, context=context)
+    except services.IdentifierRefused as exc:
+        session.commit()
+        _field_error(form, exc)
+
+
+@bp.get("/patients/<handle>")
+@requires(Permission.PATIENT_READ)
+def patient(handle: str) -> str:
+    """Show a patient: identity as the scope allows, schedule, forms, limitation."""
+    session, actor = get_session(), current_actor()
+    found = patient_for(session, actor, handle)
+    view = view_for(session, actor)
+    identity = services.shown_identity(session, actor, found, view)
+    subs = submissions.patient_submissions(session, found)
+    schedule = overview.schedule_of(session, actor, found, subs)
+    choices = overview.form_choices(session, found, subs)
+    titles = {c.key: c.title for c in choices}
+    session.commit()
+    return render_template(
+        "records/patient.html", patient=found, identity=identity, view=view,
+        submissions=subs, schedule=schedule, choices=choices, titles=titles,
+        establishment=found.establishment, limit_form=LimitationForm(), lift_form=LiftForm(),
+        limitation_labels=LIMITATION_LABELS,
+        can_write=view.can(Permission.SUBMISSION_WRITE) and not found.is_limited,
+        can_limit=view.can(Permission.LIMITATION_MANAGE),
+    )
+
+
+@bp.get("/my-patients")
+@requires(Permission.SUBMISSION_WRITE)
+def my_patients() -> str:
+    """List my patients with visits overdue or due."""
+    session, actor = get_session(), current_actor()
+    rows = overview.my_patients(session, actor)
+    session.commit()
+    return render_template("records/my_patients.html", rows=rows)
+
+
+@bp.post("/patients/<handle>/limit")
+@requires(Permission.LIMITATION_MANAGE)
+def limit(handle: str) -> Response:
+    """Limit a patient's records (data protection officer)."""
+    session, actor = get_session(), current_actor()
+    found = patient_for(session, actor, handle, need=Permission.LIMITATION_MANAGE)
+    form = LimitationForm()
+    if not form.validate_on_submit():
+        raise BadRequest(_("Choose a reason for the limitation."))
+    try:
+        services.limit_patient(session, actor, found, form.reason.data,
+                               form.request_ref.data or None)
+    except services.FieldError as exc:
+        session.commit()  # a refused NIR/INS is logged (without the value)
+        flash(exc.message, "error")
+        return redirect(url_for(".patient", handle=found.handle), 303)
+    session.commit()
+    flash(_("The patient's records are limited: nothing can be filled or changed."), "success")
+    return redirect(url_for(".patient", handle=found.handle), 303)
+
+
+@bp.post("/patients/<handle>/lift")
+@requires(Permission.LIMITATION_MANAGE)
+def lift(handle: str) -> Response:
+    """Lift a limitation (data protection officer)."""
+    session, actor = get_session(), current_actor()
+    found = patient_for(session, actor, handle, need=Permission.LIMITATION_MANAGE)
+    form = LiftForm()
+    if not form.validate_on_submit():
+        raise BadRequest()
+    try:
+        services.lift_limitation(session, actor, found, form.request_ref.data or None)
+    except services.FieldError as exc:
+        session.commit()
+        flash(exc.message, "error")
+        return redirect(url_for(".patient", handle=found.handle), 303)
+    session.commit()
+    flash(_("The limitation is lifted."), "success")
+    return redirect(url_for(".patient", handle=found.handle), 303)
+
+
+# --- exports and printable forms ---------------------------------------------------------------
+
+
+@bp.route("/exports", methods=["GET", "POST"])
+@requires(Permission.RECORD_EXPORT)
+def exports() -> Any:
+    """Choose and download a pseudonymised export (CSV per form, or CDISC ODM XML)."""
+    session, actor = get_session(), current_actor()
+    view = view_for(session, actor)
+    versions = [v for v in session.scalars(select(ProtocolVersion).where(
+        ProtocolVersion.is_current.is_(True)).order_by(ProtocolVersion.protocol_key))
+        if view.protocol_keys is None or v.protocol_key in view.protocol_keys]
+    locale = current_locale()
+    form = ExportForm()
+    form.protocol_key.choices = [(v.protocol_key, protocol_of(v).definition.title.get(locale))
+                                 for v in versions]
+    form.form_key.choices = [("", _("All forms (ODM only)"))] + sorted(
+        {(f.key, f.title.get(locale)) for v in versions for f in protocol_of(v).definition.forms})
+    if form.validate_on_submit() and form.fmt.data == "csv" and not form.form_key.data:
+        form.form_key.errors = [_("A CSV export holds one form: choose it.")]
+    elif form.validate_on_submit():
+        job = export.prepare_export(session, actor, form.protocol_key.data,
+                                    form.form_key.data or None, form.fmt.data, locale)
+        session.commit()
+        return _stream(session, actor, job)
+    status = 422 if request.method == "POST" else 200
+    return render_template("records/exports.html", form=form, view=view), status
+
+
+def _stream(session: Any, actor: Any, job: export.ExportJob) -> Response:
+    def generate() -> Any:
+        try:
+            yield from export.stream(session, job)
+        finally:
+            if job.integrity_failures:
+                session.rollback()
+                export.finish(session, actor, job)
+                session.commit()
+
+    mimetype = "text/csv" if job.fmt == "csv" else "application/xml"
+    response = Response(stream_with_context(generate()), mimetype=f"{mimetype}; charset=utf-8")
+    response.headers["Content-Disposition"] = f'attachment; filename="{job.filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/protocols/<protocol_key>/forms/<form_key>/print")
+@requires(Permission.PROTOCOL_READ)
+def print_form(protocol_key: str, form_key: str) -> str:
+    """The blank paper version of a form, as the protocol version in force defines it."""
+    version = in_force(get_session(), protocol_key[:64])
+    if version is None:
+        raise NotFound()
+    definition = protocol_of(version).definition
+    try:
+        form = definition.form(form_key)
+    except KeyError:
+        raise NotFound() from None
+    return render_template("records/print.html", protocol=definition, version=version,
+                           form=form, sections=display.print_form(definition, form),
+                           locale=current_locale())

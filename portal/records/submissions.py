@@ -1,0 +1,477 @@
+"""Filling protocol forms: drafts, submission, rectification with history, and reading back.
+
+Answers arrive validated by the protocol form (web) or by `validate_answers` (programmatic
+callers); they are sealed per revision. Each write carries an idempotency token (unique in
+the database): a resent request finds its token and changes nothing. Each change to a submitted
+form is a new revision with a coded reason; older revisions stay stored, sealed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.audit.services import actor_fields, record
+from portal.crypto import IntegrityCheckFailed
+from portal.errors import Conflict, Forbidden, NotFound
+from portal.permissions import Permission
+from portal.protocols.builder import FIELD_PREFIX, FormPlan, form_plan, validate_answers
+from portal.protocols.loader import LoadedProtocol
+from portal.protocols.models import ProtocolVersion
+from portal.protocols.schema import Form, FormKind
+from portal.records.actions import RecordsAction, RectificationReason
+from portal.records.crypto_store import open_with_refresh, revision_aad, ring_of, seal_value
+from portal.records.integrity import RecordIntegrityError, report_integrity_failure
+from portal.records.models import Patient, Submission, SubmissionRevision
+from portal.records.policy import HIDDEN_IDENTIFIERS, View, view_for
+from portal.records.services import (
+    FieldError,
+    clinical_today,
+    ensure_not_limited,
+    new_handle,
+    refuse_identifiers,
+)
+from portal.records.versions import in_force, protocol_of
+
+#: forms that may be opened from a follow-up (an event seen at a visit)
+EVENT_KINDS = frozenset({FormKind.adverse_event, FormKind.pregnancy, FormKind.exposure})
+#: bounds on what a draft keeps of the raw inputs
+MAX_DRAFT_VALUE = 200
+MAX_DRAFT_VALUES_PER_INPUT = 60
+
+
+class SubmissionConflict(Conflict):
+    """Someone changed the submission since the page was loaded: nothing was saved."""
+
+    def __init__(self, submission: Submission) -> None:
+        super().__init__(_("Someone else changed this form since you opened it. Your input was "
+                           "not saved: it is shown below so that nothing is lost."))
+        self.submission = submission
+
+
+class AlreadyFilled(Conflict):
+    """A form that exists once per patient was already started or submitted."""
+
+    def __init__(self, submission: Submission) -> None:
+        super().__init__(_("This form already exists for this patient."))
+        self.submission = submission
+
+
+class InvalidAnswers(FieldError):
+    """Programmatic answers failed validation; `errors` maps answer paths to messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__(_("The answers are not valid."))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class FormRef:
+    """A form of a given protocol version."""
+
+    version: ProtocolVersion
+    protocol: LoadedProtocol
+    definition: Form
+
+    @property
+    def plan(self) -> FormPlan:
+        return form_plan(self.protocol, self.definition.key)
+
+
+def new_token() -> str:
+    """Return a fresh idempotency token for a form page."""
+    return secrets.token_urlsafe(24)
+
+
+def form_ref(version: ProtocolVersion, form_key: str) -> FormRef:
+    """Return the form `form_key` of a protocol version.
+
+    :raises NotFound: the version has no such form.
+    """
+    protocol = protocol_of(version)
+    try:
+        return FormRef(version, protocol, protocol.definition.form(form_key))
+    except KeyError:
+        raise NotFound() from None
+
+
+def current_form(session: Session, patient: Patient, form_key: str) -> FormRef:
+    """Return the form in the protocol version in force for the patient's protocol."""
+    version = in_force(session, patient.protocol_key)
+    if version is None:
+        raise NotFound()
+    return form_ref(version, form_key)
+
+
+def submission_form(submission: Submission) -> FormRef:
+    """Return the form a submission was filled against (it always re-renders with it)."""
+    return form_ref(submission.protocol_version, submission.form_key)
+
+
+def identifying_keys(ref: FormRef) -> frozenset[str]:
+    """Keys of the fields that hold identification letters or birth data."""
+    return frozenset(
+        fld.key for _si, _fi, _section, fld in ref.definition.iter_fields()
+        if fld.identifies in HIDDEN_IDENTIFIERS
+    )
+
+
+def check_can_write(session: Session, actor: Any, patient: Patient, ref: FormRef) -> View:
+    """Refuse unless the actor may fill this form for this patient now.
+
+    :raises Forbidden: no write right, outside the perimeter, or identification fields the
+        actor's scope may not see.
+    :raises PatientLimited: the patient is limited.
+    """
+    view = view_for(session, actor)
+    if not view.can(Permission.SUBMISSION_WRITE) or not view.covers(patient):
+        raise Forbidden()
+    ensure_not_limited(patient)
+    if not view.shows_identity and identifying_keys(ref):
+        raise Forbidden(_("This form holds identification data that your access does not "
+                          "show: it can only be filled by the patient's care team."))
+    return view
+
+
+def by_token(session: Session, token: str) -> Submission | None:
+    """Return the submission a request with this idempotency token already wrote, if any."""
+    if not token:
+        return None
+    return session.scalar(
+        select(Submission).join(SubmissionRevision,
+                                SubmissionRevision.submission_id == Submission.id)
+        .where(SubmissionRevision.token == token)
+    )
+
+
+def existing_singleton(session: Session, patient: Patient, form_key: str) -> Submission | None:
+    """Return the submission of a non-repeatable form, if the patient has one."""
+    return session.scalar(select(Submission).where(Submission.patient_id == patient.id,
+                                                   Submission.singleton_key == form_key))
+
+
+def patient_submissions(session: Session, patient: Patient) -> list[Submission]:
+    """Return the patient's submissions (metadata only, nothing decrypted), oldest first."""
+    return list(session.scalars(
+        select(Submission).where(Submission.patient_id == patient.id).order_by(Submission.id)
+    ))
+
+
+def _author(actor: Any) -> tuple[int | None, str]:
+    kind, actor_id, label = actor_fields(actor)
+    return (actor_id if kind == "user" else None), label
+
+
+def notice_version(session: Session, ref: FormRef) -> str | None:
+    """The patient information note in force, attested on an initiation form (None for other
+    forms).
+
+    :raises FieldError: an initiation while no patient note is published.
+    """
+    if ref.definition.kind != FormKind.initiation:
+        return None
+    if importlib.util.find_spec("portal.notices.services") is None:
+        return None
+    from portal.notices.services import current_published
+
+    notice = current_published(session, "patient")
+    if notice is None:
+        raise FieldError(_("No patient information note is published: the initiation form "
+                           "cannot attest that it was handed over. Ask the data protection "
+                           "officer to publish it."))
+    return str(notice.number)
+
+
+def _aad(submission: Submission, number: int, kind: str, patient: Patient,
+         version: ProtocolVersion) -> bytes:
+    return revision_aad(submission.handle, number, kind, patient.handle, version.protocol_key,
+                        version.content_hash, submission.form_key)
+
+
+def _seal_into(session: Session, revision: SubmissionRevision, submission: Submission,
+               patient: Patient, version: ProtocolVersion, value: Any) -> None:
+    sealed = seal_value(ring_of(session),
+                        _aad(submission, revision.number, revision.kind, patient, version), value)
+    revision.payload = sealed.payload
+    revision.wrapped_key = sealed.wrapped_key
+    revision.kek_version = sealed.kek_version
+
+
+def _check_parent(session: Session, patient: Patient, ref: FormRef,
+                  parent: Submission | None) -> None:
+    if parent is None:
+        return
+    parent_kind = submission_form(parent).definition.kind
+    if parent.patient_id != patient.id or parent_kind != FormKind.follow_up or \
+            ref.definition.kind not in EVENT_KINDS:
+        raise FieldError(_("Only an adverse-event or pregnancy form can be opened from a "
+                           "follow-up visit of the same patient."))
+
+
+def draft_texts(ref: FormRef, posted: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    """Keep the known inputs of a posted form, bounded, for a draft."""
+    plan = ref.plan
+    texts: dict[str, list[str]] = {}
+    for name, values in posted.items():
+        if not _known_input(plan, name):
+            continue
+        kept = [str(v)[:MAX_DRAFT_VALUE] for v in values if str(v).strip()]
+        if kept:
+            texts[name] = kept[:MAX_DRAFT_VALUES_PER_INPUT]
+    return texts
+
+
+def _known_input(plan: FormPlan, name: str) -> bool:
+    if name in plan.names and name.startswith(FIELD_PREFIX):
+        return True
+    section_name, sep, rest = name.partition("-")
+    section = next((s for s in plan.sections.values() if s.repeated and s.name == section_name),
+                   None)
+    if section is None or not sep:
+        return False
+    index, sep, field_name = rest.partition("-")
+    repeat = section.definition.repeat
+    assert repeat is not None
+    return (sep == "-" and index.isdigit() and int(index) < repeat.max and
+            any(p.name == field_name for p in section.fields))
+
+
+def save_draft(session: Session, actor: Any, patient: Patient, ref: FormRef,
+               texts: dict[str, list[str]], token: str, *, draft: Submission | None = None,
+               expected_version: int | None = None,
+               parent: Submission | None = None) -> Submission:
+    """Save what was typed so far, unvalidated, to resume later.
+
+    :raises SubmissionConflict: the draft changed since it was loaded.
+    :raises AlreadyFilled: a non-repeatable form exists already.
+    """
+    check_can_write(session, actor, patient, ref)
+    now = clock.now()
+    author_id, author_label = _author(actor)
+    if draft is None:
+        _check_new(session, patient, ref, parent)
+        submission = Submission(
+            handle=new_handle(), patient=patient, protocol_version=ref.version,
+            form_key=ref.definition.key, singleton_key=_singleton(ref), status="draft",
+            revision_number=1, parent_id=parent.id if parent else None, created_at=now,
+            created_by_id=author_id, updated_at=now, updated_by_id=author_id,
+        )
+        revision = SubmissionRevision(submission=submission, number=1, kind="draft",
+                                      token=token, author_id=author_id,
+                                      author_label=author_label, created_at=now)
+        session.add_all([submission, revision])
+    else:
+        submission = draft
+        _check_version(submission, expected_version, "draft")
+        revision = submission.revisions[-1]
+        revision.token = token
+        revision.author_id, revision.author_label, revision.created_at = \
+            author_id, author_label, now
+        submission.updated_at, submission.updated_by_id = now, author_id
+    _seal_into(session, revision, submission, patient, ref.version, texts)
+    session.flush()
+    record(session, actor, RecordsAction.SUBMISSION_DRAFT, submission,
+           patient=patient.audit_ref, form=submission.form_key, inputs=len(texts))
+    return submission
+
+
+def _singleton(ref: FormRef) -> str | None:
+    return None if ref.definition.repeatable else ref.definition.key
+
+
+def _check_new(session: Session, patient: Patient, ref: FormRef,
+               parent: Submission | None) -> None:
+    _check_parent(session, patient, ref, parent)
+    if not ref.definition.repeatable:
+        existing = existing_singleton(session, patient, ref.definition.key)
+        if existing is not None:
+            raise AlreadyFilled(existing)
+
+
+def _check_version(submission: Submission, expected: int | None, status: str) -> None:
+    if submission.status != status or expected is None or expected != submission.version:
+        raise SubmissionConflict(submission)
+
+
+def submit(session: Session, actor: Any, patient: Patient, ref: FormRef,
+           answers: dict[str, Any], token: str, *, draft: Submission | None = None,
+           expected_version: int | None = None, parent: Submission | None = None) -> Submission:
+    """Store a validated form as submitted (a new one, or a draft completed).
+
+    :param answers: as returned by a validated protocol form (`form.answers()`).
+    :raises SubmissionConflict: the draft changed since it was loaded.
+    :raises AlreadyFilled: a non-repeatable form exists already.
+    :raises FieldError: an initiation cannot attest the information note.
+    """
+    check_can_write(session, actor, patient, ref)
+    notice = notice_version(session, ref)
+    now = clock.now()
+    author_id, author_label = _author(actor)
+    if draft is None:
+        _check_new(session, patient, ref, parent)
+        submission = Submission(
+            handle=new_handle(), patient=patient, protocol_version=ref.version,
+            form_key=ref.definition.key, singleton_key=_singleton(ref), status="submitted",
+            revision_number=1, parent_id=parent.id if parent else None, created_at=now,
+            created_by_id=author_id, updated_at=now, updated_by_id=author_id,
+            submitted_at=now,
+        )
+        revision = SubmissionRevision(submission=submission, number=1, kind="original",
+                                      token=token, author_id=author_id,
+                                      author_label=author_label, created_at=now,
+                                      notice_version=notice)
+        session.add_all([submission, revision])
+    else:
+        submission = draft
+        _check_version(submission, expected_version, "draft")
+        revision = submission.revisions[-1]
+        revision.kind, revision.token, revision.notice_version = "original", token, notice
+        revision.author_id, revision.author_label, revision.created_at = \
+            author_id, author_label, now
+        submission.status, submission.submitted_at = "submitted", now
+        submission.updated_at, submission.updated_by_id = now, author_id
+    _seal_into(session, revision, submission, patient, ref.version, answers)
+    session.flush()
+    record(session, actor, RecordsAction.SUBMISSION_CREATE, submission,
+           patient=patient.audit_ref, form=submission.form_key,
+           protocol_version=ref.version.version_label, notice_version=notice)
+    return submission
+
+
+def flatten(answers: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
+    """Return answer path → (field key, value): `key` or `section[i].key` for repeats."""
+    flat: dict[str, tuple[str, Any]] = {}
+    for key, value in answers.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            for index, entry in enumerate(value):
+                for sub_key, sub_value in entry.items():
+                    flat[f"{key}[{index + 1}].{sub_key}"] = (sub_key, sub_value)
+        else:
+            flat[key] = (key, value)
+    return flat
+
+
+def rectify(session: Session, actor: Any, submission: Submission, answers: dict[str, Any],
+            reason: str, token: str, expected_version: int | None,
+            request_ref: str | None = None) -> Submission:
+    """Change a submitted form: a new revision with a coded reason; the old one stays.
+
+    :param answers: as returned by a validated protocol form (`form.answers()`).
+    :param request_ref: the rights request this rectification answers (e.g. DR-000012).
+    :raises SubmissionConflict: someone changed it since it was loaded.
+    :raises FieldError: no reason from the list, or nothing changed.
+    """
+    from portal.records.services import _request_ref
+
+    patient = submission.patient
+    ref = submission_form(submission)
+    check_can_write(session, actor, patient, ref)
+    try:
+        reason = RectificationReason(reason).value
+    except ValueError:
+        raise FieldError(_("Choose the reason for the change."), "reason") from None
+    _check_version(submission, expected_version, "submitted")
+    request_ref = _request_ref(request_ref)
+    before = read_answers(session, actor, submission)
+    changed = _changed_paths(before, answers)
+    if not changed:
+        raise FieldError(_("Nothing was changed."))
+    now = clock.now()
+    author_id, author_label = _author(actor)
+    number = submission.revision_number + 1
+    revision = SubmissionRevision(
+        submission=submission, number=number, kind="rectification", reason=reason,
+        request_ref=request_ref, token=token, author_id=author_id, author_label=author_label,
+        created_at=now, notice_version=submission.revisions[-1].notice_version,
+    )
+    _seal_into(session, revision, submission, patient, submission.protocol_version, answers)
+    session.add(revision)
+    submission.revision_number = number
+    submission.updated_at, submission.updated_by_id = now, author_id
+    session.flush()
+    record(session, actor, RecordsAction.SUBMISSION_RECTIFY, submission,
+           patient=patient.audit_ref, form=submission.form_key, revision=number,
+           reason=reason, changed=len(changed), request=request_ref)
+    return submission
+
+
+def rectify_with_answers(session: Session, actor: Any, submission: Submission,
+                         answers: dict[str, Any], reason: str, expected_version: int,
+                         request_ref: str | None = None) -> Submission:
+    """Rectify from a dict of answers (e.g. a rights request), validated like the web form.
+
+    :raises IdentifierRefused: a value looks like a NIR or INS (logged without it).
+    :raises InvalidAnswers: with the messages per answer path.
+    """
+    ref = submission_form(submission)
+    refuse_identifiers(session, actor,
+                       {path[:32]: value if isinstance(value, list) else str(value)
+                        for path, (_key, value) in flatten(answers).items()},
+                       context=f"rectify:{ref.definition.key}")
+    result = validate_answers(ref.protocol, ref.definition.key, answers,
+                              today=clinical_today(session))
+    if not result.valid:
+        raise InvalidAnswers(result.errors)
+    return rectify(session, actor, submission, result.answers, reason, new_token(),
+                   expected_version, request_ref)
+
+
+def _changed_paths(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    old, new = flatten(before), flatten(after)
+    return sorted(path for path in old.keys() | new.keys()
+                  if old.get(path, (None, None))[1] != new.get(path, (None, None))[1])
+
+
+def open_revision(session: Session, actor: Any, submission: Submission,
+                  revision: SubmissionRevision) -> Any:
+    """Open one revision's sealed payload (answers, or a draft's raw inputs).
+
+    :raises RecordIntegrityError: it failed authentication (the DPO alert is raised).
+    """
+    patient = submission.patient
+    try:
+        return open_with_refresh(
+            session, _aad(submission, revision.number, revision.kind, patient,
+                          submission.protocol_version),
+            revision.payload, revision.wrapped_key, revision.kek_version)
+    except IntegrityCheckFailed:
+        report_integrity_failure(session, actor, ("submission", submission.audit_ref),
+                                 patient=patient.audit_ref, revision=revision.number)
+        raise RecordIntegrityError(("submission", submission.audit_ref)) from None
+
+
+def read_answers(session: Session, actor: Any, submission: Submission,
+                 number: int | None = None) -> dict[str, Any]:
+    """Open the answers of a revision (the current one by default).
+
+    The caller checked access and logged the read (`submission_for`).
+    :raises RecordIntegrityError: the revision failed its integrity check (alert raised).
+    """
+    revision = _revision(submission, number)
+    if revision.kind == "draft":
+        raise NotFound()
+    return open_revision(session, actor, submission, revision)
+
+
+def read_draft(session: Session, actor: Any, submission: Submission) -> dict[str, list[str]]:
+    """Open the raw inputs saved in a draft."""
+    revision = _revision(submission, None)
+    if revision.kind != "draft":
+        raise NotFound()
+    return open_revision(session, actor, submission, revision)
+
+
+def _revision(submission: Submission, number: int | None) -> SubmissionRevision:
+    number = number or submission.revision_number
+    for revision in submission.revisions:
+        if revision.number == number:
+            return revision
+    raise NotFound()

@@ -1,0 +1,150 @@
+"""Forms of the rights area: submitting, recording and handling a request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+
+from portal.rights.labels import (
+    CHANNEL_LABELS,
+    EXTENSION_LABELS,
+    KIND_LABELS,
+    REFUSAL_LABELS,
+    RELATIVE_BASIS_LABELS,
+    REQUESTER_LABELS,
+)
+from portal.rights.models import Channel, RefusalReason, RequesterType
+
+
+def _choices(labels: dict[Any, Any], keep: Any = None) -> list[SelectChoice]:
+    return [SelectChoice(code.value, label) for code, label in labels.items()
+            if keep is None or code in keep]
+
+
+class SubmitRequestForm(FlaskForm):
+    """A professional's request, for a patient of their establishment or for themselves."""
+
+    subject = RadioField(
+        _l("Whose data?"),
+        choices=[SelectChoice("patient", _l("A patient I follow (the patient asked me)")),
+                 SelectChoice("self", _l("My own data as a healthcare professional"))],
+        default="patient",
+        validators=[InputRequired()],
+    )
+    case_number = StringField(
+        _l("Case number"),
+        description=_l("The case number shown in the portal for this patient. Never the "
+                       "patient's name or social security number."),
+        validators=[Optional(), Length(max=32)],
+    )
+    kind = RadioField(
+        _l("Right exercised"),
+        choices=_choices(KIND_LABELS),
+        validators=[InputRequired(message=_l("Choose the right the request is about."))],
+    )
+
+    def validate_case_number(self, field: StringField) -> None:
+        if self.subject.data == "patient" and not (field.data or "").strip():
+            raise ValidationError(_l("Give the case number as it appears in the portal."))
+
+
+class RecordRequestForm(FlaskForm):
+    """A request that reached the DPO by e-mail or post."""
+
+    kind = SelectField(_l("Right exercised"), choices=_choices(KIND_LABELS),
+                       validators=[InputRequired()])
+    requester_type = SelectField(
+        _l("Requester"),
+        choices=_choices(REQUESTER_LABELS,
+                         keep=set(RequesterType) - {RequesterType.PROFESSIONAL_SELF}),
+        validators=[InputRequired()],
+    )
+    channel = SelectField(_l("Received by"),
+                          choices=_choices(CHANNEL_LABELS, keep={Channel.EMAIL, Channel.POST}),
+                          validators=[InputRequired()])
+    received_on = DateField(_l("Date of receipt"),
+                            validators=[DataRequired(message=_l("Give the date of receipt."))])
+    case_number = StringField(
+        _l("Case number"),
+        description=_l("The case number the patient or their physician gave. Never a name or "
+                       "a social security number."),
+        validators=[DataRequired(message=_l("Give the case number as it appears in the "
+                                            "portal.")), Length(max=32)],
+    )
+    via_professional = StringField(
+        _l("Physician through whom identity is confirmed (login or RPPS)"),
+        description=_l("For a patient writing directly: the prescribing physician who confirms "
+                       "the patient's identity and receives the answer."),
+        validators=[Optional(), Length(max=64)],
+    )
+    via_establishment = StringField(
+        _l("Or the centre (FINESS number)"),
+        validators=[Optional(), Length(max=9)],
+    )
+    relative_basis = SelectField(
+        _l("Ground of a relative's request"),
+        choices=[SelectChoice("", _l("Not a relative")), *_choices(RELATIVE_BASIS_LABELS)],
+        validators=[Optional()],
+    )
+    correspondence_ref = StringField(
+        _l("Reference in the correspondence register"),
+        description=_l("Your reference of the letter or e-mail; not the requester's name."),
+        validators=[Optional(), Length(max=64)],
+    )
+
+
+class ReviewForm(FlaskForm):
+    """The DPO matches a request under manual review to a case."""
+
+    case_number = StringField(_l("Case number"),
+                              validators=[DataRequired(), Length(max=32)])
+
+
+class ExtendForm(FlaskForm):
+    """The one extension of art. 12(3)."""
+
+    months = RadioField(_l("Extension"), choices=[SelectChoice("1", _l("One more month")),
+                                                  SelectChoice("2", _l("Two more months"))],
+                        default="2", validators=[InputRequired()])
+    reason = RadioField(_l("Reason given to the requester"),
+                        choices=_choices(EXTENSION_LABELS), validators=[InputRequired()])
+
+
+class RefuseForm(FlaskForm):
+    """A refusal with its coded reason (and a justification under art. 12(5))."""
+
+    reason = SelectField(_l("Reason"), choices=_choices(REFUSAL_LABELS),
+                         validators=[InputRequired()])
+    justification = TextAreaField(
+        _l("Justification"),
+        description=_l("Required when the request is manifestly unfounded or excessive: why."),
+        validators=[Optional(), Length(max=2000)],
+    )
+
+    def validate_justification(self, field: TextAreaField) -> None:
+        if (self.reason.data == RefusalReason.UNFOUNDED_OR_EXCESSIVE
+                and not (field.data or "").strip()):
+            raise ValidationError(_l("Write why the request is manifestly unfounded or "
+                                     "excessive."))
+
+
+class ActionForm(FlaskForm):
+    """A one-button action: only the CSRF token."""
+
+
+
+class LimitForm(FlaskForm):
+    """The ground of the limitation (GDPR art. 18(1)), from the records' list."""
+
+    reason = SelectField(_l("Ground of the limitation"), validators=[InputRequired()])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from portal.records.actions import LIMITATION_LABELS
+
+        super().__init__(*args, **kwargs)
+        self.reason.choices = _choices(LIMITATION_LABELS)

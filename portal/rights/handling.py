@@ -1,0 +1,123 @@
+"""Answering applicable requests: access, rectification and limitation, through the records.
+
+Each answer checks first what the requester needs (identity, review, secrecy), then acts on
+the records through the records area's own services, so that the freeze and the new versions
+follow the same rules and the same audit trail as any other change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.accounts.models import User
+from portal.audit.services import record
+from portal.errors import Conflict
+from portal.rights import answers, links, notify, services
+from portal.rights.actions import RightsAction
+from portal.rights.models import RequestKind, RightsRequest
+
+
+def _require_kind(request: RightsRequest, kind: RequestKind) -> None:
+    if request.kind_enum is not kind:
+        raise Conflict(str(_l("This action is for another kind of request.")))
+
+
+def answer_access(session: Session, actor: User, request: RightsRequest) -> None:
+    """Assemble the access answer, make it available to the requester, and tell them."""
+    _require_kind(request, RequestKind.ACCESS)
+    services.check_answerable(request)
+    answers.assemble(session, actor, request)
+    services.mark_answered(session, actor, request, "access_answer_ready")
+    notify.requester(session, actor, request, notify.Notice.ANSWERED)
+
+
+@dataclass(frozen=True)
+class LinkedVersion:
+    """A rectification version a request produced."""
+
+    submission_handle: str
+    form_key: str
+    number: int
+    reason: str | None
+    author_label: str
+    at: datetime
+
+
+def linked_versions(session: Session, request: RightsRequest) -> list[LinkedVersion]:
+    """Return the rectification versions that name this request."""
+    return links.rectifications_for(session, request)
+
+
+def answer_rectification(session: Session, actor: User, request: RightsRequest) -> None:
+    """Answer a rectification request once the versions it produced are in the records.
+
+    :raises Conflict: when no version names the request yet.
+    """
+    _require_kind(request, RequestKind.RECTIFICATION)
+    services.check_answerable(request)
+    versions = linked_versions(session, request)
+    if not versions and request.requester_type != "professional_self":
+        raise Conflict(str(_l("No rectified version names this request yet: rectify the "
+                              "submission first, giving the request number.")))
+    record(session, actor, RightsAction.RECTIFICATION_LINK, request, versions=len(versions))
+    services.mark_answered(session, actor, request, "rectified")
+    notify.requester(session, actor, request, notify.Notice.ANSWERED)
+
+
+def apply_limitation(session: Session, actor: User, request: RightsRequest,
+                     reason: str) -> None:
+    """Limit the patient's records (frozen, left out of exports) and answer the request.
+
+    :param reason: a records LimitationReason code (the ground of art. 18(1)).
+    """
+    _require_kind(request, RequestKind.LIMITATION)
+    services.check_answerable(request)
+    if request.limitation_applied_at is not None:
+        raise Conflict(str(_l("The limitation is already applied.")))
+    links.limit_patient(session, actor, request, reason)
+    request.limitation_applied_at = clock.now()
+    session.flush()
+    record(session, actor, RightsAction.LIMITATION_APPLY, request)
+    services.mark_answered(session, actor, request, "limitation_applied")
+    notify.requester(session, actor, request, notify.Notice.LIMITED)
+
+
+def notify_lift(session: Session, actor: User, request: RightsRequest) -> None:
+    """Tell the requester the limitation is about to be lifted (art. 18(3)); required first."""
+    if request.limitation_applied_at is None or request.limitation_lifted_at is not None:
+        raise Conflict(str(_l("No limitation in force for this request.")))
+    if request.lift_notified_at is not None:
+        raise Conflict(str(_l("The requester was already told.")))
+    request.lift_notified_at = clock.now()
+    session.flush()
+    record(session, actor, RightsAction.LIMITATION_NOTIFY, request)
+    notify.requester(session, actor, request, notify.Notice.LIFT_PLANNED)
+
+
+def lift_limitation(session: Session, actor: User, request: RightsRequest) -> None:
+    """Lift the limitation after the checks; refused until the requester was told."""
+    if request.limitation_applied_at is None or request.limitation_lifted_at is not None:
+        raise Conflict(str(_l("No limitation in force for this request.")))
+    if request.lift_notified_at is None:
+        raise Conflict(str(_l("Tell the requester first that the limitation will be lifted.")))
+    links.lift_patient(session, actor, request)
+    request.limitation_lifted_at = clock.now()
+    session.flush()
+    record(session, actor, RightsAction.LIMITATION_LIFT, request)
+    notify.requester(session, actor, request, notify.Notice.LIFTED)
+
+
+def limitations_in_force(session: Session) -> list[RightsRequest]:
+    """Return the requests whose limitation is applied and not lifted yet."""
+    return list(session.scalars(
+        select(RightsRequest).where(RightsRequest.limitation_applied_at.is_not(None),
+                                    RightsRequest.limitation_lifted_at.is_(None))
+        .order_by(RightsRequest.limitation_applied_at)
+    ))
+

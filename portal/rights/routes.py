@@ -1,0 +1,402 @@
+"""Pages of the rights area: professionals submit and follow; the DPO records and handles."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, url_for
+from flask_babel import force_locale, format_date, format_datetime
+from flask_babel import gettext as _
+from flask_login import current_user
+from markupsafe import Markup
+from werkzeug.wrappers import Response as BaseResponse
+
+from portal import clock
+from portal.db import get_session
+from portal.errors import NotFound, PortalError
+from portal.permissions import Permission, granted_permissions, requires
+from portal.records.actions import RECTIFICATION_LABELS
+from portal.rights import answers, deadlines, handling, labels, links, queries, services
+from portal.rights.forms import (
+    ActionForm,
+    ExtendForm,
+    LimitForm,
+    RecordRequestForm,
+    RefuseForm,
+    ReviewForm,
+    SubmitRequestForm,
+)
+from portal.rights.labels import NOT_APPLICABLE_INTRO, NOT_APPLICABLE_WHY
+from portal.rights.models import (
+    NOT_APPLICABLE_KINDS,
+    ExtensionReason,
+    RefusalReason,
+    RelativeBasis,
+    RequesterType,
+    RequestKind,
+    RightsRequest,
+)
+
+bp = Blueprint("rights", __name__, url_prefix="/rights")
+
+
+@bp.app_template_filter("rights_date")
+def rights_date(value: date | datetime | None) -> str:
+    """Format a date (or the local date of a time) in the reader's language."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(ZoneInfo(current_app.config.get("TIMEZONE", "Europe/Paris")))
+        value = value.date()
+    return format_date(value, "long")
+
+
+@bp.app_template_filter("rights_datetime")
+def rights_datetime(value: datetime | None) -> str:
+    """Format a time in the reader's language and the portal's time zone."""
+    return format_datetime(value, "medium") if value is not None else ""
+
+
+@bp.app_template_filter("rights_paragraphs")
+def rights_paragraphs(text: str | None) -> Markup:
+    """Render plain text as paragraphs (a block of "- " lines is a list), escaped."""
+    from portal.notices.rendering import paragraphs
+
+    return paragraphs(text or "")
+
+
+def _label(table: dict[Any, Any]) -> Callable[[str | None], str]:
+    return lambda code: str(table.get(code, code)) if code else ""
+
+
+@bp.context_processor
+def _labels() -> dict[str, Any]:
+    return {
+        "kind_label": _label(labels.KIND_LABELS),
+        "state_label": _label(labels.STATE_LABELS),
+        "requester_label": _label(labels.REQUESTER_LABELS),
+        "channel_label": _label(labels.CHANNEL_LABELS),
+        "refusal_label": _label(labels.REFUSAL_LABELS),
+        "extension_label": _label(labels.EXTENSION_LABELS),
+        "relative_label": _label(labels.RELATIVE_BASIS_LABELS),
+        "reason_label": _label(labels.EVENT_REASON_LABELS),
+        "rectification_label": _label(RECTIFICATION_LABELS),
+    }
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _user() -> Any:
+    return current_user._get_current_object()  # type: ignore[attr-defined]
+
+
+def _handling() -> bool:
+    return Permission.RIGHTS_HANDLE in granted_permissions()
+
+
+def _load(handle: str) -> RightsRequest:
+    return queries.get_for(get_session(), _user(), handle, handling=_handling())
+
+
+# --- professionals ----------------------------------------------------------------------------
+
+
+@bp.get("/")
+@requires(Permission.RIGHTS_SUBMIT)
+def my_requests() -> str:
+    """List the requests the professional submitted or that are answered through them."""
+    session = get_session()
+    requests = queries.requests_of(session, _user())
+    today = clock.now()
+    return render_template(
+        "rights/list.html", requests=requests,
+        due={r.id: services.current_due(r, today) for r in requests},
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires(Permission.RIGHTS_SUBMIT)
+def new_request() -> str | BaseResponse:
+    """Submit a request for a patient of one's establishment, or for one's own data."""
+    form = SubmitRequestForm()
+    if form.validate_on_submit():
+        session = get_session()
+        try:
+            request = services.submit_request(
+                session, _user(), kind=RequestKind(form.kind.data),
+                case_number=form.case_number.data, for_self=form.subject.data == "self",
+            )
+        except PortalError as exc:
+            target = form.case_number if form.subject.data == "patient" else form.kind
+            target.errors = [*target.errors, exc.message or ""]
+        else:
+            session.commit()
+            flash(_("Request %(number)s recorded.", number=request.number), "success")
+            return redirect(url_for("rights.show", handle=request.handle))
+    return render_template("rights/new.html", form=form, why=NOT_APPLICABLE_WHY,
+                           intro=NOT_APPLICABLE_INTRO, not_applicable=NOT_APPLICABLE_KINDS)
+
+
+@bp.get("/r/<handle>")
+@requires(Permission.RIGHTS_SUBMIT)
+def show(handle: str) -> tuple[str, int, dict[str, str]]:
+    """Show a request: its state, due date and history; the DPO's actions for the DPO."""
+    session = get_session()
+    request = _load(handle)
+    handling_ = _handling()
+    now = clock.now()
+    due = services.current_due(request, now)
+    context: dict[str, Any] = {
+        "request": request, "handling": handling_, "due": due,
+        "urgency": deadlines.urgency(due, now) if request.is_open else None,
+        "why": NOT_APPLICABLE_WHY, "intro": NOT_APPLICABLE_INTRO,
+        "not_applicable": request.kind_enum in NOT_APPLICABLE_KINDS,
+        "case": links.case_summary(session, request) if handling_ else None,
+        "versions": handling.linked_versions(session, request)
+        if request.kind_enum is RequestKind.RECTIFICATION else [],
+        # The forms the submitter can rectify, once the case is theirs (or cleared).
+        "to_rectify": links.submissions_to_rectify(session, request)
+        if request.kind_enum is RequestKind.RECTIFICATION and request.is_open
+        and not (request.manual_review and request.review_cleared_at is None) else [],
+    }
+    if handling_:
+        context.update(
+            action_form=ActionForm(), extend_form=ExtendForm(prefix="extend"),
+            limit_form=LimitForm(prefix="limit"), refuse_form=_refuse_form(request),
+            review_form=ReviewForm(prefix="review"),
+            recipient=links.recipient_label(session, request),
+        )
+    return render_template("rights/detail.html", **context), 200, NO_STORE
+
+
+def _refuse_form(request: RightsRequest) -> RefuseForm:
+    form = RefuseForm(prefix="refuse")
+    if request.kind_enum in NOT_APPLICABLE_KINDS:
+        form.reason.data = RefusalReason.NOT_APPLICABLE.value
+    return form
+
+
+@bp.get("/r/<handle>/answer")
+@requires(Permission.RIGHTS_SUBMIT)
+def answer(handle: str) -> tuple[str, int, dict[str, str]]:
+    """Show the access answer as a printable document (a disclosure, logged)."""
+    session = get_session()
+    request = _load(handle)
+    document = answers.disclose(session, _user(), request, fmt="html")
+    session.commit()
+    # The document is read in the language it was issued in, headings included.
+    with force_locale(document.get("language") or "fr"):
+        body = render_template("rights/answer.html", request=request, doc=document)
+    return body, 200, NO_STORE
+
+
+@bp.get("/r/<handle>/answer.json")
+@requires(Permission.RIGHTS_SUBMIT)
+def answer_json(handle: str) -> Response:
+    """Download the access answer as a machine-readable JSON file (a disclosure, logged)."""
+    session = get_session()
+    request = _load(handle)
+    document = answers.disclose(session, _user(), request, fmt="json")
+    session.commit()
+    body = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True)
+    return Response(body, mimetype="application/json", headers={
+        **NO_STORE,
+        "Content-Disposition": f'attachment; filename="{request.number}-access.json"',
+    })
+
+
+@bp.get("/r/<handle>/letter")
+@requires(Permission.RIGHTS_SUBMIT)
+def letter(handle: str) -> tuple[str, int, dict[str, str]]:
+    """Show the refusal letter (no health data), printable."""
+    request = _load(handle)
+    if request.refusal_reason is None:
+        raise NotFound()
+    return render_template("rights/letter.html", request=request,
+                           letter=answers.refusal_letter(get_session(), request)), 200, NO_STORE
+
+
+# --- the DPO ------------------------------------------------------------------------------------
+
+
+@bp.get("/dpo")
+@requires(Permission.RIGHTS_HANDLE)
+def dashboard() -> str:
+    """The DPO's list: open requests by due date, flagged due soon or overdue."""
+    session = get_session()
+    return render_template(
+        "rights/dashboard.html", rows=queries.dashboard(session),
+        to_close=queries.awaiting_closure(session),
+        limited=handling.limitations_in_force(session),
+    )
+
+
+@bp.route("/dpo/record", methods=["GET", "POST"])
+@requires(Permission.RIGHTS_HANDLE)
+def record_request() -> str | BaseResponse:
+    """Record a request that arrived by e-mail or post."""
+    form = RecordRequestForm()
+    if form.validate_on_submit():
+        session = get_session()
+        try:
+            via = links.find_professional(session, form.via_professional.data)
+            establishment_id = links.find_establishment(session, form.via_establishment.data)
+            request = services.record_request(
+                session, _user(), kind=RequestKind(form.kind.data),
+                requester_type=RequesterType(form.requester_type.data),
+                channel=form.channel.data, received_on=form.received_on.data,
+                case_number=form.case_number.data, via_professional=via,
+                via_establishment_id=establishment_id,
+                relative_basis=RelativeBasis(form.relative_basis.data)
+                if form.relative_basis.data else None,
+                correspondence_ref=form.correspondence_ref.data,
+            )
+        except PortalError as exc:
+            form.form_errors.append(exc.message or "")
+        else:
+            session.commit()
+            flash(_("Request %(number)s recorded.", number=request.number), "success")
+            return redirect(url_for("rights.show", handle=request.handle))
+    return render_template("rights/record.html", form=form)
+
+
+def _act(handle: str, action: Callable[[Any, Any, RightsRequest], Any],
+         done: str) -> BaseResponse:
+    """Run one DPO action on a request: commit and flash, or flash why it was refused."""
+    session = get_session()
+    request = _load(handle)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        flash(_("The form expired: try again."), "error")
+        return redirect(url_for("rights.show", handle=handle))
+    try:
+        action(session, _user(), request)
+    except PortalError as exc:
+        session.rollback()
+        flash(exc.message or _("This action is not possible now."), "error")
+    else:
+        session.commit()
+        flash(done, "success")
+    return redirect(url_for("rights.show", handle=handle))
+
+
+@bp.post("/r/<handle>/identity")
+@requires(Permission.RIGHTS_HANDLE)
+def ask_identity(handle: str) -> BaseResponse:
+    """Put the request on hold until identity is confirmed (clock suspended)."""
+    return _act(handle, services.ask_identity,
+                _("Identity check recorded: the clock is suspended."))
+
+
+@bp.post("/r/<handle>/confirm")
+@requires(Permission.RIGHTS_HANDLE)
+def confirm_identity(handle: str) -> BaseResponse:
+    """Record that identity is confirmed; the clock runs again."""
+    return _act(handle, services.confirm_identity, _("Identity confirmed."))
+
+
+@bp.post("/r/<handle>/start")
+@requires(Permission.RIGHTS_HANDLE)
+def start(handle: str) -> BaseResponse:
+    """Take the request in hand."""
+    return _act(handle, services.start, _("The request is in progress."))
+
+
+@bp.post("/r/<handle>/review")
+@requires(Permission.RIGHTS_HANDLE)
+def clear_review(handle: str) -> BaseResponse:
+    """Match a request under manual review to a case."""
+    form = ReviewForm(prefix="review")
+    if not form.validate_on_submit():
+        flash(_("Give the case number as it appears in the portal."), "error")
+        return redirect(url_for("rights.show", handle=handle))
+    return _act(handle, lambda s, u, r: services.clear_review(s, u, r, form.case_number.data),
+                _("The request is matched to the case."))
+
+
+@bp.post("/r/<handle>/extend")
+@requires(Permission.RIGHTS_HANDLE)
+def extend(handle: str) -> BaseResponse:
+    """Record the extension notice, with its reason."""
+    form = ExtendForm(prefix="extend")
+    if not form.validate_on_submit():
+        flash(_("Choose the length and the reason of the extension."), "error")
+        return redirect(url_for("rights.show", handle=handle))
+    return _act(handle, lambda s, u, r: services.extend(
+        s, u, r, months=int(form.months.data), reason=ExtensionReason(form.reason.data)),
+        _("Extension recorded; the requester is told."))
+
+
+@bp.post("/r/<handle>/secrecy")
+@requires(Permission.RIGHTS_HANDLE)
+def secrecy_check(handle: str) -> BaseResponse:
+    """Record that a relative's answer reveals nothing covered by medical secrecy."""
+    return _act(handle, services.record_secrecy_check, _("Medical secrecy check recorded."))
+
+
+@bp.post("/r/<handle>/answer")
+@requires(Permission.RIGHTS_HANDLE)
+def answer_access(handle: str) -> BaseResponse:
+    """Assemble the access answer and make it available to the requesting professional."""
+    return _act(handle, handling.answer_access,
+                _("The access answer is ready and the requester is told."))
+
+
+@bp.post("/r/<handle>/rectified")
+@requires(Permission.RIGHTS_HANDLE)
+def rectified(handle: str) -> BaseResponse:
+    """Answer a rectification request with the versions it produced."""
+    return _act(handle, handling.answer_rectification,
+                _("The rectification is answered; the versions are linked."))
+
+
+@bp.post("/r/<handle>/limit")
+@requires(Permission.RIGHTS_HANDLE)
+def limit(handle: str) -> BaseResponse:
+    """Limit the patient's records, on a ground of art. 18(1)."""
+    form = LimitForm(prefix="limit")
+    if not form.validate_on_submit():
+        flash(_("Choose the ground of the limitation."), "error")
+        return redirect(url_for("rights.show", handle=handle))
+    return _act(handle, lambda s, u, r: handling.apply_limitation(s, u, r, form.reason.data),
+                _("The patient's records are limited; the requester is told."))
+
+
+@bp.post("/r/<handle>/lift-notice")
+@requires(Permission.RIGHTS_HANDLE)
+def lift_notice(handle: str) -> BaseResponse:
+    """Tell the requester that the limitation is about to be lifted."""
+    return _act(handle, handling.notify_lift, _("The requester is told of the lifting."))
+
+
+@bp.post("/r/<handle>/lift")
+@requires(Permission.RIGHTS_HANDLE)
+def lift(handle: str) -> BaseResponse:
+    """Lift the limitation after the checks."""
+    return _act(handle, handling.lift_limitation, _("The limitation is lifted."))
+
+
+@bp.post("/r/<handle>/refuse")
+@requires(Permission.RIGHTS_HANDLE)
+def refuse(handle: str) -> BaseResponse:
+    """Refuse with a coded reason; the letter is generated from it."""
+    form = RefuseForm(prefix="refuse")
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+        return redirect(url_for("rights.show", handle=handle))
+    return _act(handle, lambda s, u, r: services.refuse(
+        s, u, r, reason=RefusalReason(form.reason.data), justification=form.justification.data),
+        _("The refusal is recorded and its letter is ready."))
+
+
+@bp.post("/r/<handle>/close")
+@requires(Permission.RIGHTS_HANDLE)
+def close(handle: str) -> BaseResponse:
+    """Close an answered or refused request."""
+    return _act(handle, services.close, _("The request is closed."))

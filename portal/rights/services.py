@@ -1,0 +1,408 @@
+"""Rights requests: receiving them, the state machine and the art. 12(3) clock.
+
+Every function takes the session and the acting person, flushes, and never commits. Every
+transition writes a `RightsRequestEvent` (from, to, who, when, why) and an audit entry in the
+same transaction.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.accounts.models import User
+from portal.audit.services import record
+from portal.errors import BadRequest, Conflict
+from portal.identifiers import looks_like_nir_or_ins
+from portal.rights import deadlines, links, notify
+from portal.rights.actions import RightsAction
+from portal.rights.models import (
+    APPLICABLE_KINDS,
+    NOT_APPLICABLE_KINDS,
+    TRANSITIONS,
+    Channel,
+    ExtensionReason,
+    RefusalReason,
+    RelativeBasis,
+    RequesterType,
+    RequestKind,
+    RequestState,
+    RightsRequest,
+    RightsRequestEvent,
+    RightsSuspension,
+)
+
+S = RequestState
+CASE_REFERENCE_MAX = 32
+#: what a professional may ask about their own data (section 11.6; RGT-06)
+SELF_KINDS = frozenset({RequestKind.ACCESS, RequestKind.RECTIFICATION}) | NOT_APPLICABLE_KINDS
+
+
+def _actor_fields(actor: Any) -> tuple[int | None, str]:
+    if isinstance(actor, User):
+        return actor.id, actor.login
+    return getattr(actor, "id", None), str(getattr(actor, "label", "system"))
+
+
+def _new_handle() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def clean_case_reference(value: str | None) -> str:
+    """Return a case number as typed, trimmed; refuse what looks like a NIR or an INS."""
+    cleaned = (value or "").strip().upper()
+    if not cleaned:
+        raise BadRequest(str(_l("Give the case number as it appears in the portal.")))
+    if looks_like_nir_or_ins(cleaned):
+        # MIN-04: the value is neither stored nor logged.
+        raise BadRequest(str(_l("This looks like a social security number (NIR) or a national "
+                                "health identifier (INS). Give the case number shown in the "
+                                "portal, never the NIR.")))
+    if len(cleaned) > CASE_REFERENCE_MAX:
+        raise BadRequest(str(_l("A case number has at most %(n)s characters.",
+                                n=CASE_REFERENCE_MAX)))
+    return cleaned
+
+
+# --- the clock -------------------------------------------------------------------------------
+
+
+def suspended_days(request: RightsRequest, as_of: datetime) -> int:
+    """Return the days the clock stood still for this request, up to `as_of`."""
+    return deadlines.suspended_days(
+        [(s.started_at, s.ended_at) for s in request.suspensions], as_of=as_of
+    )
+
+
+def current_due(request: RightsRequest, as_of: datetime | None = None) -> date:
+    """Return the due date as of `as_of`: receipt + 1 month (+ extension) + suspended days."""
+    moment = as_of or clock.now()
+    return deadlines.due_date(
+        request.received_at, suspended_days(request, moment), request.extension_months or 0
+    )
+
+
+def _refresh_due(request: RightsRequest, now: datetime) -> None:
+    request.due_on = current_due(request, now)
+
+
+# --- transitions -----------------------------------------------------------------------------
+
+
+def _event(session: Session, actor: Any, request: RightsRequest, from_state: str | None,
+           to_state: str, reason: str, now: datetime) -> None:
+    actor_id, label = _actor_fields(actor)
+    session.add(RightsRequestEvent(
+        request=request, from_state=from_state, to_state=to_state, actor_id=actor_id,
+        actor_label=label[:128], at=now, reason=reason[:40],
+    ))
+
+
+def check_move(request: RightsRequest, to_state: RequestState) -> None:
+    """Refuse, before anything changes, a move the state machine does not allow.
+
+    :raises Conflict: naming the current and the target state.
+    """
+    from_state = request.state_enum
+    if to_state not in TRANSITIONS[from_state]:
+        raise Conflict(str(_l("This request is %(state)s: it cannot move to %(target)s.",
+                              state=state_label(from_state), target=state_label(to_state))))
+
+
+def transition(session: Session, actor: Any, request: RightsRequest, to_state: RequestState,
+               reason: str, now: datetime | None = None) -> None:
+    """Move a request to `to_state`, recording who, when and why; refuse a skipped step.
+
+    :raises Conflict: when the state machine does not allow the move.
+    """
+    now = now or clock.now()
+    check_move(request, to_state)
+    from_state = request.state_enum
+    request.state = to_state.value
+    _event(session, actor, request, from_state.value, to_state.value, reason, now)
+    session.flush()
+    record(session, actor, RightsAction.REQUEST_TRANSITION, request,
+           from_state=from_state.value, to_state=to_state.value, reason=reason[:40])
+
+
+def _create(session: Session, actor: Any, request: RightsRequest, action: RightsAction,
+            now: datetime) -> RightsRequest:
+    request.handle = _new_handle()
+    request.state = S.RECEIVED.value
+    request.original_due_on = deadlines.due_date(request.received_at)
+    request.due_on = request.original_due_on
+    session.add(request)
+    session.flush()
+    _event(session, actor, request, None, S.RECEIVED.value, "received", now)
+    session.flush()
+    record(session, actor, action, request, kind=request.kind,
+           requester_type=request.requester_type, channel=request.channel,
+           manual_review=request.manual_review)
+    return request
+
+
+def submit_request(session: Session, actor: User, *, kind: RequestKind,
+                   case_number: str | None = None, for_self: bool = False) -> RightsRequest:
+    """Record a request a professional makes in the portal, for a patient or for themselves.
+
+    Their professional authentication is the identity evidence (RGT-03). A case outside their
+    establishments, or one that does not exist, is not refused: it goes to the DPO's manual
+    review, and the professional learns nothing about the case either way.
+
+    :raises BadRequest: on a missing or NIR-like case number, or a right that does not apply
+        to a professional's own data.
+    """
+    now = clock.now()
+    kind = RequestKind(kind)
+    request = RightsRequest(kind=kind.value, channel=Channel.PORTAL.value, received_at=now,
+                            submitted_by_id=actor.id, recorded_by_id=actor.id)
+    if for_self:
+        if kind not in SELF_KINDS:
+            raise BadRequest(str(_l("For your own data, ask for access or rectification.")))
+        request.requester_type = RequesterType.PROFESSIONAL_SELF.value
+        request.subject_user_id = actor.id
+    else:
+        request.requester_type = RequesterType.PATIENT_VIA_DOCTOR.value
+        request.case_reference = clean_case_reference(case_number)
+        match = links.match_case(session, actor, request.case_reference)
+        request.patient_id = match.patient_id
+        request.manual_review = not match.in_perimeter
+    return _create(session, actor, request, RightsAction.REQUEST_SUBMIT, now)
+
+
+def record_request(
+    session: Session,
+    actor: User,
+    *,
+    kind: RequestKind,
+    requester_type: RequesterType,
+    channel: Channel,
+    received_on: date,
+    case_number: str | None = None,
+    via_professional: User | None = None,
+    via_establishment_id: int | None = None,
+    relative_basis: RelativeBasis | None = None,
+    correspondence_ref: str | None = None,
+) -> RightsRequest:
+    """Record a request that reached the DPO by e-mail or post (RGT-04, RGT-05).
+
+    A patient writing directly names the physician or centre through whom their identity is
+    confirmed: the request waits in "identity pending", clock suspended, until then.
+
+    :raises BadRequest: on an inconsistent combination (portal channel, missing confirmer,
+        missing relative basis, receipt date in the future).
+    """
+    now = clock.now()
+    kind, requester_type, channel = (RequestKind(kind), RequesterType(requester_type),
+                                     Channel(channel))
+    if channel is Channel.PORTAL:
+        raise BadRequest(str(_l("Requests made in the portal are submitted by the "
+                                "professional themselves.")))
+    if requester_type is RequesterType.PROFESSIONAL_SELF:
+        raise BadRequest(str(_l("A professional asks about their own data from their portal "
+                                "account.")))
+    if received_on > now.date():
+        raise BadRequest(str(_l("The date of receipt cannot be in the future.")))
+    if requester_type is RequesterType.PATIENT_DIRECT and not (
+        via_professional or via_establishment_id
+    ):
+        raise BadRequest(str(_l("Name the prescribing physician or the centre through whom "
+                                "the patient's identity will be confirmed.")))
+    if requester_type is RequesterType.RELATIVE and relative_basis is None:
+        raise BadRequest(str(_l("State on what ground the relative asks.")))
+    # The receipt date is what the DPO read on the letter; noon UTC keeps it the same day in
+    # the portal's time zone.
+    received_at = now if received_on == now.date() else datetime.combine(
+        received_on, time(12, 0), tzinfo=UTC)
+    request = RightsRequest(
+        kind=kind.value, requester_type=requester_type.value, channel=channel.value,
+        received_at=received_at, recorded_by_id=actor.id,
+        case_reference=clean_case_reference(case_number),
+        via_professional_id=via_professional.id if via_professional else None,
+        via_establishment_id=via_establishment_id,
+        relative_basis=RelativeBasis(relative_basis).value
+        if relative_basis and requester_type is RequesterType.RELATIVE else None,
+        correspondence_ref=(correspondence_ref or "").strip()[:64] or None,
+    )
+    request.patient_id = links.find_case(session, request.case_reference)
+    # A case number that matches nobody is checked by hand before anything else.
+    request.manual_review = request.patient_id is None
+    _create(session, actor, request, RightsAction.REQUEST_RECORD, now)
+    if requester_type is RequesterType.PATIENT_DIRECT and kind in APPLICABLE_KINDS:
+        # Nothing is disclosed before the physician or centre confirms (section 11.4).
+        ask_identity(session, actor, request, reason="confirm_through_physician")
+    return request
+
+
+def ask_identity(session: Session, actor: Any, request: RightsRequest,
+                 reason: str = "reasonable_doubt") -> None:
+    """Put a request on hold while identity is confirmed; the clock stops (art. 12(6))."""
+    now = clock.now()
+    transition(session, actor, request, S.IDENTITY_PENDING, reason, now)
+    # The clock stops when the check is asked for; any delay before that is the controller's.
+    session.add(RightsSuspension(request=request, started_at=now))
+    session.flush()
+
+
+def confirm_identity(session: Session, actor: User, request: RightsRequest) -> None:
+    """Record that identity is confirmed; the clock runs again and the request is handled."""
+    now = clock.now()
+    check_move(request, S.IN_PROGRESS)
+    for suspension in request.suspensions:
+        if suspension.ended_at is None:
+            suspension.ended_at = now
+    request.identity_confirmed_at = now
+    request.identity_confirmed_by_id = actor.id
+    transition(session, actor, request, S.IN_PROGRESS, "identity_confirmed", now)
+    _refresh_due(request, now)
+    session.flush()
+
+
+def start(session: Session, actor: User, request: RightsRequest) -> None:
+    """Take a received request in hand."""
+    if request.manual_review and request.review_cleared_at is None:
+        raise Conflict(str(_l("Match the case first: this request is under manual review.")))
+    transition(session, actor, request, S.IN_PROGRESS, "taken_in_hand")
+
+
+def clear_review(session: Session, actor: User, request: RightsRequest,
+                 case_number: str) -> None:
+    """Match a request under manual review to an existing case, after the DPO's checks.
+
+    :raises BadRequest: when no patient has this case number.
+    """
+    if not request.manual_review or request.review_cleared_at is not None:
+        raise Conflict(str(_l("This request is not waiting for a manual review.")))
+    case_reference = clean_case_reference(case_number)
+    patient_id = links.find_case(session, case_reference)
+    if patient_id is None:
+        raise BadRequest(str(_l("No patient has this case number.")))
+    request.patient_id = patient_id
+    request.case_reference = case_reference
+    request.review_cleared_at = clock.now()
+    request.review_cleared_by_id = actor.id
+    session.flush()
+    record(session, actor, RightsAction.REVIEW_CLEAR, request)
+
+
+def extend(session: Session, actor: User, request: RightsRequest, *, months: int,
+           reason: ExtensionReason) -> None:
+    """Record the one extension (up to two more months), only by the original due date.
+
+    :raises Conflict: when already extended, in the wrong state, or recorded too late.
+    """
+    now = clock.now()
+    reason = ExtensionReason(reason)
+    if request.extension_recorded_at is not None:
+        raise Conflict(str(_l("This request was already extended once.")))
+    check_move(request, S.EXTENDED)
+    if not 1 <= months <= deadlines.MAX_EXTENSION_MONTHS:
+        raise BadRequest(str(_l("An extension is of one or two months.")))
+    base_due = current_due(request, now)
+    if not deadlines.can_extend(now, base_due):
+        raise Conflict(str(_l("Too late to extend: the requester had to be told before the "
+                              "due date of %(due)s.", due=base_due.isoformat())))
+    request.extension_recorded_at = now
+    request.extension_reason = reason.value
+    request.extension_months = months
+    request.extended_due_on = current_due(request, now)
+    request.due_on = request.extended_due_on
+    transition(session, actor, request, S.EXTENDED, f"extension_{reason.value}", now)
+    record(session, actor, RightsAction.REQUEST_EXTEND, request, months=months,
+           reason=reason.value, due_on=request.due_on.isoformat())
+    notify.requester(session, actor, request, notify.Notice.EXTENDED)
+
+
+def record_secrecy_check(session: Session, actor: User, request: RightsRequest) -> None:
+    """Record that a relative's answer reveals nothing covered by medical secrecy (11.5)."""
+    if request.requester_type != RequesterType.RELATIVE:
+        raise Conflict(str(_l("Only a relative's request needs this check.")))
+    if not request.is_open:
+        raise Conflict(str(_l("This request is no longer open.")))
+    request.secrecy_checked_at = clock.now()
+    request.secrecy_checked_by_id = actor.id
+    session.flush()
+    record(session, actor, RightsAction.SECRECY_CHECK, request)
+
+
+def check_answerable(request: RightsRequest) -> None:
+    """Refuse to answer a request that is not ready: the checks each requester needs first.
+
+    :raises Conflict: with the missing step.
+    """
+    if request.kind_enum not in APPLICABLE_KINDS:
+        raise Conflict(str(_l("This right does not apply: answer with the refusal letter.")))
+    if request.state_enum is not S.IDENTITY_PENDING:
+        check_move(request, S.ANSWERED)
+    if request.manual_review and request.review_cleared_at is None:
+        raise Conflict(str(_l("Match the case first: this request is under manual review.")))
+    if request.state_enum is S.IDENTITY_PENDING:
+        raise Conflict(str(_l("Identity is not confirmed yet: nothing can be disclosed.")))
+    if (request.requester_type == RequesterType.PATIENT_DIRECT
+            and request.identity_confirmed_at is None):
+        raise Conflict(str(_l("Identity is not confirmed yet: nothing can be disclosed.")))
+    if (request.requester_type == RequesterType.RELATIVE
+            and request.secrecy_checked_at is None):
+        raise Conflict(str(_l("Record first that the answer reveals nothing covered by "
+                              "medical secrecy about the patient, or refuse the request.")))
+    if request.requester_type != RequesterType.PROFESSIONAL_SELF and request.patient_id is None:
+        raise Conflict(str(_l("The request is not matched to a patient.")))
+
+
+def mark_answered(session: Session, actor: User, request: RightsRequest, reason: str) -> None:
+    """Move a request to answered (after its answer was produced)."""
+    now = clock.now()
+    check_move(request, S.ANSWERED)
+    request.answered_at = now
+    request.answered_by_id = actor.id
+    transition(session, actor, request, S.ANSWERED, reason, now)
+
+
+def refuse(session: Session, actor: User, request: RightsRequest, *, reason: RefusalReason,
+           justification: str | None = None) -> None:
+    """Refuse a request with a coded reason; the letter follows from the reason.
+
+    :raises BadRequest: when the reason does not fit the request, or an art. 12(5) refusal
+        has no written justification.
+    """
+    reason = RefusalReason(reason)
+    check_move(request, S.REFUSED)
+    justification = (justification or "").strip() or None
+    if request.kind_enum in NOT_APPLICABLE_KINDS and reason is not RefusalReason.NOT_APPLICABLE:
+        raise BadRequest(str(_l("Opposition, erasure and portability are answered with the "
+                                "letter explaining that they do not apply.")))
+    if request.kind_enum in APPLICABLE_KINDS and reason is RefusalReason.NOT_APPLICABLE:
+        raise BadRequest(str(_l("This right applies: it cannot be refused as not applicable.")))
+    if (reason is RefusalReason.MEDICAL_SECRECY
+            and request.requester_type != RequesterType.RELATIVE):
+        raise BadRequest(str(_l("The medical secrecy refusal is for relatives' requests.")))
+    if reason is RefusalReason.UNFOUNDED_OR_EXCESSIVE and not justification:
+        raise BadRequest(str(_l("Write why the request is manifestly unfounded or excessive.")))
+    now = clock.now()
+    request.refused_at = now
+    request.refused_by_id = actor.id
+    request.refusal_reason = reason.value
+    request.refusal_justification = justification
+    transition(session, actor, request, S.REFUSED, reason.value, now)
+    record(session, actor, RightsAction.REFUSAL_ISSUE, request, reason=reason.value)
+    notify.requester(session, actor, request, notify.Notice.REFUSED)
+
+
+def close(session: Session, actor: User, request: RightsRequest) -> None:
+    """Close an answered or refused request; it is then kept as evidence until purged."""
+    now = clock.now()
+    check_move(request, S.CLOSED)
+    request.closed_at = now
+    transition(session, actor, request, S.CLOSED, "closed", now)
+
+
+def state_label(state: RequestState | str) -> str:
+    """Return the translated name of a state."""
+    from portal.rights.labels import STATE_LABELS
+
+    return str(STATE_LABELS[RequestState(state)])

@@ -1,0 +1,125 @@
+"""Notification mails carry no health data; requests are purged after the retention period."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal import clock
+from portal.audit.models import AuditEvent
+from portal.rights import handling, retention, services
+from portal.rights.models import (
+    ExtensionReason,
+    RequestKind,
+    RightsAnswer,
+    RightsRequest,
+    RightsRequestEvent,
+)
+from tests.helpers_auth import mail_body, outbox
+from tests.rights.helpers import (
+    FOLLOW_UP,
+    at,
+    fill,
+    install_protocol,
+    register_patient,
+)
+
+
+@pytest.fixture
+def patient(db, doctor, hospital_a):  # noqa: ANN001, ANN201
+    install_protocol(db)
+    patient = register_patient(db, doctor, hospital_a)
+    fill(db, doctor, patient, "followup", FOLLOW_UP)
+    return patient
+
+
+def test_the_requester_is_mailed_without_health_data(app, db, doctor, dpo, patient) -> None:
+    request = services.submit_request(db, doctor, kind=RequestKind.ACCESS,
+                                      case_number=patient.case_number)
+    services.extend(db, dpo, request, months=2, reason=ExtensionReason.COMPLEXITY)
+    handling.answer_access(db, dpo, request)
+    db.commit()
+    mails = [m for m in outbox(app) if m["To"] == doctor.email]
+    assert len(mails) == 2
+    extended, answered = mails
+    assert request.number in extended["Subject"] and request.number in answered["Subject"]
+    body = mail_body(answered)
+    assert f"/rights/r/{request.handle}" in body
+    for mail in mails:
+        text = mail["Subject"] + mail_body(mail)
+        assert patient.case_number not in text
+        assert "DUP" not in text and "40" not in text and "ECOG" not in text
+
+
+def test_reminders_go_to_the_dpo_at_d7_d2_and_when_overdue(app, db, doctor, dpo) -> None:
+    from portal.audit.services import cli_actor
+    from portal.rights.reminders import send_reminders
+
+    request = services.submit_request(db, doctor, kind=RequestKind.ACCESS, for_self=True)
+    db.commit()
+    due = request.due_on
+    sent = []
+    for days_before in (8, 7, 3, 2, -1):
+        moment = clock.now().replace(year=due.year, month=due.month, day=due.day) \
+            - timedelta(days=days_before)
+        sent.append(send_reminders(db, cli_actor("cron"), moment))
+    assert sent == [0, 1, 0, 1, 1]
+    mails = [m for m in outbox(app) if m["To"] == dpo.email]
+    assert len(mails) == 3 and request.number in mail_body(mails[0])
+
+
+def _finished(db, doctor, dpo, when):  # noqa: ANN001, ANN202
+    with clock.frozen(when):
+        request = services.submit_request(db, doctor, kind=RequestKind.ACCESS, for_self=True)
+        handling.answer_access(db, dpo, request)
+        services.close(db, dpo, request)
+    db.commit()
+    return request
+
+
+def test_requests_are_kept_five_years_after_their_outcome_then_purged(app, db, doctor,
+                                                                     dpo) -> None:
+    now = clock.now()
+    old = _finished(db, doctor, dpo, now - timedelta(days=5 * 366 + 2))
+    recent = _finished(db, doctor, dpo, now - timedelta(days=5 * 365 - 30))
+    open_request = services.submit_request(db, doctor, kind=RequestKind.ACCESS, for_self=True)
+    db.commit()
+    old_id, old_number = old.id, old.number
+    assert [r.number for r in retention.expired(db)] == [old_number]
+    purged = retention.purge_expired(db, dpo)
+    db.commit()
+    assert purged == [old_number]
+    assert db.get(RightsRequest, old_id) is None
+    for model in (RightsRequestEvent, RightsAnswer):
+        assert db.scalar(select(func.count()).select_from(model).where(
+            model.request_id == old_id)) == 0
+    assert {r.id for r in db.scalars(select(RightsRequest))} == {recent.id, open_request.id}
+    entry = db.scalar(select(AuditEvent).where(AuditEvent.action == "rights:request:purge"))
+    assert entry is not None and entry.target_ref == old_number
+
+
+def test_the_retention_period_is_configurable(app, db, doctor, dpo) -> None:
+    app.config["RIGHTS_RETENTION_YEARS"] = 1
+    request = _finished(db, doctor, dpo, clock.now() - timedelta(days=400))
+    assert [r.id for r in retention.expired(db)] == [request.id]
+
+
+def test_the_purge_command_lists_then_deletes(app, db, doctor, dpo, runner) -> None:
+    old = _finished(db, doctor, dpo, at(2020, 3, 1))
+    number = old.number
+    result = runner.invoke(args=["rights", "purge", "--dry-run"])
+    assert result.exit_code == 0 and f"1 request(s) would be deleted: {number}" in result.output
+    result = runner.invoke(args=["rights", "purge"])
+    assert f"1 request(s) deleted: {number}" in result.output
+    result = runner.invoke(args=["rights", "purge"])
+    assert "0 request(s) deleted." in result.output
+
+
+def test_the_due_command_lists_open_requests(app, db, doctor, runner) -> None:
+    request = services.submit_request(db, doctor, kind=RequestKind.ACCESS, for_self=True)
+    db.commit()
+    result = runner.invoke(args=["rights", "due"])
+    assert result.exit_code == 0
+    assert f"{request.due_on.isoformat()}  {request.number}  access" in result.output
