@@ -79,7 +79,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 #: the user-facing areas, in dependency order; each package's init_app wires it into the app
-AREAS = ("accounts", "access", "audit", "notices", "protocols", "records", "rights")
+AREAS = ("accounts", "access", "audit", "protocols", "notices", "records", "rights")
 
 
 def _register_areas(app: Flask) -> None:
