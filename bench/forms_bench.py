@@ -1,0 +1,124 @@
+"""Benchmark of the protocol form page (not part of the test suite).
+
+Measures, in one run, beside a bare Flask page served the same way (gunicorn, two sync workers,
+16 concurrent connections):
+
+1. the GET of the fill page of the demo protocol's largest form, the follow-up visit of
+   forms/put-sp-demo.yaml (51 fields, a repeated section), for a logged-in prescriber:
+   ``GET /patients/<handle>/forms/follow_up``;
+2. its validation: the same page POSTed with every field filled as a browser would, except the
+   weight out of range (9999 kg, the maximum is 250). The whole POST path runs (CSRF, control
+   form, idempotency token lookup, identifier screening, the protocol form's validation) and the
+   page is rendered again with the error, status 422; nothing is stored (the bench checks that
+   no follow-up was stored).
+
+Also measured, for scale: ``GET /account``, the cheapest logged-in page of the portal (session,
+grants, notice gate...), the floor of any page a professional sees.
+
+Prints requests/s, the ratio to the bare page and the p50/p99 latencies of each. Target: the
+form page (GET) reaches at least 0.30 of the bare page's requests per second.
+
+Usage:
+
+    .venv/bin/python bench/forms_bench.py [--duration 10] [--database-url sqlite:///...]
+        [--connections 16] [--generator python|wrk]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402  (bench/common.py: serving, load generation, seeding)
+from common import (  # noqa: E402
+    WORKERS,
+    credentials,
+    follow_up_fields,
+    fresh_schema,
+    gunicorn,
+    load,
+    make_portal,
+    portal_env,
+    seed,
+)
+
+TARGET = 0.30
+FORM = "follow_up"
+
+
+def invalid_follow_up() -> dict[str, str]:
+    """A follow-up as the browser posts it, with one value out of range (weight 9999 kg)."""
+    return {**follow_up_fields(), "f_weight_kg": "9999"}
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
+    parser.add_argument("--database-url", default="", help="default: SQLite in a temporary "
+                        "directory")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--generator", choices=("wrk", "python"), default=common.GENERATOR)
+    args = parser.parse_args()
+    common.configure(connections=args.connections, generator=args.generator)
+
+    from sqlalchemy import func, select
+
+    from portal.db import get_engine, new_session
+    from portal.keys import new_keyring, write_key_file
+    from portal.records.models import Submission
+
+    workdir = Path(tempfile.mkdtemp(prefix="forms-bench-"))
+    key_file = workdir / "portal.keys"
+    write_key_file(key_file, new_keyring())
+    database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    label = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
+    generator = "wrk" if common.GENERATOR == "wrk" else "Python threads and requests.Session"
+    print(f"forms bench: gunicorn {WORKERS} workers, {common.CONNECTIONS} connections, "
+          f"{args.duration} s per run, load generator {generator}, {label}")
+
+    with gunicorn("common:bare_app()", {}, "/") as base:
+        bare = load(base, ["/"], args.duration)
+
+    fresh_schema(database_url)
+    app = make_portal(workdir, key_file, database_url)
+    user, patients = seed(app)
+    paths = [f"/patients/{p.handle}/forms/{FORM}" for p in patients]
+    body = urlencode(invalid_follow_up())
+    with gunicorn("portal:create_app()", portal_env(workdir, key_file, database_url),
+                  "/healthz") as base:
+        creds = credentials(app, base, user, patients, FORM)
+        account = load(base, ["/account"], args.duration, "", creds)
+        page = load(base, paths, args.duration, "", creds, expect=200)
+        invalid = load(base, paths, args.duration, body, creds, expect=422)
+    with new_session(app) as db:
+        stored = db.scalar(select(func.count()).select_from(Submission)
+                           .where(Submission.form_key == FORM))
+    get_engine(app).dispose()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    def line(what: str, result: common.Result) -> None:
+        print(f"  {what:<44} {result}")
+        if result is not bare:
+            print(f"  {'':<44} ratio to the bare page {result.rps / bare.rps:.3f}")
+
+    line("GET  bare page", bare)
+    line("GET  /account (logged-in page floor)", account)
+    line(f"GET  {FORM} fill page (largest demo form)", page)
+    line(f"POST {FORM}, weight out of range (422)", invalid)
+    print(f"  {'':<44} stored {stored} {FORM} submissions for {invalid.count} invalid POSTs "
+          f"(expected 0)")
+    ratio = page.rps / bare.rps
+    print(f"  target: the form page (GET) >= {TARGET} of the bare page: "
+          f"{'met' if ratio >= TARGET else 'NOT met'} ({ratio:.3f}); validation "
+          f"{invalid.rps / bare.rps:.3f}; /account floor {account.rps / bare.rps:.3f}")
+
+
+if __name__ == "__main__":
+    main()
