@@ -11,6 +11,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import has_request_context
+from flask.globals import request_ctx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,8 +35,21 @@ SCOPE_ORDER = {Scope.AGGREGATED: 0, Scope.PSEUDONYMISED: 1, Scope.IDENTIFYING: 2
 
 
 def valid_grants(session: Session, user: User, at: datetime | None = None) -> list[AccessGrant]:
-    """Return the user's grants that are active and in their validity period at `at`."""
-    moment = at or clock.now()
+    """Return the user's grants that are active and in their validity period at `at`.
+
+    Within one request, the answer for "now" is read once and reused (the authorizer, the
+    record policy and the menus all ask); the next request reads again.
+    """
+    if at is None and has_request_context():
+        memo = request_ctx.__dict__.setdefault("portal_valid_grants", {})
+        key = (id(session), user.id)
+        if key not in memo:
+            memo[key] = _query_valid_grants(session, user, clock.now())
+        return list(memo[key])
+    return _query_valid_grants(session, user, at or clock.now())
+
+
+def _query_valid_grants(session: Session, user: User, moment: datetime) -> list[AccessGrant]:
     grants = session.scalars(
         select(AccessGrant).where(
             AccessGrant.user_id == user.id,

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, flash, g, redirect, request, url_for
+from flask import Flask, current_app, flash, redirect, request, url_for
+from flask.globals import request_ctx
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -73,11 +74,13 @@ def register_gate(app: Flask, gate: Gate, *, exempt_endpoints: tuple[str, ...] =
 
 def current_permissions() -> frozenset[Permission]:
     """Return (once per request) what the fully logged-in person may do; empty otherwise."""
-    if _PERMISSIONS in g:
-        return g.get(_PERMISSIONS)
+    # On the request, not on `g`: `g` outlives a request when an app context is held open.
+    memo = request_ctx.__dict__
+    if _PERMISSIONS in memo:
+        return memo[_PERMISSIONS]
     state = sessions.load_state()
     held = permissions_for(get_session(), state.user) if state.full else frozenset()
-    setattr(g, _PERMISSIONS, held)
+    memo[_PERMISSIONS] = held
     return held
 
 
