@@ -187,12 +187,20 @@ def _code_refused() -> str:
 # --- second factor ---------------------------------------------------------------------------
 
 
+def _second_factor_limited(view: Any) -> Any:
+    """Count failed codes per account and per address: code, recovery and enrolment share them."""
+    per_account = limiter.shared_limit(
+        SECOND_FACTOR_LIMITS, scope="second-factor", key_func=_account_key, methods=["POST"],
+        deduct_when=_failed, on_breach=_second_factor_breached)
+    per_address = limiter.shared_limit(
+        SECOND_FACTOR_IP_LIMITS, scope="second-factor-ip", key_func=get_remote_address,
+        methods=["POST"], deduct_when=_failed)
+    return per_account(per_address(view))
+
+
 @bp.route("/login/code", methods=["GET", "POST"])
 @public
-@limiter.shared_limit(SECOND_FACTOR_LIMITS, scope="second-factor", key_func=_account_key,
-                      methods=["POST"], deduct_when=_failed, on_breach=_second_factor_breached)
-@limiter.shared_limit(SECOND_FACTOR_IP_LIMITS, scope="second-factor-ip",
-                      key_func=get_remote_address, methods=["POST"], deduct_when=_failed)
+@_second_factor_limited
 def second_factor() -> Any:
     """Ask for the TOTP code of a person whose password was just checked."""
     state, away = _pending_or_redirect()
@@ -221,10 +229,7 @@ def second_factor() -> Any:
 
 @bp.route("/login/recovery", methods=["GET", "POST"])
 @public
-@limiter.shared_limit(SECOND_FACTOR_LIMITS, scope="second-factor", key_func=_account_key,
-                      methods=["POST"], deduct_when=_failed, on_breach=_second_factor_breached)
-@limiter.shared_limit(SECOND_FACTOR_IP_LIMITS, scope="second-factor-ip",
-                      key_func=get_remote_address, methods=["POST"], deduct_when=_failed)
+@_second_factor_limited
 def recovery() -> Any:
     """Let a person without their telephone log in with a single-use recovery code."""
     state, away = _pending_or_redirect()
@@ -254,10 +259,7 @@ def recovery() -> Any:
 
 @bp.route("/login/enrol", methods=["GET", "POST"])
 @public
-@limiter.shared_limit(SECOND_FACTOR_LIMITS, scope="second-factor", key_func=_account_key,
-                      methods=["POST"], deduct_when=_failed, on_breach=_second_factor_breached)
-@limiter.shared_limit(SECOND_FACTOR_IP_LIMITS, scope="second-factor-ip",
-                      key_func=get_remote_address, methods=["POST"], deduct_when=_failed)
+@_second_factor_limited
 def enrol() -> Any:
     """Set up the second factor: mandatory before any other page (SEC-AUT-2a)."""
     state, away = _pending_or_redirect()
