@@ -89,7 +89,10 @@ def demo_command(no_serve: bool, host: str, port: int) -> None:
     if no_serve:
         return
     click.echo(f"Serving on http://{host}:{port} (Ctrl+C to stop).")
-    app.run(host=host, port=port, debug=False, use_reloader=False)
+    # Flask refuses app.run() inside a CLI command; Werkzeug's server is what it would run.
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, use_reloader=False, use_debugger=False, threaded=True)
 
 
 def register_commands(app: Flask) -> None:

@@ -91,3 +91,22 @@ def test_key_rotation_is_under_the_keys_group(tmp_path: Path) -> None:
     result = _run("keys", "--help", env={"PORTAL_INSTANCE_PATH": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert "  rotate " in result.stdout and "  retire-kek " in result.stdout
+
+
+def test_demo_serves_the_portal(tmp_path: Path) -> None:
+    import requests
+
+    from tests.servers import free_port, wait_until_up
+
+    port = free_port()
+    env = {**os.environ, "PORTAL_INSTANCE_PATH": str(tmp_path / "instance")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "portal.cli", "demo", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", timeout=120)
+        assert requests.get(f"http://127.0.0.1:{port}/login", timeout=10).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
