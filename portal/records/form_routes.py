@@ -195,9 +195,15 @@ def _post(session: Any, actor: Any, patient: Patient, ref: submissions.FormRef, 
                                            parent=parent)
                 message = _("Form submitted.")
             session.commit()
-    except submissions.SubmissionConflict as exc:
-        return _conflict(session, actor, patient, ref, exc.submission, texts, parent)
-    except submissions.AlreadyFilled as exc:
+    except (submissions.SubmissionConflict, submissions.AlreadyFilled) as exc:
+        # The same form sent twice (a double click) may lose the race to its own twin: then
+        # it is a resent form, not a second editor.
+        session.rollback()
+        done = submissions.by_token(session, token)
+        if done is not None:
+            session.commit()
+            flash(_("This form was already saved."), "info")
+            return _after_save(done)
         return _conflict(session, actor, patient, ref, exc.submission, texts, parent)
     except services.FieldError as exc:
         session.commit()

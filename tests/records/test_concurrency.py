@@ -97,7 +97,8 @@ def test_twenty_clients_submit_at_once(app, db, tmp_path: Path, key_file: Path, 
             thread.join()
     assert not errors, errors
     assert len(results) == CLIENTS
-    assert all(first == second == 303 for _index, first, second in results), results
+    # Both sends of every client end on the saved form: never a conflict page nor an error.
+    assert [r for r in results if (r[1], r[2]) != (303, 303)] == []
     db.expire_all()
     stored = db.scalars(select(Submission).where(Submission.form_key == "initiation")).all()
     assert len(stored) == CLIENTS
