@@ -156,7 +156,13 @@ def login() -> Any:
     return render_template("accounts/login.html", form=form, failed=failed)
 
 
-def _pending_or_redirect() -> tuple[sessions.SessionState, Response | None]:
+def _pending_or_redirect(
+    *, enrolled: bool = False
+) -> tuple[sessions.SessionState, Response | None]:
+    """Return the "password checked, code pending" state, or where to go instead.
+
+    With `enrolled`, a person who has not enrolled a TOTP yet is sent to enrolment first.
+    """
     state = sessions.load_state()
     if state.full:
         return state, redirect(_home())
@@ -164,6 +170,8 @@ def _pending_or_redirect() -> tuple[sessions.SessionState, Response | None]:
         if state.expired or request.method == "POST":
             flash(_("The time to enter the code has run out. Please log in again."), "info")
         return state, redirect(url_for("accounts.login"))
+    if enrolled and state.user is not None and state.user.totp_confirmed_at is None:
+        return state, redirect(url_for("accounts.enrol"))
     return state, None
 
 
@@ -203,13 +211,11 @@ def _second_factor_limited(view: Any) -> Any:
 @_second_factor_limited
 def second_factor() -> Any:
     """Ask for the TOTP code of a person whose password was just checked."""
-    state, away = _pending_or_redirect()
+    state, away = _pending_or_redirect(enrolled=True)
     if away is not None:
         return away
     user = state.user
     assert user is not None
-    if user.totp_confirmed_at is None:
-        return redirect(url_for("accounts.enrol"))
     form = CodeForm()
     if form.validate_on_submit():
         db = get_session()
@@ -232,13 +238,11 @@ def second_factor() -> Any:
 @_second_factor_limited
 def recovery() -> Any:
     """Let a person without their telephone log in with a single-use recovery code."""
-    state, away = _pending_or_redirect()
+    state, away = _pending_or_redirect(enrolled=True)
     if away is not None:
         return away
     user = state.user
     assert user is not None
-    if user.totp_confirmed_at is None:
-        return redirect(url_for("accounts.enrol"))
     form = RecoveryForm()
     if form.validate_on_submit():
         db = get_session()
