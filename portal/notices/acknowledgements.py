@@ -23,7 +23,7 @@ from portal.errors import Conflict
 from portal.notices.actions import NoticeAction
 from portal.notices.catalog import Audience
 from portal.notices.models import NoticeAcknowledgement, NoticeStatus, NoticeVersion
-from portal.notices.services import PUBLIC_STATUSES, current_published
+from portal.notices.services import PUBLIC_STATUSES, current_published, published_in_force
 
 TRANSPARENCY = Audience.TRANSPARENCY.value
 
@@ -68,7 +68,7 @@ def pending_version(session: Session, user: User,
         it is shown at the next login rather than in the middle of someone's work; a person who
         never acknowledged anything is always asked.
     """
-    current = current_published(session, Audience.TRANSPARENCY)
+    current = published_in_force(session, Audience.TRANSPARENCY)
     if current is None or not is_subject(session, user):
         return None
     required = required_version(session)

@@ -23,6 +23,7 @@ from portal.accounts.models import User
 from portal.audit.services import Actor, record
 from portal.db import app_of
 from portal.errors import BadRequest, Conflict, Forbidden, NotFound
+from portal.in_force import cached, changed
 from portal.notices import defaults
 from portal.notices.actions import NoticeAction
 from portal.notices.catalog import SLOTS_BY_KEY, Audience, Slot
@@ -44,9 +45,13 @@ __all__ = [
     "MissingSlot", "NoticeIncomplete", "SlotChange", "attestation_choices",
     "attestation_version", "changed_slots", "clean_values", "current_draft",
     "current_published", "diff", "discard_draft", "get_version", "inconsistent_shared_slots",
-    "missing_slots", "previous_published", "publish", "published_version", "start_draft",
+    "missing_slots", "previous_published", "publish", "published_in_force", "published_version",
+    "start_draft",
     "suggests_material", "update_draft", "versions_of",
 ]
+
+#: the cache of the published versions, cleared by a publication (see `portal.in_force`)
+NOTICE_IN_FORCE = "notice-version"
 
 #: statuses of versions that were published at some point
 PUBLIC_STATUSES = (NoticeStatus.PUBLISHED, NoticeStatus.SUPERSEDED)
@@ -95,6 +100,14 @@ def current_published(session: Session, audience: Audience | str) -> NoticeVersi
         select(NoticeVersion).where(NoticeVersion.audience == as_audience(audience).value,
                                     NoticeVersion.status == NoticeStatus.PUBLISHED)
     )
+
+
+def published_in_force(session: Session, audience: Audience | str) -> NoticeVersion | None:
+    """`current_published`, kept a few seconds per process (`portal.in_force`) for the pages
+    that only show or check it on every request; publishing clears it."""
+    audience = as_audience(audience)
+    return cached(session, NOTICE_IN_FORCE, audience.value,
+                  lambda db: current_published(db, audience))
 
 
 def current_draft(session: Session, audience: Audience | str) -> NoticeVersion | None:
@@ -323,6 +336,7 @@ def publish(session: Session, actor: Acting, version: NoticeVersion, material: b
         raise Conflict(_("A newer version is already published."))
     now = clock.now()
     app = app_of(session)
+    changed(session, NOTICE_IN_FORCE)
     try:
         with session.begin_nested():
             if previous is not None:

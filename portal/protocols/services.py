@@ -13,9 +13,13 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.audit.services import record
 from portal.errors import Conflict
+from portal.in_force import changed
 from portal.protocols.loader import LoadedProtocol, load_path, load_text
 from portal.protocols.models import ProtocolVersion
 from portal.protocols.schema import Protocol
+
+#: the cache of the versions in force, cleared by an install (see `portal.in_force`)
+VERSION_IN_FORCE = "protocol-version"
 
 
 class IncompatibleVersion(Conflict):
@@ -112,6 +116,7 @@ def install_protocol(session: Session, actor: Any, path: str | Path) -> Installe
                           if b not in breaks)
         if breaks:
             raise IncompatibleVersion(breaks)
+    changed(session, VERSION_IN_FORCE)
     session.execute(
         update(ProtocolVersion)
         .where(ProtocolVersion.protocol_key == protocol.key)
