@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from flask import g
 from flask import session as flask_session
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -87,12 +87,15 @@ def _load(now: datetime) -> SessionState:
     session_id = flask_session.get(SESSION_KEY)
     if not isinstance(session_id, str) or not session_id:
         return ANONYMOUS
-    db = get_session()
-    record = db.get(UserSession, hash_id(session_id))
-    if record is None or record.revoked_at is not None:
+    # One query for both rows: it runs before every page.
+    found = get_session().execute(
+        select(UserSession, User).join(User, User.id == UserSession.user_id)
+        .where(UserSession.id_hash == hash_id(session_id))
+    ).first()
+    if found is None:
         return ANONYMOUS
-    user = db.get(User, record.user_id)
-    if user is None or user.is_disabled:
+    record, user = found
+    if record.revoked_at is not None or user.is_disabled:
         return ANONYMOUS
     if record.mfa_at is None:
         if now - record.created_at > PENDING_LIFETIME:
