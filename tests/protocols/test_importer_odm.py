@@ -131,6 +131,39 @@ def test_imported_conditions_and_methods_drive_the_form(imported):
     assert male.answers["bmi"] == "24.7"  # MethodDef, computed by the server
 
 
+EXTERNAL = """<?xml version="1.0"?>
+<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" ODMVersion="1.3.2">
+ <Study OID="S">
+  <MetaDataVersion OID="M" Name="v1">
+   <FormDef OID="F" Name="Adverse event" Repeating="Yes">
+    <ItemGroupRef ItemGroupOID="IG" Mandatory="Yes"/>
+   </FormDef>
+   <ItemGroupDef OID="IG" Name="Event" Repeating="No">
+    <ItemRef ItemOID="IT" Mandatory="Yes"/>
+   </ItemGroupDef>
+   <ItemDef OID="IT" Name="TERM" DataType="text"><CodeListRef CodeListOID="CL"/></ItemDef>
+   <CodeList OID="CL" Name="Terms" DataType="text"><ExternalCodeList {attrs}/></CodeList>
+  </MetaDataVersion>
+ </Study>
+</ODM>
+"""
+
+
+@pytest.mark.parametrize(
+    ("attrs", "pattern", "dictionary"),
+    [
+        ('Dictionary="MedDRA LLT"', "^[0-9]{8}$", "MedDRA LLT"),  # as the portal exports it
+        ('Dictionary="WHO ATC" Version="2025"', r"^[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?$",
+         "WHO ATC 2025"),
+        ('Dictionary="MEDDRA" Version="27.0"', "^[0-9]{8}$", "MedDRA 27.0"),
+    ],
+)
+def test_external_dictionaries_are_known_by_a_word_of_their_name(attrs, pattern, dictionary):
+    definition, _report = import_odm(EXTERNAL.format(attrs=attrs), "external.xml")
+    term = definition["forms"][0]["sections"][0]["fields"][0]
+    assert (term["type"], term["pattern"], term["dictionary"]) == ("coded", pattern, dictionary)
+
+
 MINIMAL = """<?xml version="1.0"?>
 <ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" ODMVersion="1.3.2">
  <Study OID="S">

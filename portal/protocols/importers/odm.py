@@ -466,14 +466,19 @@ class _Converter:
     def choices(self, fld: dict, code_list: Node, data_type: str, entry: FieldReport) -> bool:
         external = code_list.find("ExternalCodeList")
         if external is not None:
-            dictionary = external.attrs.get("Dictionary", "")
-            known = _EXTERNAL_PATTERNS.get(dictionary.upper().replace(" ", ""))
+            dictionary = external.attrs.get("Dictionary", "").strip()
+            compact = dictionary.upper().replace(" ", "")
+            # The name may say more than the dictionary: "MedDRA LLT", "WHO ATC".
+            known = _EXTERNAL_PATTERNS.get(compact) or next(
+                (_EXTERNAL_PATTERNS[word] for word in re.findall(r"[A-Z]+", dictionary.upper())
+                 if word in _EXTERNAL_PATTERNS), None)
             if known is None:
                 entry.reject(f"external dictionary {dictionary!r} has no strict code pattern")
                 return False
             pattern, length, label = known
+            name = label if compact in _EXTERNAL_PATTERNS else dictionary
             fld.update(type="coded", pattern=pattern, max_length=length,
-                       dictionary=f"{label} {external.attrs.get('Version', '')}".strip())
+                       dictionary=f"{name} {external.attrs.get('Version', '')}".strip()[:100])
             entry.convert(f"external {label} code list imported as a coded value")
             return True
         items = code_list.findall("CodeListItem") + code_list.findall("EnumeratedItem")
