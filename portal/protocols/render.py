@@ -129,6 +129,9 @@ class _Builder:
         )
         tag = "fieldset" if is_group else "div"
         condition = _show_if(fplan.visible_if)
+        if fld.type == "multiple_choice" and fld.max_selected:
+            # More answers than this is an invalid (blank) value to conditions: for the script.
+            condition += f' data-max-selected="{fld.max_selected}"'
         self.emit(f'<{tag} class="pf-field pf-{fld.type}" id="w-{name}"{condition}>')
         self.emit(
             f"<legend>{label}</legend>" if is_group else f'<label for="{name}">{label}</label>'

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import (
     Response,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -121,6 +122,9 @@ def _page(patient: Patient, ref: submissions.FormRef, control: ControlForm, rend
             current_locale()), control=control, rendered=rendered, mode=mode,
         submission=submission, parent=parent, reason_form=reason_form, conflict=conflict,
         current=current, notice=_notice_hint(ref), action=action,
+        # The day and zone the server decides conditions with (`today`), for conditions.js.
+        today=services.clinical_today(get_session()).isoformat(),
+        timezone=current_app.config.get("TIMEZONE") or "Europe/Paris",
     ), status
 
 
