@@ -61,6 +61,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "RIGHTS_RETENTION_YEARS": 5,
         #: the laboratory (data controller) shown in the layout and notices
         "CONTROLLER_NAME": "Laboratoire Exemple SAS",
+        #: seconds a process keeps the protocol version in force and the published notices
+        #: before asking the database again (see portal/in_force.py)
+        "IN_FORCE_SECONDS": 5,
     }
 
 

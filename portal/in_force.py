@@ -51,7 +51,7 @@ def cached(session: Session, name: str, key: Hashable,
     if found is not _MISSING and found[0] > now:
         return _attach(session, found[1])
     value = load(session)
-    ttl = float(app.config.get("IN_FORCE_SECONDS", 5))
+    ttl = float(app.config["IN_FORCE_SECONDS"])
     entries[key] = (now + ttl, None if value is None else _snapshot(value))
     return value
 
