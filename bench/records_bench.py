@@ -320,6 +320,11 @@ def main() -> None:
                   f"{'met' if result.p99 < 50 else 'NOT met'} ({result.p99:.1f} ms: queueing, "
                   f"{common.CONNECTIONS} clients / {result.rps:.0f} req/s = "
                   f"{1000 * common.CONNECTIONS / result.rps:.0f} ms on average)")
+            # Little's law: with N clients always waiting, the mean latency is N / throughput.
+            needed = common.CONNECTIONS / 0.05
+            print(f"       a p99 under 50 ms with {common.CONNECTIONS} clients needs more than "
+                  f"{needed:.0f} req/s ({needed / bare.rps:.2f} of the bare page); the bare "
+                  f"page's own p99 here: {bare.p99:.1f} ms")
     if not args.skip_export:
         for label, url, _target in targets:
             bench_export(label, url, workdir, key_file, args.export_rows)
