@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -117,6 +118,20 @@ def new_session(app: Flask | None = None) -> Session:
     session = app.extensions["portal.db"][1]()
     session.info["portal.app"] = app
     return session
+
+
+def on_rollback(handler: Callable[[Session], None]) -> Callable[[Session], None]:
+    """Call `handler(session)` when a session's transaction rolls back, not a savepoint.
+
+    SQLAlchemy's `after_rollback` also fires when a savepoint (`begin_nested`) rolls back,
+    while the transaction around it goes on and may still commit what was queued before it.
+    """
+    def listener(session: Session, previous_transaction: Any) -> None:
+        if not previous_transaction.nested:
+            handler(session)
+
+    event.listen(Session, "after_soft_rollback", listener)
+    return handler
 
 
 def app_of(session: Session) -> Flask:

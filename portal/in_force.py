@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from portal.db import app_of
+from portal.db import app_of, on_rollback
 
 T = TypeVar("T")
 
@@ -98,6 +98,6 @@ def _clear_after_commit(session: Session) -> None:
             caches.pop(name, None)
 
 
-@event.listens_for(Session, "after_rollback")
+@on_rollback
 def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)

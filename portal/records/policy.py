@@ -22,6 +22,7 @@ from portal.access.models import Scope
 from portal.access.policy import permissions_for
 from portal.access.services import perimeter_for
 from portal.audit.services import Actor, record
+from portal.db import on_rollback
 from portal.errors import Forbidden, NotFound
 from portal.permissions import Permission
 from portal.records.actions import RecordsAction
@@ -146,7 +147,7 @@ def _write_pending_reads(session: Session) -> None:
         record(session, actor, action, target, **details)
 
 
-@event.listens_for(Session, "after_rollback")
+@on_rollback
 def _drop_pending_reads(session: Session) -> None:
     # What a rolled-back transaction read was not shown: every page that shows data commits.
     session.info.pop(_PENDING, None)

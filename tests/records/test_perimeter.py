@@ -115,6 +115,25 @@ def test_every_read_is_logged_once_without_data(db, client, filled, prescriber):
                 assert value not in text
 
 
+def test_a_read_stays_logged_when_a_savepoint_after_it_rolls_back(db, filled, prescriber):
+    """A read is written at commit; only a rollback of the whole transaction (the page was
+    not shown) drops it, not a savepoint that failed later in the same request."""
+    from portal.records.policy import patient_for
+
+    before = db.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1))
+    patient_for(db, prescriber, filled["patient"].handle)
+    db.begin_nested().rollback()
+    db.commit()
+    reads = db.scalars(select(AuditEvent).where(AuditEvent.seq > before,
+                                                AuditEvent.action == "records:patient:read"))
+    assert [e.target_ref for e in reads] == [filled["patient"].case_number]
+    patient_for(db, prescriber, filled["patient"].handle)
+    db.rollback()
+    db.commit()
+    assert db.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1)) == \
+        before + 1
+
+
 def test_the_policy_fails_closed(db, client, filled, prescriber, monkeypatch):
     login(client, prescriber)
 
