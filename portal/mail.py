@@ -4,6 +4,10 @@
 STARTTLS whenever the server offers it; an empty URL writes each message as an .eml file to
 `instance/outbox/` (development and tests). Mails are short notices: they never carry health
 data, a password or a TOTP secret.
+
+A mail that reports an action (a rights request answered, extended...) is queued on the
+session with `send_after_commit`: it leaves once the action is committed, and never for an
+action that was rolled back.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 import smtplib
 import ssl
 import uuid
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -19,8 +24,11 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.db import on_rollback
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +78,48 @@ def send_mail(app_or_session: Any, to: str, subject: str, body: str) -> EmailMes
     else:
         _send_smtp(app, url, message)
     return message
+
+
+_QUEUE = "portal.mail.after_commit"
+
+#: called with the app when a queued message could not be sent (e.g. to audit the failure)
+FailureHandler = Callable[[Flask], None]
+
+
+def send_after_commit(session: Session, to: str, subject: str, body: str,
+                      on_failure: FailureHandler | None = None) -> None:
+    """Send a message once `session` commits; drop it if the session rolls back instead.
+
+    :param on_failure: called after the commit when the message could not be sent; it runs
+        outside the committed transaction and opens its own session if it writes.
+    :raises MailError: a header value spans several lines (checked now, not at commit).
+    """
+    if "\n" in to or "\r" in to or "\n" in subject or "\r" in subject:
+        raise MailError("header values must be on one line")
+    session.info.setdefault(_QUEUE, []).append((to, subject, body, on_failure))
+
+
+@event.listens_for(Session, "after_commit")
+def _send_queued(session: Session) -> None:
+    queued = session.info.pop(_QUEUE, None)
+    app = session.info.get("portal.app")
+    if not queued or app is None:
+        return
+    for to, subject, body, on_failure in queued:
+        try:
+            send_mail(app, to, subject, body)
+        except MailError:
+            log.warning("a mail queued by a committed action could not be sent")
+            if on_failure is not None:
+                try:
+                    on_failure(app)
+                except Exception:  # noqa: BLE001 - the action is committed; never undo it here
+                    log.exception("recording a mail failure failed")
+
+
+@on_rollback
+def _drop_queued(session: Session) -> None:
+    session.info.pop(_QUEUE, None)
 
 
 def _write_outbox(app: Flask, message: EmailMessage) -> None:

@@ -10,15 +10,15 @@ import enum
 import logging
 from typing import Any
 
-from flask import has_app_context
+from flask import Flask, has_app_context
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from portal.accounts.models import User
 from portal.audit.services import record
-from portal.db import app_of
-from portal.mail import MailError, send_mail
+from portal.db import app_of, new_session
+from portal.mail import send_after_commit
 from portal.rights.actions import RightsAction
 from portal.rights.models import RightsRequest
 
@@ -86,22 +86,29 @@ def _compose(session: Session, user: User, notice: Notice,
 
 
 def requester(session: Session, actor: Any, request: RightsRequest, notice: Notice) -> bool:
-    """Mail the requesting professional about `notice`; False when there is nobody to mail.
+    """Mail the requesting professional about `notice` once the action is committed; False
+    when there is nobody to mail.
 
-    A mail that cannot be sent does not undo the DPO's action: the portal still shows the
-    news to the requester; the failure is logged.
+    The mail leaves after the commit, so a rolled-back action is never announced. A mail that
+    cannot be sent does not undo the DPO's action (the portal still shows the news to the
+    requester): the failure is logged and audited in a transaction of its own.
     """
     user = recipient_of(session, request)
     if user is None or not user.email or user.is_disabled:
         return False
     subject, body = _compose(session, user, notice, request)
-    try:
-        send_mail(session, user.email, subject, body)
-    except MailError:
-        log.warning("rights notice %s for %s could not be mailed", notice, request.number)
-        record(session, actor, RightsAction.NOTICE_MAIL, request, outcome="failure",
-               notice=notice.value)
-        return False
+    request_id, number = request.id, request.number
+
+    def failed(app: Flask) -> None:
+        log.warning("rights notice %s for %s could not be mailed", notice, number)
+        with new_session(app) as db:
+            found = db.get(RightsRequest, request_id)
+            if found is not None:
+                record(db, actor, RightsAction.NOTICE_MAIL, found, outcome="failure",
+                       notice=notice.value)
+                db.commit()
+
+    send_after_commit(session, user.email, subject, body, on_failure=failed)
     record(session, actor, RightsAction.NOTICE_MAIL, request, notice=notice.value,
-           recipient=user.audit_ref)
+           recipient=user.audit_ref, delivery="after_commit")
     return True

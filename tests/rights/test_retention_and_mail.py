@@ -53,6 +53,51 @@ def test_the_requester_is_mailed_without_health_data(app, db, doctor, dpo, patie
         assert "DUP" not in text and "40" not in text and "ECOG" not in text
 
 
+def _mails_to(app, user) -> list:  # noqa: ANN001
+    return [m for m in outbox(app) if m["To"] == user.email]
+
+
+def test_a_notice_leaves_only_once_its_action_is_committed(app, db, doctor, dpo) -> None:  # noqa: ANN001
+    request = services.submit_request(db, doctor, kind=RequestKind.ACCESS, for_self=True)
+    db.commit()
+    services.extend(db, dpo, request, months=2, reason=ExtensionReason.COMPLEXITY)
+    assert _mails_to(app, doctor) == []
+    db.rollback()  # the extension did not happen: nobody is told it did
+    assert _mails_to(app, doctor) == []
+    services.extend(db, dpo, db.get(RightsRequest, request.id), months=2,
+                    reason=ExtensionReason.COMPLEXITY)
+    db.commit()
+    mails = _mails_to(app, doctor)
+    assert len(mails) == 1 and request.number in mails[0]["Subject"]
+
+
+def test_a_notice_queued_before_a_rolled_back_savepoint_still_leaves(app, db, doctor,  # noqa: ANN001
+                                                                      dpo) -> None:
+    request = services.submit_request(db, doctor, kind=RequestKind.ACCESS, for_self=True)
+    db.commit()
+    services.extend(db, dpo, request, months=2, reason=ExtensionReason.COMPLEXITY)
+    savepoint = db.begin_nested()
+    savepoint.rollback()
+    db.commit()
+    assert len(_mails_to(app, doctor)) == 1
+
+
+def test_an_undeliverable_notice_keeps_the_action_and_is_audited(app, db, doctor, dpo) -> None:  # noqa: ANN001
+    from tests.servers import free_port
+
+    request = services.submit_request(db, doctor, kind=RequestKind.ACCESS, for_self=True)
+    db.commit()
+    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"  # nobody listens there
+    handling.answer_access(db, dpo, request)
+    db.commit()
+    db.expire_all()
+    assert db.get(RightsRequest, request.id).answered_at is not None
+    outcomes = [(e.outcome, e.details.get("notice")) for e in db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "rights:notice:mail")
+        .order_by(AuditEvent.seq))]
+    assert outcomes == [("success", "answered"), ("failure", "answered")]
+
+
 def test_reminders_go_to_the_dpo_at_d7_d2_and_when_overdue(app, db, doctor, dpo) -> None:
     from portal.audit.services import cli_actor
     from portal.rights.reminders import send_reminders
