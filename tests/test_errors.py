@@ -100,3 +100,21 @@ def test_a_500_rolls_back_what_the_request_wrote(app: Flask) -> None:
     with new_session(app) as session:
         written = select(KeyCheck).where(KeyCheck.key_id == "written-then-crash")
         assert session.scalar(written) is None
+
+
+def test_a_nul_character_anywhere_is_a_400_page(app: Flask) -> None:
+    client = app.test_client()
+    for response in (client.get("/notices/pat%00ient"), client.get("/notices/?q=a%00b"),
+                     client.post("/login", data={"login": "c.martin\x00"})):
+        assert response.status_code == 400
+        assert "The request could not be understood" in response.get_data(as_text=True)
+
+
+def test_an_id_no_row_can_have_is_a_404_page_before_any_query(app: Flask) -> None:
+    from portal.security import MAX_ROW_ID
+
+    client = app.test_client()
+    for number in (0, MAX_ROW_ID + 1, 2**64):
+        response = client.get(f"/notices/patient/v{number}")
+        assert response.status_code == 404
+        assert "Page not found" in response.get_data(as_text=True)
