@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, request, url_for
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 
 from portal.permissions import Permission, granted_permissions
 
@@ -49,8 +51,32 @@ def _shown(key: str) -> list[ShownEntry]:
     return shown
 
 
+#: the words of the layout around every page (templates/base.html)
+CHROME = {
+    "portal": _l("AAC Portal"),
+    "skip": _l("Skip to main content"),
+    "main_menu": _l("Main menu"),
+    "language": _l("Language"),
+    "log_out": _l("Log out"),
+    "log_in": _l("Log in"),
+    "cookie": _l("Only one cookie is used: the session cookie that keeps you logged in. "
+                 "No tracking."),
+}
+
+
+def chrome() -> dict[str, str]:
+    """The layout's words in the page's language, translated once per language and process
+    rather than at every page (the catalogues are loaded once per process anyway)."""
+    locale = str(get_locale())
+    translated = current_app.extensions.setdefault("portal.chrome", {})
+    found = translated.get(locale)
+    if found is None:
+        found = translated[locale] = {key: str(text) for key, text in CHROME.items()}
+    return found
+
+
 def init_app(app: Flask) -> None:
-    """Expose nav_items(), footer_items() and language_url() to templates."""
+    """Expose nav_items(), footer_items(), language_url() and chrome() to templates."""
 
     def language_url(code: str) -> str:
         return url_for("core.set_language", code=code, next=request.full_path.rstrip("?"))
@@ -59,5 +85,6 @@ def init_app(app: Flask) -> None:
         "nav_items": lambda: _shown("portal.nav"),
         "footer_items": lambda: _shown("portal.footer"),
         "language_url": language_url,
+        "chrome": chrome,
     }
     app.context_processor(lambda: helpers)
