@@ -7,8 +7,9 @@ sizeable share of a page, so the answer is kept per app and per process for `IN_
 
 Correctness rules:
 - a write that changes what is in force calls `changed(session, name)`: that session bypasses
-  the cache until it ends (it reads its own writes), and the cache is cleared when it commits
-  (not before: a rolled-back install must not be forgotten, nor a concurrent read put back);
+  the cache until it ends (it reads its own writes), and the cache is cleared at once and again
+  when it commits (a read by another session in between may have put the old answer back);
+  a rollback leaves the old answer, which is still right;
 - another process (a second gunicorn worker, `portal protocol install` run from the shell)
   sees the change within `IN_FORCE_SECONDS`. A form opened in that window is filled against the
   previous version, which it records and always re-renders with, as it would had it been opened

@@ -66,11 +66,15 @@ def build_message(app: Flask, to: str, subject: str, body: str) -> EmailMessage:
     return message
 
 
+def _check_headers(to: str, subject: str) -> None:
+    if "\n" in to or "\r" in to or "\n" in subject or "\r" in subject:
+        raise MailError("header values must be on one line")
+
+
 def send_mail(app_or_session: Any, to: str, subject: str, body: str) -> EmailMessage:
     """Send one plain-text message to `to`; raises `MailError` when it cannot be delivered."""
     app = _app(app_or_session)
-    if "\n" in to or "\r" in to or "\n" in subject or "\r" in subject:
-        raise MailError("header values must be on one line")
+    _check_headers(to, subject)
     message = build_message(app, to, subject, body)
     url = str(app.config.get("MAIL_URL") or "")
     if not url:
@@ -94,8 +98,7 @@ def send_after_commit(session: Session, to: str, subject: str, body: str,
         outside the committed transaction and opens its own session if it writes.
     :raises MailError: a header value spans several lines (checked now, not at commit).
     """
-    if "\n" in to or "\r" in to or "\n" in subject or "\r" in subject:
-        raise MailError("header values must be on one line")
+    _check_headers(to, subject)
     session.info.setdefault(_QUEUE, []).append((to, subject, body, on_failure))
 
 
