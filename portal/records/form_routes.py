@@ -11,7 +11,6 @@ from typing import Any
 
 from flask import (
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -124,7 +123,7 @@ def _page(patient: Patient, ref: submissions.FormRef, control: ControlForm, rend
         current=current, notice=_notice_hint(ref), action=action,
         # The day and zone the server decides conditions with (`today`), for conditions.js.
         today=services.clinical_today(get_session()).isoformat(),
-        timezone=current_app.config.get("TIMEZONE") or "Europe/Paris",
+        timezone=services.clinical_zone(get_session()),
     ), status
 
 

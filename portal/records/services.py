@@ -162,13 +162,18 @@ def _holds_identifier(value: Any) -> bool:
             looks_like_nir_or_ins(value))
 
 
+def clinical_zone(session: Session) -> str:
+    """Return the time zone where the care happens (the portal's), by its IANA name."""
+    from portal.db import app_of
+
+    return app_of(session).config.get("TIMEZONE") or "Europe/Paris"
+
+
 def clinical_today(session: Session) -> date:
     """Return today's date where the care happens (the portal's time zone)."""
     from zoneinfo import ZoneInfo
 
-    from portal.db import app_of
-
-    zone = ZoneInfo(app_of(session).config.get("TIMEZONE") or "Europe/Paris")  # cached by zoneinfo
+    zone = ZoneInfo(clinical_zone(session))  # cached by zoneinfo
     return clock.now().astimezone(zone).date()
 
 
