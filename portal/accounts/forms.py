@@ -85,26 +85,28 @@ class RecoveryForm(FlaskForm):
                                   "spellcheck": "false"})
 
 
+def _new_password_fields() -> tuple[PasswordField, PasswordField]:
+    """The new password and its confirmation; created where the form declares them, so they
+    keep their place among its fields."""
+    return (
+        PasswordField(_l("New password"), validators=[InputRequired()],
+                      render_kw={"autocomplete": "new-password"}),
+        PasswordField(
+            _l("New password again"),
+            validators=[InputRequired(), EqualTo("new_password",
+                                                 message=_l("The two passwords differ."))],
+            render_kw={"autocomplete": "new-password"}),
+    )
+
+
 class NewPasswordForm(FlaskForm):
-    new_password = PasswordField(_l("New password"), validators=[InputRequired()],
-                                 render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField(
-        _l("New password again"),
-        validators=[InputRequired(), EqualTo("new_password",
-                                             message=_l("The two passwords differ."))],
-        render_kw={"autocomplete": "new-password"})
+    new_password, confirm = _new_password_fields()
 
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(_l("Current password"), validators=[InputRequired()],
                                      render_kw={"autocomplete": "current-password"})
-    new_password = PasswordField(_l("New password"), validators=[InputRequired()],
-                                 render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField(
-        _l("New password again"),
-        validators=[InputRequired(), EqualTo("new_password",
-                                             message=_l("The two passwords differ."))],
-        render_kw={"autocomplete": "new-password"})
+    new_password, confirm = _new_password_fields()
 
 
 class RegenerateForm(FlaskForm):
