@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy.exc import OperationalError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from portal import clock
 from portal.config import PROJECT_ROOT, ConfigError, development_secret, load_config, validate
 
 __all__ = ["create_app", "ConfigError"]
@@ -33,6 +34,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = development_secret(instance_path)
     app.config.update(config)
+    clock.follow_test_start(os.environ, app.config["ENV"])
 
     if app.config["TRUSTED_PROXIES"]:
         hops = int(app.config["TRUSTED_PROXIES"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 import portal.models  # noqa: F401 - every table on the metadata
-from portal import create_app
+from portal import clock, create_app
 from portal.core.services import check_keys_against_database
 from portal.db import Base, get_engine, make_engine, new_session
 from portal.keys import new_keyring, write_key_file
+from tests.clock_starts import MODULE_LEAD, SESSION_LEAD, START, START_NAME
 
 CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
@@ -28,7 +30,32 @@ REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")
 
 def pytest_report_header(config: pytest.Config) -> str:
     database = POSTGRES_URL or "SQLite (a fresh file per test)"
-    return f"AAC Portal test database: {database}; Redis: {REDIS_URL or 'not set'}"
+    return (
+        f"AAC Portal test database: {database}; Redis: {REDIS_URL or 'not set'}; "
+        f"clock starts on {START_NAME}: {START.isoformat()} "
+        f"({START.astimezone(UTC).isoformat()})"
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_clock() -> Iterator[datetime]:
+    """What a session-wide fixture sets up happens the day before the tests' start."""
+    with clock.running_from(START - SESSION_LEAD):
+        yield START - SESSION_LEAD
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_clock() -> Iterator[datetime]:
+    """What a module-wide fixture sets up happens an hour before the tests' start."""
+    with clock.running_from(START - MODULE_LEAD):
+        yield START - MODULE_LEAD
+
+
+@pytest.fixture(autouse=True)
+def test_clock() -> Iterator[datetime]:
+    """Every test starts on the same chosen date (tests/clock_starts.py), never on today's."""
+    with clock.running_from(START):
+        yield START
 
 
 @pytest.fixture(scope="session")

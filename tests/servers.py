@@ -17,6 +17,8 @@ import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
+from portal import clock
+
 
 def free_port() -> int:
     """Return a free TCP port on the loopback interface."""
@@ -49,7 +51,9 @@ def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
         [str(gunicorn_bin), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
          "portal:create_app()"],
         # The tests read English message ids (the portal's own default is French).
-        env={**os.environ, "PORTAL_BABEL_DEFAULT_LOCALE": "en", **env},
+        # The server's clock runs from the test's, so both agree on the date (portal.clock).
+        env={**os.environ, "PORTAL_BABEL_DEFAULT_LOCALE": "en",
+             clock.TEST_START_VARIABLE: clock.now().isoformat(), **env},
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +14,7 @@ from portal.notices import services
 from portal.notices.catalog import Audience
 from portal.notices.models import NoticeStatus
 from portal.permissions import Role
+from tests.clock_starts import long_date
 from tests.helpers_auth import make_user
 from tests.notices.conftest import CLI, complete_values, publish_notice
 
@@ -25,8 +26,9 @@ def _actions(db) -> list[tuple[str, str | None]]:
         select(AuditEvent).where(AuditEvent.action.like("notices:%")).order_by(AuditEvent.seq))]
 
 
-def test_a_publication_records_its_approver_and_date_and_supersedes_the_previous(db, dpo) -> None:
-    start = datetime(2027, 3, 2, 9, 0, tzinfo=UTC)
+def test_a_publication_records_its_approver_and_date_and_supersedes_the_previous(
+        db, dpo) -> None:
+    start = clock.now()
     with clock.frozen(start) as frozen:
         first = publish_notice(db, Audience.PATIENT, dpo)
         frozen.tick(timedelta(days=10))
@@ -40,8 +42,9 @@ def test_a_publication_records_its_approver_and_date_and_supersedes_the_previous
     assert second.approved_by_id == dpo.id
     assert second.approved_by_label == "Isabelle Laurent"
     assert services.current_published(db, Audience.PATIENT) == second
-    assert "Version 2, publiée le 12 mars 2027." in second.body_fr
-    assert "Version 2, published on March 12, 2027." in second.body_en
+    tenth_day = start + timedelta(days=10)
+    assert f"Version 2, publiée le {long_date(tenth_day, 'fr')}." in second.body_fr
+    assert f"Version 2, published on {long_date(tenth_day, 'en')}." in second.body_en
 
 
 def test_earlier_versions_keep_their_text(db, dpo) -> None:
@@ -195,7 +198,8 @@ def test_only_the_dpo_edits_and_publishes(db, dpo, role) -> None:
 
 
 def test_attestation_choices_list_the_patient_note_versions_newest_first(db, dpo) -> None:
-    with clock.frozen(datetime(2027, 1, 5, 10, tzinfo=UTC)) as frozen:
+    start = clock.now()
+    with clock.frozen(start) as frozen:
         publish_notice(db, Audience.PATIENT, dpo)
         frozen.tick(timedelta(days=30))
         publish_notice(db, Audience.PATIENT, dpo, retention=RETENTION)
@@ -203,8 +207,9 @@ def test_attestation_choices_list_the_patient_note_versions_newest_first(db, dpo
 
     choices = services.attestation_choices(db)
 
-    assert choices == [("patient-v2", "Version 2 of 4 février 2027 (in force)"),
-                       ("patient-v1", "Version 1 of 5 janvier 2027 (replaced)")]
+    later = long_date(start + timedelta(days=30), "fr")
+    assert choices == [("patient-v2", f"Version 2 of {later} (in force)"),
+                       ("patient-v1", f"Version 1 of {long_date(start, 'fr')} (replaced)")]
     assert services.attestation_version(db, "patient-v1").number == 1
     for reference in ("patient-v3", "relative-v1", "patient-vx", "v1", ""):
         assert services.attestation_version(db, reference) is None
@@ -238,7 +243,7 @@ def test_in_production_the_demo_definition_never_fills_a_notice(app, db) -> None
 
 
 def test_a_shared_change_published_elsewhere_is_carried_into_the_next_version(db, dpo) -> None:
-    with clock.frozen(datetime(2027, 2, 1, 9, tzinfo=UTC)) as frozen:
+    with clock.frozen(clock.now()) as frozen:
         publish_notice(db, Audience.TRANSPARENCY, dpo)
         publish_notice(db, Audience.PATIENT, dpo)
         assert services.inconsistent_shared_slots(db) == []

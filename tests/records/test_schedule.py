@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from portal import clock
 from portal.protocols.loader import load_path
@@ -95,7 +95,7 @@ def test_my_patients_lists_overdue_visits(db, client, prescriber, site_a):
 
 
 def test_my_patients_as_time_goes_by(db, app, protocol, site_a):
-    past = datetime.now(UTC) - timedelta(days=60)
+    past = clock.now() - timedelta(days=60)
     with clock.frozen(past):
         prescriber = helpers.professional(db, "t.temps", site_a)
         patient = helpers.register(db, prescriber, site_a)

@@ -23,7 +23,7 @@ from portal.rights.models import (
     RightsRequest,
     RightsRequestEvent,
 )
-from tests.rights.helpers import at, audit_actions
+from tests.rights.helpers import audit_actions
 
 S = RequestState
 
@@ -42,10 +42,11 @@ def test_a_submission_starts_received_with_its_event_and_audit_entry(db, doctor)
     assert audit_actions(db, request) == ["rights:request:submit"]
 
 
-def test_every_transition_records_from_to_who_when_why(db, doctor, dpo) -> None:
-    request = _own(db, doctor, RequestKind.RECTIFICATION)
-    with clock.frozen(at(2026, 12, 1)) as frozen:
-        request.received_at = at(2026, 11, 30)
+def test_every_transition_records_from_to_who_when_why(db, doctor, dpo, test_clock) -> None:
+    # Received the day before, on the same frozen clock as the moves (never on today's date).
+    with clock.frozen(test_clock - timedelta(days=1)) as frozen:
+        request = _own(db, doctor, RequestKind.RECTIFICATION)
+        frozen.tick(timedelta(days=1))
         services.ask_identity(db, dpo, request)
         frozen.tick(timedelta(days=1))
         services.confirm_identity(db, dpo, request)
@@ -65,7 +66,8 @@ def test_every_transition_records_from_to_who_when_why(db, doctor, dpo) -> None:
         ("refused", "closed", "closed"),
     ]
     assert {e.actor_label for e in events[1:]} == {dpo.login}
-    assert [e.at for e in events[1:]] == [at(2026, 12, 1)] + [at(2026, 12, 2)] * 4
+    day_after = test_clock + timedelta(days=1)
+    assert [e.at for e in events[1:]] == [test_clock] + [day_after] * 4
     transitions = db.scalars(select(AuditEvent).where(
         AuditEvent.action == "rights:request:transition",
         AuditEvent.target_ref == request.number).order_by(AuditEvent.seq)).all()
