@@ -80,6 +80,7 @@ def test_demo_refuses_production(tmp_path: Path, key_file: Path) -> None:
         "PORTAL_KEY_FILE": str(key_file),
         "PORTAL_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/15",
         "PORTAL_SESSION_COOKIE_SECURE": "true",
+        "PORTAL_MAIL_URL": "smtp://relay.internal:25",
         "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}",
     }
     result = _run("demo", "--no-serve", env=env)
