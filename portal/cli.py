@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import platform
 from pathlib import Path
 
 import click
@@ -120,7 +121,30 @@ def _attach_key_rotation() -> None:
     keys_cli.add_command(retire, "retire-kek")
 
 
-cli = FlaskGroup(create_app=_create_app, add_version_option=True, help="AAC Portal.")
+def portal_version() -> str:
+    """Return the installed portal's version (the one pyproject.toml declares)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aac-portal")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import version
+
+    click.echo(f"AAC Portal {portal_version()} (Flask {version('flask')}, "
+               f"Python {platform.python_version()})")
+    ctx.exit()
+
+
+cli = FlaskGroup(create_app=_create_app, add_version_option=False, help="AAC Portal.",
+                 params=[click.Option(["--version"], is_flag=True, expose_value=False,
+                                      is_eager=True, callback=_print_version,
+                                      help="Show the portal's version and exit.")])
 cli.add_command(keys_cli)
 _attach_key_rotation()
 

@@ -111,3 +111,15 @@ def test_demo_serves_the_portal(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_version_prints_the_portal_version(tmp_path: Path) -> None:
+    import tomllib
+
+    from portal.config import PROJECT_ROOT
+
+    declared = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    result = _run("--version", env={"PORTAL_INSTANCE_PATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"AAC Portal {declared} ")
+    assert "Traceback" not in result.stderr
