@@ -79,6 +79,19 @@ def _create_sqlite_file(url: str) -> None:
         pass
 
 
+def _add_favicon(app: Flask) -> None:
+    """Answer /favicon.ico, which browsers ask for on their own, with the portal's icon."""
+    from flask import send_from_directory
+
+    from portal.permissions import public
+
+    @app.get("/favicon.ico")
+    @public
+    def favicon():  # noqa: ANN202
+        return send_from_directory(str(app.static_folder), "favicon.ico",
+                                   mimetype="image/vnd.microsoft.icon", max_age=86400)
+
+
 def _check_keys(app: Flask) -> None:
     from portal.core.services import check_keys_against_database
     from portal.db import new_session
@@ -120,6 +133,7 @@ def _register_areas(app: Flask) -> None:
     from portal.core.routes import bp as core_bp
 
     app.register_blueprint(core_bp)
+    _add_favicon(app)
     for area in AREAS:
         if importlib.util.find_spec(f"portal.{area}") is None:
             continue
