@@ -105,7 +105,8 @@ def load_config(
         "__Host-aac_session" if config["SESSION_COOKIE_SECURE"] else "aac_session",
     )
     config.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
+    # Flask-Babel's own date helpers show local time too, as `portal.i18n.local_time` does.
+    config.setdefault("BABEL_DEFAULT_TIMEZONE", config["TIMEZONE"])
     config.setdefault(
         "BABEL_TRANSLATION_DIRECTORIES", str(PROJECT_ROOT / "translations")
     )
