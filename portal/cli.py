@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from portal.config import PROJECT_ROOT, ConfigError
 from portal.keys import KeyFileError, new_keyring, write_key_file
@@ -73,12 +73,19 @@ def keys_init(path: Path | None) -> None:
                "without it, the data cannot be decrypted.")
 
 
-@click.command("demo")
+@click.group("demo", cls=AppGroup, invoke_without_command=True)
 @click.option("--no-serve", is_flag=True, help="Only create and seed the database.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def demo_command(no_serve: bool, host: str, port: int) -> None:
-    """Create the SQLite database, load the demo protocol and accounts, then serve."""
+@click.pass_context
+@with_appcontext
+def demo_command(ctx: click.Context, no_serve: bool, host: str, port: int) -> None:
+    """Create the SQLite database, load the demo protocol and accounts, then serve.
+
+    `portal demo totp LOGIN` prints the current code of a demo account.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from portal import demo, migrate
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -94,6 +101,27 @@ def demo_command(no_serve: bool, host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     run_simple(host, port, app, use_reloader=False, use_debugger=False, threaded=True)
+
+
+@demo_command.command("totp")
+@click.argument("login")
+def demo_totp(login: str) -> None:
+    """Print the current second-factor code of the demo account LOGIN (development only)."""
+    from portal.accounts.demo import DemoRefused, current_demo_code
+    from portal.db import new_session
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        with new_session(app) as session:
+            found = current_demo_code(app, session, login)
+    except DemoRefused as exc:
+        raise click.ClickException(f"portal demo totp refuses: {exc}.") from None
+    click.echo(found.code)
+    if found.used:
+        click.echo(f"This code was already used to log in; the next one comes in "
+                   f"{found.seconds_left} s.", err=True)
+    else:
+        click.echo(f"Valid for {found.seconds_left} more seconds (and the 30 after).", err=True)
 
 
 def register_commands(app: Flask) -> None:

@@ -123,3 +123,30 @@ def test_version_prints_the_portal_version(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"AAC Portal {declared} ")
     assert "Traceback" not in result.stderr
+
+
+def test_demo_totp_prints_the_current_code_of_a_demo_account(tmp_path: Path) -> None:
+    import re
+
+    import pyotp
+
+    env = {"PORTAL_INSTANCE_PATH": str(tmp_path / "instance")}
+    seeded = _run("demo", "--no-serve", env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    secret = re.search(r" c\.martin .*TOTP secret ([A-Z2-7]+)", seeded.stdout).group(1)
+    shown = _run("demo", "totp", "c.martin", env=env)
+    assert shown.returncode == 0, shown.stderr
+    code = shown.stdout.strip()
+    assert re.fullmatch(r"\d{6}", code)
+    assert pyotp.TOTP(secret).verify(code, valid_window=1)
+    assert "seconds" in shown.stderr or " s." in shown.stderr
+
+    unknown = _run("demo", "totp", "someone.else", env=env)
+    assert unknown.returncode != 0
+    assert "is not a demo account" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_demo_totp_is_refused_outside_development(runner) -> None:  # noqa: ANN001
+    result = runner.invoke(args=["demo", "totp", "c.martin"])  # the test app: PORTAL_ENV=testing
+    assert result.exit_code != 0
+    assert "only shown with PORTAL_ENV=development" in result.output
