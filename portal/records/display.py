@@ -159,7 +159,7 @@ def _print_field(fld: FieldDef, protocol: Protocol, locale: str) -> PrintField:
         "yes_no": _("tick one"),
     }
     hint = hints.get(fld.type, "")
-    bounds = [str(getattr(fld, b)) for b in ("min", "max")
+    bounds = [local_number(getattr(fld, b), locale.split("_")[0]) for b in ("min", "max")
               if isinstance(getattr(fld, b, None), int | float) or
               type(getattr(fld, b, None)).__name__ == "Decimal"]
     if len(bounds) == 2 and fld.type in ("integer", "decimal"):

@@ -83,3 +83,10 @@ def test_a_french_decimal_comma_is_accepted_and_stored_as_the_number(
     assert answers["baseline_biomarker"] == "12.5"
     page = _page(client, f"/submissions/{stored.handle}?lang=fr")
     assert "64,5" in page
+
+
+def test_the_paper_form_writes_its_bounds_in_the_page_language(db, client, prescriber) -> None:  # noqa: ANN001
+    login(client, prescriber)
+    path = f"/protocols/{helpers.PROTOCOL_KEY}/forms/follow_up/print"
+    assert "0,5–250" in _page(client, path + "?lang=fr")  # the weight, in kg
+    assert "0.5–250" in _page(client, path + "?lang=en")
