@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import clock
@@ -22,7 +23,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     instance_path = Path(
         os.environ.get("PORTAL_INSTANCE_PATH", str(PROJECT_ROOT / "instance"))
     ).resolve()
-    instance_path.mkdir(parents=True, exist_ok=True)
+    # The instance folder holds the database, the secret and the outbox: the owner's only.
+    instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     app = Flask(
         __name__,
         instance_path=str(instance_path),
@@ -35,6 +37,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         config["SECRET_KEY"] = development_secret(instance_path)
     app.config.update(config)
     clock.follow_test_start(os.environ, app.config["ENV"])
+    _create_sqlite_file(str(config["DATABASE_URL"]))
 
     if app.config["TRUSTED_PROXIES"]:
         hops = int(app.config["TRUSTED_PROXIES"])
@@ -49,6 +52,46 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     permissions.init_app(app)
     _check_keys(app)
     return app
+
+
+def _create_sqlite_file(url: str) -> None:
+    """Create a SQLite database file readable by its owner only, before SQLite opens it.
+
+    SQLite would create it with the process umask (often world-readable), and it gives the
+    -wal and -shm files the mode of the database file: creating this one 0600 covers all three.
+    An existing file is left as it is, except that group and other lose their access to it.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # the engine reports a malformed URL itself
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or (
+            database.startswith("file:")):
+        return
+    path = Path(database)
+    if not path.parent.is_dir():
+        return  # the database is unreachable; /healthz says so
+    for existing in (path, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        if existing.exists() and existing.stat().st_mode & 0o077:
+            existing.chmod(existing.stat().st_mode & 0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
+def _add_favicon(app: Flask) -> None:
+    """Answer /favicon.ico, which browsers ask for on their own, with the portal's icon."""
+    from flask import send_from_directory
+
+    from portal.permissions import public
+
+    @app.get("/favicon.ico")
+    @public
+    def favicon():  # noqa: ANN202
+        return send_from_directory(str(app.static_folder), "favicon.ico",
+                                   mimetype="image/vnd.microsoft.icon", max_age=86400)
 
 
 def _check_keys(app: Flask) -> None:
@@ -92,6 +135,7 @@ def _register_areas(app: Flask) -> None:
     from portal.core.routes import bp as core_bp
 
     app.register_blueprint(core_bp)
+    _add_favicon(app)
     for area in AREAS:
         if importlib.util.find_spec(f"portal.{area}") is None:
             continue

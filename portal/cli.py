@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import platform
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from portal.config import PROJECT_ROOT, ConfigError
 from portal.keys import KeyFileError, new_keyring, write_key_file
@@ -72,12 +73,19 @@ def keys_init(path: Path | None) -> None:
                "without it, the data cannot be decrypted.")
 
 
-@click.command("demo")
+@click.group("demo", cls=AppGroup, invoke_without_command=True)
 @click.option("--no-serve", is_flag=True, help="Only create and seed the database.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def demo_command(no_serve: bool, host: str, port: int) -> None:
-    """Create the SQLite database, load the demo protocol and accounts, then serve."""
+@click.pass_context
+@with_appcontext
+def demo_command(ctx: click.Context, no_serve: bool, host: str, port: int) -> None:
+    """Create the SQLite database, load the demo protocol and accounts, then serve.
+
+    `portal demo totp LOGIN` prints the current code of a demo account.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from portal import demo, migrate
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -93,6 +101,27 @@ def demo_command(no_serve: bool, host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     run_simple(host, port, app, use_reloader=False, use_debugger=False, threaded=True)
+
+
+@demo_command.command("totp")
+@click.argument("login")
+def demo_totp(login: str) -> None:
+    """Print the current second-factor code of the demo account LOGIN (development only)."""
+    from portal.accounts.demo import DemoRefused, current_demo_code
+    from portal.db import new_session
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        with new_session(app) as session:
+            found = current_demo_code(app, session, login)
+    except DemoRefused as exc:
+        raise click.ClickException(f"portal demo totp refuses: {exc}.") from None
+    click.echo(found.code)
+    if found.used:
+        click.echo(f"This code was already used to log in; the next one comes in "
+                   f"{found.seconds_left} s.", err=True)
+    else:
+        click.echo(f"Valid for {found.seconds_left} more seconds (and the 30 after).", err=True)
 
 
 def register_commands(app: Flask) -> None:
@@ -120,7 +149,30 @@ def _attach_key_rotation() -> None:
     keys_cli.add_command(retire, "retire-kek")
 
 
-cli = FlaskGroup(create_app=_create_app, add_version_option=True, help="AAC Portal.")
+def portal_version() -> str:
+    """Return the installed portal's version (the one pyproject.toml declares)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aac-portal")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import version
+
+    click.echo(f"AAC Portal {portal_version()} (Flask {version('flask')}, "
+               f"Python {platform.python_version()})")
+    ctx.exit()
+
+
+cli = FlaskGroup(create_app=_create_app, add_version_option=False, help="AAC Portal.",
+                 params=[click.Option(["--version"], is_flag=True, expose_value=False,
+                                      is_eager=True, callback=_print_version,
+                                      help="Show the portal's version and exit.")])
 cli.add_command(keys_cli)
 _attach_key_rotation()
 

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,7 +105,8 @@ def load_config(
         "__Host-aac_session" if config["SESSION_COOKIE_SECURE"] else "aac_session",
     )
     config.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
+    # Flask-Babel's own date helpers show local time too, as `portal.i18n.local_time` does.
+    config.setdefault("BABEL_DEFAULT_TIMEZONE", config["TIMEZONE"])
     config.setdefault(
         "BABEL_TRANSLATION_DIRECTORIES", str(PROJECT_ROOT / "translations")
     )
@@ -137,6 +139,14 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError(
             "PORTAL_SESSION_COOKIE_SECURE is off: production cookies must be Secure."
         )
+    if not config.get("MAIL_URL"):
+        raise ConfigError(
+            "PORTAL_MAIL_URL is empty: production needs a mail relay (smtp://host:port); "
+            "the outbox folder is for development only."
+        )
+    mail = urlsplit(str(config["MAIL_URL"]))
+    if mail.scheme != "smtp" or not mail.hostname:
+        raise ConfigError("PORTAL_MAIL_URL must look like smtp://host:port.")
 
 
 def development_secret(instance_path: Path) -> str:

@@ -13,6 +13,7 @@ action that was rolled back.
 from __future__ import annotations
 
 import logging
+import os
 import smtplib
 import ssl
 import uuid
@@ -127,10 +128,13 @@ def _drop_queued(session: Session) -> None:
 
 def _write_outbox(app: Flask, message: EmailMessage) -> None:
     directory = outbox_dir(app)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     # The time prefix keeps the files in sending order; the uuid keeps them distinct.
     name = f"{clock.now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"
-    (directory / name).write_bytes(bytes(message))
+    # Messages hold activation and reset links: the owner's only, from the first byte.
+    fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(bytes(message))
 
 
 def _tls_context(app: Flask) -> ssl.SSLContext:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -40,16 +42,41 @@ def wait_until_up(url: str, timeout: float = 60.0) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def documented_gunicorn_command() -> list[str]:
+    """Return the gunicorn command of the README's Production section, as argv."""
+    production = README.read_text(encoding="utf-8").split("\n## Production", 1)[1]
+    for line in production.splitlines():
+        if line.startswith("gunicorn "):
+            return shlex.split(line.split(" #", 1)[0])
+    raise AssertionError("the README's Production section has no gunicorn command")
+
+
+def _documented_argv(workers: int, port: int) -> list[str]:
+    """The README's command with only the worker count and the port changed."""
+    argv = documented_gunicorn_command()
+    joined = " ".join(argv)
+    if not re.search(r"--workers \d+", joined) or "--bind 127.0.0.1:" not in joined:
+        raise AssertionError(f"unexpected documented gunicorn command: {joined}")
+    argv[0] = str(Path(sys.executable).with_name("gunicorn"))
+    for index, word in enumerate(argv[:-1]):
+        if word == "--workers":
+            argv[index + 1] = str(workers)
+        elif word == "--bind":
+            argv[index + 1] = f"127.0.0.1:{port}"
+    return argv
+
+
 @contextmanager
 def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
-    """Run `gunicorn "portal:create_app()"` on a free loopback port; yield its base URL."""
+    """Run gunicorn as the README documents, on a free loopback port; yield its base URL."""
     port = free_port()
-    gunicorn_bin = Path(sys.executable).with_name("gunicorn")
     # A file, not a pipe: a chatty server would block once a pipe's buffer is full.
     log = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen(
-        [str(gunicorn_bin), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-         "portal:create_app()"],
+        _documented_argv(workers, port),
         # The tests read English message ids (the portal's own default is French).
         # The server's clock runs from the test's, so both agree on the date (portal.clock).
         env={**os.environ, "PORTAL_BABEL_DEFAULT_LOCALE": "en",

@@ -80,6 +80,7 @@ def test_demo_refuses_production(tmp_path: Path, key_file: Path) -> None:
         "PORTAL_KEY_FILE": str(key_file),
         "PORTAL_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/15",
         "PORTAL_SESSION_COOKIE_SECURE": "true",
+        "PORTAL_MAIL_URL": "smtp://relay.internal:25",
         "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}",
     }
     result = _run("demo", "--no-serve", env=env)
@@ -110,3 +111,42 @@ def test_demo_serves_the_portal(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_version_prints_the_portal_version(tmp_path: Path) -> None:
+    import tomllib
+
+    from portal.config import PROJECT_ROOT
+
+    declared = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    result = _run("--version", env={"PORTAL_INSTANCE_PATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"AAC Portal {declared} ")
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_totp_prints_the_current_code_of_a_demo_account(tmp_path: Path) -> None:
+    import re
+
+    import pyotp
+
+    env = {"PORTAL_INSTANCE_PATH": str(tmp_path / "instance")}
+    seeded = _run("demo", "--no-serve", env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    secret = re.search(r" c\.martin .*TOTP secret ([A-Z2-7]+)", seeded.stdout).group(1)
+    shown = _run("demo", "totp", "c.martin", env=env)
+    assert shown.returncode == 0, shown.stderr
+    code = shown.stdout.strip()
+    assert re.fullmatch(r"\d{6}", code)
+    assert pyotp.TOTP(secret).verify(code, valid_window=1)
+    assert "seconds" in shown.stderr or " s." in shown.stderr
+
+    unknown = _run("demo", "totp", "someone.else", env=env)
+    assert unknown.returncode != 0
+    assert "is not a demo account" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_demo_totp_is_refused_outside_development(runner) -> None:  # noqa: ANN001
+    result = runner.invoke(args=["demo", "totp", "c.martin"])  # the test app: PORTAL_ENV=testing
+    assert result.exit_code != 0
+    assert "only shown with PORTAL_ENV=development" in result.output

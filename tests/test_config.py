@@ -21,6 +21,7 @@ def _production(key_file: Path, **overrides: object) -> dict[str, object]:
         "KEY_FILE": str(key_file),
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
         "SESSION_COOKIE_SECURE": True,
+        "MAIL_URL": "smtp://relay.internal:25",
     })
     config.update(overrides)
     return config
@@ -37,6 +38,9 @@ def test_a_complete_production_configuration_is_accepted(key_file: Path) -> None
         ({"KEY_FILE": "/nonexistent/portal.keys"}, "PORTAL_KEY_FILE"),
         ({"RATELIMIT_STORAGE_URI": "memory://"}, "PORTAL_RATELIMIT_STORAGE_URI"),
         ({"SESSION_COOKIE_SECURE": False}, "PORTAL_SESSION_COOKIE_SECURE"),
+        ({"MAIL_URL": ""}, "PORTAL_MAIL_URL"),
+        ({"MAIL_URL": "relay.internal:25"}, "PORTAL_MAIL_URL"),
+        ({"MAIL_URL": "smtp://"}, "PORTAL_MAIL_URL"),
     ],
 )
 def test_production_refuses_with_one_line_naming_the_setting(
@@ -116,3 +120,19 @@ def test_the_cli_reports_a_production_refusal_in_one_line(tmp_path: Path) -> Non
     assert result.returncode != 0
     assert "PORTAL_SECRET_KEY is missing" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_production_without_a_mail_relay_does_not_start(tmp_path: Path, key_file: Path) -> None:
+    env = {**os.environ, "PORTAL_ENV": "production", "PORTAL_INSTANCE_PATH": str(tmp_path),
+           "PORTAL_SECRET_KEY": "p" * 48, "PORTAL_KEY_FILE": str(key_file),
+           "PORTAL_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/3",
+           "PORTAL_SESSION_COOKIE_SECURE": "true", "PORTAL_MAIL_URL": "",
+           "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "portal.cli", "db", "current"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "PORTAL_MAIL_URL is empty" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "outbox").exists()

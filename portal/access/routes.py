@@ -33,17 +33,10 @@ bp = Blueprint("access", __name__, url_prefix="/access")
 
 @bp.context_processor
 def _labels() -> dict[str, Any]:
-    zone = reporting.local_zone(get_session())
-
-    def local(moment: datetime | None, with_time: bool = False) -> str:
-        if moment is None:
-            return ""
-        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
-
     return {"ROLE_LABELS": labels.ROLE_LABELS, "SCOPE_LABELS": labels.SCOPE_LABELS,
             "CATEGORY_LABELS": labels.CATEGORY_LABELS, "STATUS_LABELS": labels.STATUS_LABELS,
             "DECISION_LABELS": labels.DECISION_LABELS, "END_REASONS": services.END_REASONS,
-            "MOTIVATIONS": services.MOTIVATIONS, "local": local, "now": clock.now(),
+            "MOTIVATIONS": services.MOTIVATIONS, "now": clock.now(),
             "review_due_at": services.review_due_at}
 
 

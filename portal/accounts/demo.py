@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pyotp
 from flask import Flask
 from sqlalchemy.orm import Session
 
@@ -101,3 +102,35 @@ def seed_demo(app: Flask, session: Session) -> list[str]:
         lines.append(f"  {person.role.value:<22} {person.login:<12} {name:<20} "
                      f"TOTP secret {totp_secret(session, user)}")
     return lines
+
+
+@dataclass(frozen=True)
+class DemoCode:
+    """The code a demo person's authenticator would show now."""
+
+    code: str
+    #: seconds before the code changes
+    seconds_left: int
+    #: the code was already used to log in (each code works once): wait for the next one
+    used: bool
+
+
+def current_demo_code(app: Flask, session: Session, login: str) -> DemoCode:
+    """Return the current TOTP code of a demo account, so that trying the demo needs no
+    authenticator application.
+
+    :raises DemoRefused: outside development, or for an account that is not a demo person.
+    """
+    if app.config["ENV"] != "development":
+        raise DemoRefused("demo codes are only shown with PORTAL_ENV=development")
+    if login not in {person.login for person in DEMO_PEOPLE}:
+        raise DemoRefused(f"{login!r} is not a demo account")
+    user = user_by_login(session, login)
+    if user is None or user.totp_secret_sealed is None:
+        raise DemoRefused(f"{login!r} has no second factor yet: run `portal demo` first")
+    now = clock.now()
+    step = totp_codes.time_step(now)
+    totp = pyotp.TOTP(totp_secret(session, user), digits=totp_codes.DIGITS,
+                      interval=totp_codes.PERIOD_SECONDS)
+    left = totp_codes.PERIOD_SECONDS - int(now.timestamp()) % totp_codes.PERIOD_SECONDS
+    return DemoCode(totp.generate_otp(step), left, (user.totp_last_step or -1) >= step)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,14 +38,6 @@ def _positive_int(name: str) -> int | None:
     if not raw.isdigit() or len(raw) > 18:
         raise BadRequest()
     return int(raw)
-
-
-@bp.app_template_filter("audit_local_time")
-def local_time(moment: datetime | None) -> str:
-    """Show a UTC time in the portal's local time zone."""
-    if moment is None:
-        return ""
-    return moment.astimezone(_zone()).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 @bp.get("/")

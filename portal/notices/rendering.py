@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date
 from flask import Flask, current_app, has_request_context, render_template
 from flask_babel import force_locale, get_locale
 from markupsafe import Markup, escape
@@ -140,21 +140,10 @@ def local_date(app: Flask, moment: datetime | None, lang: str) -> str:
     return format_date(moment.astimezone(zone).date(), format="long", locale=lang)
 
 
-def local_datetime(app: Flask, moment: datetime | None, lang: str) -> str:
-    """Return a date and time in the portal's time zone, written out in `lang`."""
-    if moment is None:
-        return ""
-    zone = ZoneInfo(app.config.get("TIMEZONE", "Europe/Paris"))
-    return format_datetime(moment, format="medium", tzinfo=zone, locale=lang)
-
-
 def init_app(app: Flask) -> None:
     """Add the date filters and the notice title helper to the templates."""
     from portal.notices.catalog import audience_title
 
-    app.add_template_filter(lambda moment: local_date(app, moment, current_lang()), "notice_date")
-    app.add_template_filter(lambda moment: local_datetime(app, moment, current_lang()),
-                            "notice_datetime")
     app.add_template_global(audience_title, "notice_title")
 
 

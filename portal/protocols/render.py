@@ -157,7 +157,11 @@ class _Builder:
                 value = getattr(fld, bound)
                 if value is not None:
                     attrs.append(f'{bound}="{_attr(value)}"')
-            self.input("number", common, " ".join(attrs), name)
+            # A decimal is typed as text: a number input drops the comma of a French "64,5"
+            # and sends 645. The server and conditions.js read both separators, and the
+            # script reads the bounds and the step from these attributes.
+            self.input("text" if fld.type == "decimal" else "number", common, " ".join(attrs),
+                       name)
         elif fld.type == "date":
             limits = " ".join(
                 f'{bound}="{value.isoformat()}"'

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from portal.i18n import local_number
 from portal.protocols.builder import current_locale
 from portal.protocols.schema import FieldDef, Form, Protocol
 
@@ -24,13 +25,21 @@ def choice_labels(fld: FieldDef, protocol: Protocol, locale: str) -> dict[str, s
     return None
 
 
-def value_text(fld: FieldDef, value: Any, labels: Mapping[str, str] | None) -> str:
-    """Return an answer as a person reads it: labels for codes, the unit after numbers."""
+#: field types whose answers are numbers, written the way the reader's language writes them
+NUMBER_TYPES = frozenset({"integer", "decimal", "calculated"})
+
+
+def value_text(fld: FieldDef, value: Any, labels: Mapping[str, str] | None,
+               locale: str | None = None) -> str:
+    """Return an answer as a person reads it: labels for codes, numbers in the reader's
+    language (64,5 in French), the unit after numbers."""
     if value is None or value == "" or value == []:
         return ""
     if isinstance(value, list):
-        return "; ".join(value_text(fld, item, labels) for item in value)
+        return "; ".join(value_text(fld, item, labels, locale) for item in value)
     text = str(value)
+    if labels is None and fld.type in NUMBER_TYPES:
+        text = local_number(value, (locale or current_locale()).split("_")[0])
     if labels is not None:
         label = labels.get(text)
         if label is None:
@@ -88,7 +97,8 @@ def _shown(fld: FieldDef, value: Any, protocol: Protocol, hidden: frozenset[str]
     label = fld.label.get(locale)
     if fld.key in hidden:
         return ShownField(fld.key, label, _("Hidden: identification data"), masked=True)
-    return ShownField(fld.key, label, value_text(fld, value, choice_labels(fld, protocol, locale)))
+    return ShownField(fld.key, label,
+                      value_text(fld, value, choice_labels(fld, protocol, locale), locale))
 
 
 @dataclass(frozen=True)
@@ -149,7 +159,7 @@ def _print_field(fld: FieldDef, protocol: Protocol, locale: str) -> PrintField:
         "yes_no": _("tick one"),
     }
     hint = hints.get(fld.type, "")
-    bounds = [str(getattr(fld, b)) for b in ("min", "max")
+    bounds = [local_number(getattr(fld, b), locale.split("_")[0]) for b in ("min", "max")
               if isinstance(getattr(fld, b, None), int | float) or
               type(getattr(fld, b, None)).__name__ == "Decimal"]
     if len(bounds) == 2 and fld.type in ("integer", "decimal"):

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, url_for
-from flask_babel import force_locale, format_date, format_datetime
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
@@ -42,23 +40,6 @@ from portal.rights.models import (
 )
 
 bp = Blueprint("rights", __name__, url_prefix="/rights")
-
-
-@bp.app_template_filter("rights_date")
-def rights_date(value: date | datetime | None) -> str:
-    """Format a date (or the local date of a time) in the reader's language."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        value = value.astimezone(ZoneInfo(current_app.config.get("TIMEZONE", "Europe/Paris")))
-        value = value.date()
-    return format_date(value, "long")
-
-
-@bp.app_template_filter("rights_datetime")
-def rights_datetime(value: datetime | None) -> str:
-    """Format a time in the reader's language and the portal's time zone."""
-    return format_datetime(value, "medium") if value is not None else ""
 
 
 @bp.app_template_filter("rights_paragraphs")

@@ -397,7 +397,8 @@ def test_the_page_shows_what_the_server_shows(browser, which: str, form_key: str
 
     try:
         inputs = page.evaluate("""() => Array.from(document.querySelector("form").elements,
-            e => [e.tagName.toLowerCase(), e.type, e.options ? e.options.length : 0, e.name,
+            e => [e.tagName.toLowerCase(), e.inputMode === "decimal" ? "number" : e.type,
+                  e.options ? e.options.length : 0, e.name,
                   e.value])""")
         # At load: nothing is answered, every condition on an answer is unknown.
         posted, hidden = page.evaluate(STEP, [-1, None, "input"])
