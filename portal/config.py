@@ -52,6 +52,10 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "TIMEZONE": "Europe/Paris",
         #: audit entries older than this are purged (183 to 365 days)
         "AUDIT_RETENTION_DAYS": 365,
+        #: where the daily audit jobs write the signed chain head, out of the database owner's
+        #: reach; and/or who receives it by mail (production needs one of them)
+        "AUDIT_ANCHOR_DIR": "",
+        "AUDIT_ANCHOR_MAIL": "",
         #: run the grant/account expiry lazily on requests, at most every N minutes per process
         "ACCESS_LAZY_EXPIRE": True,
         "ACCESS_EXPIRE_INTERVAL_MINUTES": 5,
@@ -136,6 +140,12 @@ def validate(config: dict[str, Any]) -> None:
     if not config["SESSION_COOKIE_SECURE"]:
         raise ConfigError(
             "PORTAL_SESSION_COOKIE_SECURE is off: production cookies must be Secure."
+        )
+    if not str(config.get("AUDIT_ANCHOR_DIR") or "").strip() and not str(
+            config.get("AUDIT_ANCHOR_MAIL") or "").strip():
+        raise ConfigError(
+            "PORTAL_AUDIT_ANCHOR_DIR is missing: production must anchor the audit trail's head "
+            "outside the database (a directory, or PORTAL_AUDIT_ANCHOR_MAIL)."
         )
 
 

@@ -21,6 +21,7 @@ def _production(key_file: Path, **overrides: object) -> dict[str, object]:
         "KEY_FILE": str(key_file),
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
         "SESSION_COOKIE_SECURE": True,
+        "AUDIT_ANCHOR_DIR": "/srv/audit-anchors",
     })
     config.update(overrides)
     return config
@@ -28,6 +29,7 @@ def _production(key_file: Path, **overrides: object) -> dict[str, object]:
 
 def test_a_complete_production_configuration_is_accepted(key_file: Path) -> None:
     validate(_production(key_file))
+    validate(_production(key_file, AUDIT_ANCHOR_DIR="", AUDIT_ANCHOR_MAIL="ops@example.org"))
 
 
 @pytest.mark.parametrize(
@@ -37,6 +39,7 @@ def test_a_complete_production_configuration_is_accepted(key_file: Path) -> None
         ({"KEY_FILE": "/nonexistent/portal.keys"}, "PORTAL_KEY_FILE"),
         ({"RATELIMIT_STORAGE_URI": "memory://"}, "PORTAL_RATELIMIT_STORAGE_URI"),
         ({"SESSION_COOKIE_SECURE": False}, "PORTAL_SESSION_COOKIE_SECURE"),
+        ({"AUDIT_ANCHOR_DIR": ""}, "PORTAL_AUDIT_ANCHOR_DIR"),
     ],
 )
 def test_production_refuses_with_one_line_naming_the_setting(
