@@ -10,8 +10,9 @@ head they reached outside the database, as an anchor:
 - and/or a mail to AUDIT_ANCHOR_MAIL, for an operator to keep.
 
 Each anchor is signed with HMAC-SHA-256 under the audit key of the key file, which the database
-does not hold. `verify` reads the newest genuine anchor of the directory: the trail must still
-reach its sequence number with the same hash there. A file whose signature does not hold is
+does not hold. `verify` (and the daily check's broken-chain rule) read every genuine anchor of
+the directory: the trail must still reach the newest one, and hold the anchored hash at each
+anchored sequence number the purge has not passed. A file whose signature does not hold is
 reported and ignored, never trusted.
 
 Entries written after the newest anchor can still be cut unseen: the loss that goes unnoticed is
@@ -208,23 +209,32 @@ class AnchorScan:
     """What reading an anchor directory found."""
 
     directory: Path
-    #: the genuine anchor with the highest sequence number, if any
-    newest: Anchor | None = None
-    #: files named like anchors, newer than `newest`, that are not genuine, with the reason
+    #: every genuine anchor, by sequence number then time
+    anchors: list[Anchor] = field(default_factory=list)
+    #: files named like anchors that are not genuine, with the reason
     rejected: list[tuple[Path, str]] = field(default_factory=list)
     #: why the directory could not be read at all
     error: str | None = None
 
+    @property
+    def newest(self) -> Anchor | None:
+        """The genuine anchor with the highest sequence number (the latest of equals)."""
+        return self.anchors[-1] if self.anchors else None
+
+    def heads(self) -> list[ExportedHead]:
+        """Every genuine anchor as a head for `verify`."""
+        return [anchor.as_head() for anchor in self.anchors]
+
 
 def read_anchors(directory: Path, key: bytes) -> AnchorScan:
-    """Find the newest genuine anchor in `directory`, reporting the forged files above it.
+    """Read every anchor file of `directory`: the genuine anchors, and why the others are not.
 
-    Names sort by sequence number, then time: the files are read newest first and the walk
-    stops at the first genuine anchor, so the cost does not grow with the years of anchors.
+    All of them, not only the newest: once the trail was cut, the next daily job anchors the
+    shortened trail, and only the anchors written before the cut still show it.
     """
     scan = AnchorScan(directory)
     try:
-        names = sorted((n for n in os.listdir(directory) if FILE_NAME.match(n)), reverse=True)
+        names = sorted(n for n in os.listdir(directory) if FILE_NAME.match(n))
     except FileNotFoundError:
         scan.error = "the directory does not exist"
         return scan
@@ -251,9 +261,15 @@ def read_anchors(directory: Path, key: bytes) -> AnchorScan:
         if int(FILE_NAME.match(name).group(1)) != anchor.seq:  # type: ignore[union-attr]
             scan.rejected.append((path, "its name does not match its sequence number"))
             continue
-        scan.newest = anchor
-        break
+        scan.anchors.append(anchor)
+    scan.anchors.sort(key=lambda a: (a.seq, a.anchored_at))
     return scan
+
+
+def configured_anchors(app: Flask) -> AnchorScan | None:
+    """Read the anchors of AUDIT_ANCHOR_DIR; None when no directory is configured."""
+    directory = anchor_directory(app)
+    return read_anchors(directory, audit_key(app)) if directory is not None else None
 
 
 def anchor_directory(app: Flask) -> Path | None:

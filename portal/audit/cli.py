@@ -46,8 +46,8 @@ def _age(delta: timedelta) -> str:
     return f"{delta.days} days"
 
 
-def _newest_anchor(app: Flask, directory: Path | None) -> anchors.Anchor | None:
-    """Read the newest genuine anchor, telling on stderr what could not be trusted."""
+def _read_anchors(app: Flask, directory: Path | None) -> anchors.AnchorScan | None:
+    """Read the genuine anchors, telling on stderr what could not be trusted."""
     if directory is None:
         click.echo("Note: no anchor directory is configured (PORTAL_AUDIT_ANCHOR_DIR): the end "
                    "of the trail cannot be checked against an anchor.")
@@ -61,13 +61,18 @@ def _newest_anchor(app: Flask, directory: Path | None) -> anchors.Anchor | None:
     elif scan.newest is None:
         click.echo(f"Warning: no genuine anchor in {directory}: the end of the trail cannot be "
                    "checked against an anchor.", err=True)
-    return scan.newest
+    return scan
 
 
-def _report_anchor_age(app: Flask, anchor: anchors.Anchor) -> None:
+def _report_anchor_age(app: Flask, scan: anchors.AnchorScan) -> None:
+    anchor = scan.newest
+    if anchor is None:
+        return
     age = anchor.age(clock.now())
     name = anchor.path.name if anchor.path is not None else ""
-    click.echo(f"Newest anchor: seq {anchor.seq}, written {_age(age)} ago ({name}).")
+    others = len(scan.anchors) - 1
+    also = f"; {others} older anchor{'s' if others != 1 else ''} checked too" if others else ""
+    click.echo(f"Newest anchor: seq {anchor.seq}, written {_age(age)} ago ({name}){also}.")
     bound = anchors.max_age(app)
     if age > bound:
         click.echo(f"Warning: the newest anchor is {_age(age)} old, more than the "
@@ -88,9 +93,10 @@ def verify_command(head_file: Path | None, anchor_dir: Path | None) -> None:
     """
     app = current_app
     exported = _read_head(app, head_file) if head_file is not None else None
-    anchor = _newest_anchor(app, anchor_dir or anchors.anchor_directory(app))
+    scan = _read_anchors(app, anchor_dir or anchors.anchor_directory(app))
+    anchor = scan.newest if scan is not None else None
     with new_session(app) as session:
-        result = verify(session, exported, anchor=anchor.as_head() if anchor else None)
+        result = verify(session, exported, anchors=scan.heads() if scan is not None else ())
         problem = result.problem
         record(
             session, cli_actor(), AuditAction.CHAIN_VERIFY,
@@ -102,8 +108,8 @@ def verify_command(head_file: Path | None, anchor_dir: Path | None) -> None:
         session.commit()
     for note in result.notes:
         click.echo(f"Note: {note}.")
-    if anchor is not None:
-        _report_anchor_age(app, anchor)
+    if scan is not None:
+        _report_anchor_age(app, scan)
     if problem is not None:
         click.echo(f"Audit trail BROKEN at seq {problem.seq}: {problem.kind} ({problem.reason}).",
                    err=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,14 +168,15 @@ def _diagnose(
 
 
 def verify(
-    session: Session, head: ExportedHead | None = None, *, anchor: ExportedHead | None = None
+    session: Session, head: ExportedHead | None = None, *,
+    anchors: Sequence[ExportedHead] = (),
 ) -> VerifyResult:
     """Walk the whole chain from the latest purge checkpoint; stop at the first break.
 
     :param head: an exported head the trail must still contain unchanged.
-    :param anchor: the newest anchor kept outside the database (anchor.py), checked the same way.
+    :param anchors: the genuine anchors kept outside the database (anchor.py), each checked the
+        same way; those the purge has passed are skipped without a note.
     """
-    heads = [h for h in (head, anchor) if h is not None]
     key = keyring_of(session).key("audit")
     result = VerifyResult()
     checkpoint = latest_checkpoint(session)
@@ -195,11 +196,16 @@ def verify(
 
     head_row = session.execute(select(AuditHead.seq, AuditHead.last_hash)).first()
     head_seq = int(head_row.seq) if head_row is not None else None
+    # Old anchors behind the checkpoint are expected: only the explicit head gets a note.
+    heads = [kept for kept in anchors if checkpoint is None or kept.seq >= checkpoint.seq]
+    if head is not None:
+        heads.insert(0, head)
+    wanted: dict[int, list[ExportedHead]] = {}
     for kept in heads:
         _check_exported_head_before_walk(kept, checkpoint, result)
         if result.problem:
             return result
-    wanted = {kept.seq for kept in heads}
+        wanted.setdefault(kept.seq, []).append(kept)
 
     # Core on the session's connection: same transaction, no ORM row processing.
     stream = session.connection().execute(
@@ -214,8 +220,8 @@ def verify(
                 result.problem = _diagnose(key, row, rows, expected_seq, expected_prev, head_seq)
                 return result
             if row.seq in wanted:
-                for kept in heads:
-                    if kept.seq == row.seq and row.hash != kept.hash:
+                for kept in wanted[row.seq]:
+                    if row.hash != kept.hash:
                         result.problem = Break(row.seq, MODIFIED,
                                                f"the entry differs from the {kept.origin}")
                         return result

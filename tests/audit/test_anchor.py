@@ -76,20 +76,28 @@ def test_the_daily_check_anchors_the_head_and_a_cut_tail_then_fails_verify(
         "audit:chain:verify", "failure", head.seq)
 
 
-def test_a_trail_cut_then_refilled_differs_from_the_anchor(
+def test_a_trail_cut_then_refilled_still_differs_from_the_older_anchor(
     runner, db: Session, anchor_dir: Path  # noqa: ANN001
 ) -> None:
-    """Cut back to 3, then genuine entries written again: the anchored number holds another."""
+    """Cut back to 3, then the portal writes on and the next daily job anchors the new head:
+    the anchor written before the cut still shows it, in verify and in the daily check."""
     write_entries(db, 5)
     assert runner.invoke(args=["audit", "check"]).exit_code == 0
     anchored = current_head(db).seq
     _cut(db, 3)
     write_entries(db, anchored)
     assert verify(db).ok
+
+    checked = runner.invoke(args=["audit", "check"])
+    assert checked.exit_code == 0, checked.output
+    assert f"ALERT A1 broken_chain chain seq {anchored}-{anchored}" in checked.output
+    assert len(_files(anchor_dir)) == 2  # the shortened trail is anchored too...
+
     result = runner.invoke(args=["audit", "verify"])
-    assert result.exit_code == 1
+    assert result.exit_code == 1  # ...but the older anchor is still checked
     assert (f"BROKEN at seq {anchored}: modified (the entry differs from the anchored head)"
             in result.output)
+    assert "1 older anchor checked too" in result.output
 
 
 def test_an_intact_trail_verifies_against_its_anchor(
