@@ -53,6 +53,10 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "TIMEZONE": "Europe/Paris",
         #: audit entries older than this are purged (183 to 365 days)
         "AUDIT_RETENTION_DAYS": 365,
+        #: where the daily audit jobs write the signed chain head, out of the database owner's
+        #: reach; and/or who receives it by mail (production needs one of them)
+        "AUDIT_ANCHOR_DIR": "",
+        "AUDIT_ANCHOR_MAIL": "",
         #: run the grant/account expiry lazily on requests, at most every N minutes per process
         "ACCESS_LAZY_EXPIRE": True,
         "ACCESS_EXPIRE_INTERVAL_MINUTES": 5,
@@ -147,6 +151,12 @@ def validate(config: dict[str, Any]) -> None:
     mail = urlsplit(str(config["MAIL_URL"]))
     if mail.scheme != "smtp" or not mail.hostname:
         raise ConfigError("PORTAL_MAIL_URL must look like smtp://host:port.")
+    if not str(config.get("AUDIT_ANCHOR_DIR") or "").strip() and not str(
+            config.get("AUDIT_ANCHOR_MAIL") or "").strip():
+        raise ConfigError(
+            "PORTAL_AUDIT_ANCHOR_DIR is missing: production must anchor the audit trail's head "
+            "outside the database (a directory, or PORTAL_AUDIT_ANCHOR_MAIL)."
+        )
 
 
 def development_secret(instance_path: Path) -> str:

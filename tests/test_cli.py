@@ -82,6 +82,7 @@ def test_demo_refuses_production(tmp_path: Path, key_file: Path) -> None:
         "PORTAL_SESSION_COOKIE_SECURE": "true",
         "PORTAL_MAIL_URL": "smtp://relay.internal:25",
         "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}",
+        "PORTAL_AUDIT_ANCHOR_DIR": str(tmp_path / "anchors"),
     }
     result = _run("demo", "--no-serve", env=env)
     assert result.returncode != 0

@@ -22,6 +22,7 @@ def _production(key_file: Path, **overrides: object) -> dict[str, object]:
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
         "SESSION_COOKIE_SECURE": True,
         "MAIL_URL": "smtp://relay.internal:25",
+        "AUDIT_ANCHOR_DIR": "/srv/audit-anchors",
     })
     config.update(overrides)
     return config
@@ -29,6 +30,7 @@ def _production(key_file: Path, **overrides: object) -> dict[str, object]:
 
 def test_a_complete_production_configuration_is_accepted(key_file: Path) -> None:
     validate(_production(key_file))
+    validate(_production(key_file, AUDIT_ANCHOR_DIR="", AUDIT_ANCHOR_MAIL="ops@example.org"))
 
 
 @pytest.mark.parametrize(
@@ -41,6 +43,7 @@ def test_a_complete_production_configuration_is_accepted(key_file: Path) -> None
         ({"MAIL_URL": ""}, "PORTAL_MAIL_URL"),
         ({"MAIL_URL": "relay.internal:25"}, "PORTAL_MAIL_URL"),
         ({"MAIL_URL": "smtp://"}, "PORTAL_MAIL_URL"),
+        ({"AUDIT_ANCHOR_DIR": ""}, "PORTAL_AUDIT_ANCHOR_DIR"),
     ],
 )
 def test_production_refuses_with_one_line_naming_the_setting(

@@ -1,15 +1,18 @@
 """The tamper-evident audit trail that every area writes to (SEC-JOU).
 
 - services.record(): one entry per action, in the caller's transaction, HMAC-chained;
-- verify.verify() / `portal audit verify [--head FILE]`: the first broken entry, if any;
+- verify.verify() / `portal audit verify [--head FILE]`: the first broken entry, if any, also
+  against the newest anchor;
+- anchor: the chain head, signed, kept outside the database by `check`, `purge` and `head`;
 - purge.purge() / `portal audit purge`: retention of 183 to 365 days, behind a checkpoint;
 - checks.run_checks() / `portal audit check [--status]`: the anomaly rules (rules.py);
 - routes: the trail and the alerts for the auditors and the DPO (every reading logged);
-- ddl: the database triggers that refuse any change to audit rows.
+- ddl: the database triggers that refuse any change to audit rows and any rewind of the head.
 
-Operations schedule these daily: `portal audit check`, `portal audit purge`, and
-`portal audit head --output <file kept on another host>`; a monitor runs
-`portal audit check --status`, which exits 1 when the last successful check is over 60 days old.
+Operations schedule these daily: `portal audit check` and `portal audit purge` (each anchors the
+head in AUDIT_ANCHOR_DIR and/or mails it to AUDIT_ANCHOR_MAIL); a monitor runs
+`portal audit check --status`, which exits 1 when the last successful check is over 60 days old,
+and `portal audit verify`.
 """
 
 from __future__ import annotations

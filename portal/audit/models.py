@@ -170,5 +170,5 @@ def _insert_head(target: Table, connection: Connection, **_kw: Any) -> None:
 
 
 event.listen(AuditHead.__table__, "after_create", _insert_head)
-for _table in (AuditEvent.__table__, AuditCheckpoint.__table__):
+for _table in (AuditEvent.__table__, AuditCheckpoint.__table__, AuditHead.__table__):
     ddl.protect(_table)  # type: ignore[arg-type]

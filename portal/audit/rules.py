@@ -29,9 +29,11 @@ from portal.audit.actions import (
     READ_SUFFIX,
     ROW_COUNT_DETAIL,
 )
+from portal.audit.anchor import configured_anchors
 from portal.audit.models import AuditEvent
 from portal.audit.settings import setting, timezone_name
 from portal.audit.verify import verify
+from portal.db import app_of
 
 BATCH = 5000
 
@@ -375,8 +377,9 @@ def rule_mass_export(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def rule_broken_chain(ctx: CheckContext) -> Iterator[Finding]:
-    """The chain does not verify (SEC-JOU-3b): report the first break."""
-    result = verify(ctx.session)
+    """The chain does not verify (SEC-JOU-3b), also against its anchors: report the first break."""
+    scan = configured_anchors(app_of(ctx.session))
+    result = verify(ctx.session, anchors=scan.heads() if scan is not None else ())
     if result.problem is not None:
         problem = result.problem
         yield Finding(BROKEN_CHAIN, "chain", problem.seq, problem.seq, count=1,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 MIN_RETENTION_DAYS = 183
 MAX_RETENTION_DAYS = 365
 
-DEFAULTS: dict[str, int] = {
+DEFAULTS: dict[str, Any] = {
     #: entries older than this are purged (183 to 365); also in portal/config.py
     "AUDIT_RETENTION_DAYS": 365,
     #: one person reading more than this many distinct patients within one hour
@@ -35,6 +35,12 @@ DEFAULTS: dict[str, int] = {
     "AUDIT_CHECK_MAX_AGE_DAYS": 60,
     #: each check re-reads this many hours before the end of the previous one
     "AUDIT_CHECK_OVERLAP_HOURS": 24,
+    #: where the daily jobs write the signed chain head (anchor.py); also in portal/config.py
+    "AUDIT_ANCHOR_DIR": "",
+    #: who receives each anchor by mail; also in portal/config.py
+    "AUDIT_ANCHOR_MAIL": "",
+    #: `portal audit verify` warns when the newest anchor is older than this
+    "AUDIT_ANCHOR_MAX_AGE_DAYS": 2,
 }
 
 

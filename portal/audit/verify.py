@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,8 @@ class ExportedHead:
 
     seq: int
     hash: bytes
+    #: how the reports name it: "exported head" (`--head FILE`) or "anchored head"
+    origin: str = field(default="exported head", compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> ExportedHead:
@@ -165,10 +167,15 @@ def _diagnose(
     return Break(row.seq, MODIFIED, "the entry was changed after it was written")
 
 
-def verify(session: Session, head: ExportedHead | None = None) -> VerifyResult:
+def verify(
+    session: Session, head: ExportedHead | None = None, *,
+    anchors: Sequence[ExportedHead] = (),
+) -> VerifyResult:
     """Walk the whole chain from the latest purge checkpoint; stop at the first break.
 
     :param head: an exported head the trail must still contain unchanged.
+    :param anchors: the genuine anchors kept outside the database (anchor.py), each checked the
+        same way; those the purge has passed are skipped without a note.
     """
     key = keyring_of(session).key("audit")
     result = VerifyResult()
@@ -189,10 +196,16 @@ def verify(session: Session, head: ExportedHead | None = None) -> VerifyResult:
 
     head_row = session.execute(select(AuditHead.seq, AuditHead.last_hash)).first()
     head_seq = int(head_row.seq) if head_row is not None else None
+    # Old anchors behind the checkpoint are expected: only the explicit head gets a note.
+    heads = [kept for kept in anchors if checkpoint is None or kept.seq >= checkpoint.seq]
     if head is not None:
-        _check_exported_head_before_walk(head, checkpoint, result)
+        heads.insert(0, head)
+    wanted: dict[int, list[ExportedHead]] = {}
+    for kept in heads:
+        _check_exported_head_before_walk(kept, checkpoint, result)
         if result.problem:
             return result
+        wanted.setdefault(kept.seq, []).append(kept)
 
     # Core on the session's connection: same transaction, no ORM row processing.
     stream = session.connection().execute(
@@ -206,10 +219,12 @@ def verify(session: Session, head: ExportedHead | None = None) -> VerifyResult:
                     or not _genuine(key, row)):
                 result.problem = _diagnose(key, row, rows, expected_seq, expected_prev, head_seq)
                 return result
-            if head is not None and row.seq == head.seq and row.hash != head.hash:
-                result.problem = Break(row.seq, MODIFIED,
-                                       "the entry differs from the exported head")
-                return result
+            if row.seq in wanted:
+                for kept in wanted[row.seq]:
+                    if row.hash != kept.hash:
+                        result.problem = Break(row.seq, MODIFIED,
+                                               f"the entry differs from the {kept.origin}")
+                        return result
             if result.first_seq is None:
                 result.first_seq = row.seq
             result.last_seq = row.seq
@@ -219,7 +234,7 @@ def verify(session: Session, head: ExportedHead | None = None) -> VerifyResult:
     finally:
         stream.close()
 
-    _check_tail(session, result, expected_seq, expected_prev, head)
+    _check_tail(session, result, expected_seq, expected_prev, heads)
     return result
 
 
@@ -230,20 +245,21 @@ def _check_exported_head_before_walk(
         return
     if head.seq == checkpoint.seq and bytes(checkpoint.hash) != head.hash:
         result.problem = Break(head.seq, MODIFIED,
-                               "the purge checkpoint differs from the exported head")
+                               f"the purge checkpoint differs from the {head.origin}")
     elif head.seq < checkpoint.seq:
-        result.notes.append(f"the exported head {head.seq} was purged; it cannot be checked")
+        result.notes.append(f"the {head.origin} {head.seq} was purged; it cannot be checked")
 
 
 def _check_tail(
     session: Session, result: VerifyResult, next_seq: int, last_hash: bytes,
-    head: ExportedHead | None,
+    heads: list[ExportedHead],
 ) -> None:
     last_seq = next_seq - 1
-    if head is not None and head.seq > last_seq:
-        result.problem = Break(next_seq, DELETED,
-                               f"the trail ends before the exported head {head.seq}")
-        return
+    for kept in sorted(heads, key=lambda h: h.seq, reverse=True):
+        if kept.seq > last_seq:
+            result.problem = Break(next_seq, DELETED,
+                                   f"the trail ends before the {kept.origin} {kept.seq}")
+            return
     # Read the head row again: entries committed during the walk moved it forward legitimately.
     head_row = session.execute(select(AuditHead.seq, AuditHead.last_hash)).first()
     if head_row is None:

@@ -70,7 +70,8 @@ def test_production_refuses_a_cheap_hashing_profile(tmp_path, key_file, monkeypa
     config = make_test_config(tmp_path, key_file, ENV="production", SECRET_KEY="s" * 48,
                               SESSION_COOKIE_SECURE=True, PASSWORD_HASHER=CHEAP_ARGON2,
                               RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/15",
-                              MAIL_URL="smtp://relay.internal:25")
+                              MAIL_URL="smtp://relay.internal:25",
+                              AUDIT_ANCHOR_DIR=str(tmp_path / "anchors"))
     with pytest.raises(ConfigError, match="PASSWORD_HASHER"):
         create_app(config)
 

@@ -36,10 +36,10 @@ def tamper(session: Session, statements: Iterable[str], **params: object) -> Non
     """
     connection = session.connection()
     dialect = connection.dialect.name
-    tables = ddl.PROTECTED_TABLES
+    tables = (*ddl.PROTECTED_TABLES, ddl.HEAD_TABLE)
     if dialect == "postgresql":
         for table in tables:
-            connection.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only"))
+            connection.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
     else:
         for table in tables:
             for statement in ddl.drop_statements(dialect, table):
@@ -48,7 +48,7 @@ def tamper(session: Session, statements: Iterable[str], **params: object) -> Non
         connection.execute(text(statement), params)
     if dialect == "postgresql":
         for table in tables:
-            connection.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only"))
+            connection.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
     else:
         for table in tables:
             for statement in ddl.create_statements(dialect, table):

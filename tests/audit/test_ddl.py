@@ -52,6 +52,41 @@ def test_the_database_refuses_to_change_purge_checkpoints(db: Session, statement
     db.rollback()
 
 
+HEAD_REFUSED = "only moves forward"
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE audit_head SET seq = seq - 1",
+    "UPDATE audit_head SET seq = 2, last_hash = :second",
+    "UPDATE audit_head SET last_hash = :fake",
+    "UPDATE audit_head SET seq = seq + 1, last_hash = :fake",
+    "UPDATE audit_head SET id = 2",
+    "DELETE FROM audit_head",
+    "INSERT INTO audit_head (id, seq, last_hash) VALUES (2, 0, :fake)",
+])
+def test_the_database_refuses_to_rewind_the_chain_head(db: Session, statement: str) -> None:
+    """Deleting the newest entries would need the head moved back: the head only goes forward."""
+    write_entries(db, 3)
+    second = entries(db)[1].hash
+    with pytest.raises(DBAPIError, match=HEAD_REFUSED):
+        db.execute(text(statement), {"second": second, "fake": b"\x07" * 32})
+    db.rollback()
+    head = db.execute(text("SELECT id, seq, last_hash FROM audit_head")).all()
+    assert [(r.id, r.seq, bytes(r.last_hash)) for r in head] == [(1, 3, entries(db)[-1].hash)]
+
+
+def test_the_head_still_moves_forward_for_the_portal(db: Session) -> None:
+    write_entries(db, 2, at=clock.now() - timedelta(days=400))
+    write_entries(db, 2)
+    purge(db, CLI, 365)  # holds the head without moving it, then records its own entry
+    db.commit()
+    write_entries(db, 1)
+    rows = entries(db)
+    assert [e.seq for e in rows] == [3, 4, 5, 6]
+    head = db.execute(text("SELECT seq, last_hash FROM audit_head")).one()
+    assert (head.seq, bytes(head.last_hash)) == (6, rows[-1].hash)
+
+
 @requires_postgres
 def test_on_postgresql_only_deletes_pass_while_the_purge_setting_is_on(db: Session) -> None:
     write_entries(db, 3)
@@ -118,13 +153,16 @@ def test_create_all_installs_the_head_row_and_the_triggers(fresh_database_url: s
                 names = connection.execute(text(
                     "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname"
                 )).scalars().all()
-                assert names == ["audit_checkpoint_append_only", "audit_event_append_only"]
+                assert names == ["audit_checkpoint_append_only", "audit_event_append_only",
+                                 "audit_head_forward_only"]
             else:
                 names = connection.execute(text(
                     "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
                 )).scalars().all()
                 assert names == ["audit_checkpoint_no_delete", "audit_checkpoint_no_update",
-                                 "audit_event_no_delete", "audit_event_no_update"]
+                                 "audit_event_no_delete", "audit_event_no_update",
+                                 "audit_head_no_delete", "audit_head_no_insert",
+                                 "audit_head_no_rewind"]
     finally:
         engine.dispose()
 
@@ -138,3 +176,8 @@ def test_the_migration_statements_match_what_create_all_installs() -> None:
     assert all("%" not in statement for statement in pg)
     assert ddl.drop_statements("postgresql", "audit_event") == [
         "DROP TRIGGER IF EXISTS audit_event_append_only ON audit_event"]
+    head = ddl.head_migration_upgrade("postgresql")
+    assert head[0].startswith("CREATE OR REPLACE FUNCTION audit_head_forward_only()")
+    assert head[1].endswith("ON audit_head FOR EACH ROW EXECUTE FUNCTION "
+                            "audit_head_forward_only()")
+    assert all("%" not in statement for statement in head + ddl.head_migration_upgrade("sqlite"))

@@ -22,7 +22,7 @@ from portal.audit.services import (
 )
 from portal.keys import keyring_of
 from tests.access.helpers import make_user
-from tests.audit.helpers import CLI, entries, raw_rows_text
+from tests.audit.helpers import CLI, entries, raw_rows_text, tamper
 
 #: what a follow-up form could hold about a patient: none of it may reach the trail
 HEALTH_DATA = {
@@ -133,8 +133,7 @@ def test_create_all_creates_the_head_row(db: Session, postgres_schema: str | Non
 
 
 def test_a_missing_head_row_is_created_again(db: Session) -> None:
-    db.query(AuditHead).delete()
-    db.commit()
+    tamper(db, ["DELETE FROM audit_head"])
     record(db, CLI, "records:patient:read", ("patient", "P1"))
     db.commit()
     assert [e.seq for e in entries(db)] == [1]
