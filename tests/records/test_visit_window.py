@@ -144,3 +144,36 @@ def test_a_visit_inside_its_window_is_saved_at_once(db, client, prescriber, site
         assert _post_follow_up(client, db, patient, due).status_code == 303
         submission = db.scalar(select(Submission).where(Submission.form_key == "follow_up"))
         assert submission.revisions[-1].visit_window is None
+
+
+def test_a_rectified_visit_date_outside_the_window_is_confirmed_too(db, client, prescriber,
+                                                                    site_a):
+    with clock.frozen(clock.now() + timedelta(days=1)) as frozen:
+        today = frozen.at.date()
+        patient = helpers.register(db, prescriber, site_a)
+        start = today - timedelta(days=40)
+        helpers.submit(db, prescriber, patient, "initiation", helpers.initiation_answers(start))
+        due, window_start, _end = visit_window(DEMO, start, "M1")
+        saved = helpers.submit(db, prescriber, patient, "follow_up",
+                               helpers.follow_up_answers("M1", due))
+        early = window_start - timedelta(days=3)
+        login(client, prescriber)
+        path = f"/submissions/{saved.handle}/edit"
+
+        def post(**extra):  # noqa: ANN003, ANN202
+            page = client.get(path).get_data(as_text=True)
+            token = re.search(r'name="token"[^>]*value="([^"]+)"', page).group(1)
+            version = re.search(r'name="version"[^>]*value="([^"]*)"', page).group(1)
+            data = helpers.form_data(helpers.follow_up_answers("M1", early), "follow_up", db)
+            data.update(token=token, version=version, action="submit",
+                        reason="transcription_error", **extra)
+            return client.post(path, data=data)
+
+        response = post()
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422 and "3 days before the window" in page
+        confirm = re.search(r'name="confirm_window" value="([^"]+)"', page).group(1)
+        assert post(confirm_window=confirm).status_code == 303
+        db.expire_all()
+        submission = db.get(Submission, saved.id)
+        assert [r.visit_window for r in submission.revisions] == [None, "early"]
