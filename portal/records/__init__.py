@@ -25,6 +25,8 @@ def init_app(app: Flask) -> None:
     add_menu_entry(app, NavEntry("records.my_patients", _l("My patients"),
                                  Permission.PATIENT_CREATE))
     add_menu_entry(app, NavEntry("records.patients", _l("Patients"), Permission.PATIENT_READ))
+    add_menu_entry(app, NavEntry("records.events", _l("Adverse events"),
+                                 Permission.SUBMISSION_READ))
     add_menu_entry(app, NavEntry("records.exports", _l("Exports"), Permission.RECORD_EXPORT))
 
 

@@ -29,6 +29,8 @@ class RecordsAction(enum.StrEnum):
     SUBMISSION_RECTIFY = "records:submission:rectify"
     #: a change refused because someone else changed the submission first
     SUBMISSION_CONFLICT = "records:submission:conflict"
+    #: a follow-up dated outside its visit's window, saved after the professional confirmed it
+    VISIT_OUT_OF_WINDOW = "records:submission:out_of_window"
     DATA_EXPORT = "records:data:export"
     #: a typed value that looks like a NIR or INS was refused (the value is never logged)
     IDENTIFIER_REFUSE = "records:identifier:refuse"

@@ -59,6 +59,8 @@ class ExportJob:
     row_count: int
     locale: str
     integrity_failures: list[str] = field(default_factory=list)
+    #: (record id, case number) of every row refused by its integrity check, in stream order
+    refused: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def filename(self) -> str:
@@ -263,7 +265,8 @@ class Opener:
 
     def answers(self, row: Any) -> dict[str, Any] | None:
         (payload, wrapped_key, kek_version, number, kind, row_id, handle, form_key,
-         _submitted, _case, patient_handle, protocol_key, content_hash, _label, _version_id) = row
+         _submitted, case_number, patient_handle, protocol_key, content_hash, _label,
+         _version_id) = row
         maker = self.makers.get((protocol_key, content_hash, form_key))
         if maker is None:
             maker = self.makers[(protocol_key, content_hash, form_key)] = revision_aad_maker(
@@ -277,8 +280,10 @@ class Opener:
                 plaintext = self.bulk.open(aad, payload, wrapped_key, kek_version)
             return json.loads(plaintext)
         except (IntegrityCheckFailed, ValueError):
-            # Never exported as data; reported once the stream ends (see `finish`).
+            # Never exported as data; listed as refused, reported once the stream ends
+            # (see `finish`).
             self.job.integrity_failures.append(f"S{row_id}")
+            self.job.refused.append((f"S{row_id}", case_number))
             return None
 
 
@@ -394,7 +399,10 @@ class CsvLayout:
         return out
 
 
-FIXED_HEADERS = ["case_number", "record_id", "protocol_version", "revision", "submitted_at"]
+FIXED_HEADERS = ["case_number", "record_id", "protocol_version", "revision", "submitted_at",
+                 "integrity_check"]
+#: `integrity_check` of a row: exported, or refused (its answers failed authentication)
+CHECK_OK, CHECK_FAILED = "ok", "failed"
 
 
 def stream_csv(session: Session, job: ExportJob) -> Iterator[str]:
@@ -414,10 +422,13 @@ def stream_csv(session: Session, job: ExportJob) -> Iterator[str]:
     pending = 0
     for row in rows(session, job, by_subject=False):
         answers = answers_of(row)
-        if answers is None:
-            continue
         submitted = row[8] if formatted else _iso(row[8])
-        writerow([row[9], f"S{row[5]}", row[13], row[3], submitted, *cells(answers)])
+        if answers is None:
+            # Listed without its answers, so the reader knows a record is missing and which.
+            writerow([row[9], f"S{row[5]}", row[13], row[3], submitted, CHECK_FAILED])
+            continue
+        writerow([row[9], f"S{row[5]}", row[13], row[3], submitted, CHECK_OK,
+                  *cells(answers)])
         pending += 1
         if pending >= 500:
             yield buffer.getvalue()

@@ -29,7 +29,7 @@ from portal.errors import BadRequest, NotFound
 from portal.permissions import Permission, requires
 from portal.protocols.builder import current_locale, plain_form_class
 from portal.protocols.render import render_answers, render_form
-from portal.records import display, services, submissions
+from portal.records import display, overview, services, submissions
 from portal.records.actions import (
     RECTIFICATION_LABELS,
     RecordsAction,
@@ -47,7 +47,8 @@ from portal.records.versions import in_force, protocol_of
 from portal.records.writes import one_writer
 
 #: inputs of a protocol form page that are not answers
-CONTROL_NAMES = frozenset({"csrf_token", "token", "version", "action", "parent", "reason"})
+CONTROL_NAMES = frozenset({"csrf_token", "token", "version", "action", "parent", "reason",
+                           "confirm_window"})
 
 
 # --- filling forms ---------------------------------------------------------------------------
@@ -113,14 +114,15 @@ def _prefill(session: Any, actor: Any, patient: Patient, ref: submissions.FormRe
 def _page(patient: Patient, ref: submissions.FormRef, control: ControlForm, rendered: Markup,
           *, mode: str, submission: Submission | None = None, parent: Submission | None = None,
           reason_form: RectificationForm | None = None, status: int = 200,
-          conflict: bool = False, current: list[Any] | None = None) -> tuple[str, int]:
+          conflict: bool = False, current: list[Any] | None = None,
+          window: overview.WindowDeviation | None = None) -> tuple[str, int]:
     # After a conflict the input goes to the submission that now exists, at its new version.
     action = url_for(".edit", handle=submission.handle) if conflict and submission else ""
     return render_template(
         "records/fill.html", patient=patient, ref=ref, form_title=ref.definition.title.get(
             current_locale()), control=control, rendered=rendered, mode=mode,
         submission=submission, parent=parent, reason_form=reason_form, conflict=conflict,
-        current=current, notice=_notice_hint(ref), action=action,
+        current=current, notice=_notice_hint(ref), action=action, window=window,
         # The day and zone the server decides conditions with (`today`), for conditions.js.
         today=services.clinical_today(get_session()).isoformat(),
         timezone=services.clinical_zone(get_session()),
@@ -184,6 +186,14 @@ def _post(session: Any, actor: Any, patient: Patient, ref: submissions.FormRef, 
                          submission=target, parent=parent, reason_form=reason_form,
                          status=422)
         answers = form.answers()
+        deviation = overview.window_deviation(session, actor, patient, ref, answers)
+        if deviation is not None and request.form.get("confirm_window") != deviation.token:
+            # A visit outside its window is saved only once the professional confirms it
+            # (the confirmation names the visit and the date: changing either asks again).
+            session.commit()
+            return _page(patient, ref, control, render_form(form), mode=mode,
+                         submission=target, parent=parent, reason_form=reason_form,
+                         status=422, window=deviation)
         with one_writer(session):
             if submitted is not None:
                 assert reason_form is not None
@@ -197,6 +207,8 @@ def _post(session: Any, actor: Any, patient: Patient, ref: submissions.FormRef, 
                                            expected_version=control.expected_version(),
                                            parent=parent)
                 message = _("Form submitted.")
+            if deviation is not None:
+                overview.record_out_of_window(session, actor, saved, deviation)
             session.commit()
     except (submissions.SubmissionConflict, submissions.AlreadyFilled) as exc:
         # The same form sent twice (a double click) may lose the race to its own twin: then

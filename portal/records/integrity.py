@@ -13,8 +13,10 @@ import logging
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import clock
 from portal.audit.models import AuditAlert
 from portal.audit.services import actor_fields, record
 from portal.errors import PortalError
@@ -47,10 +49,19 @@ def report_integrity_failure(session: Session, actor: Any, target: tuple[str, st
     log.error("integrity check failed on %s %s (%s)", kind, ref,
               ", ".join(f"{k}={v}" for k, v in sorted(details.items())))
     actor_kind, actor_id, actor_label = actor_fields(actor)
-    session.add(AuditAlert(
-        rule=ALERT_RULE, subject=f"{kind}:{ref}"[:96], actor_id=actor_id,
-        actor_label=actor_label if actor_kind == "user" else None,
-        target_ref=ref[:96], count=1, details={"target_type": kind, **details},
-    ))
+    subject = f"{kind}:{ref}"[:96]
+    # One alert per record: a list or an export meeting the same altered row again (every
+    # page load) extends the alert the DPO already has instead of burying it under copies.
+    existing = session.scalar(select(AuditAlert).where(
+        AuditAlert.rule == ALERT_RULE, AuditAlert.subject == subject).limit(1))
+    if existing is not None:
+        existing.count = (existing.count or 0) + 1
+        existing.updated_at = clock.now()
+    else:
+        session.add(AuditAlert(
+            rule=ALERT_RULE, subject=subject, actor_id=actor_id,
+            actor_label=actor_label if actor_kind == "user" else None,
+            target_ref=ref[:96], count=1, details={"target_type": kind, **details},
+        ))
     record(session, actor, RecordsAction.INTEGRITY_FAIL, (kind, ref), outcome="failure",
            **details)

@@ -37,6 +37,10 @@ class Patient(Base):
             "(limited_at IS NOT NULL AND limitation_reason IS NOT NULL)",
             name="limitation_has_reason",
         ),
+        # Keyset pages of the patient lists, newest or oldest first (overview.py): across
+        # every establishment, and inside one establishment's perimeter.
+        Index("ix_patient_created", "created_at", "id"),
+        Index("ix_patient_establishment_created", "establishment_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -95,6 +99,8 @@ class Submission(Base):
         # A form that is not repeatable exists once per patient (drafts included): two tabs
         # opening the same initiation cannot create two of them.
         UniqueConstraint("patient_id", "singleton_key"),
+        # Keyset pages of the pharmacovigilance review list, by submission time.
+        Index("ix_submission_submitted", "submitted_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -177,6 +183,9 @@ class SubmissionRevision(Base):
     #: the payload's data key, wrapped by key-encryption key `kek_version`
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     kek_version: Mapped[int] = mapped_column(Integer)
+    #: follow-ups: "early" or "late" when the professional confirmed a visit date outside its
+    #: visit's window (None: inside, or nothing to check)
+    visit_window: Mapped[str | None] = mapped_column(String(8))
 
     submission: Mapped[Submission] = relationship(back_populates="revisions")
 

@@ -457,6 +457,10 @@ def stream_odm(session: Session, job: ExportJob) -> Iterator[str]:
         out.append("</SubjectData>")
     if current_version_id is not None:
         out.append("</ClinicalData>\n")
+    if job.refused:
+        # ODM has no element for a record left out; a comment lists them for the reader.
+        listed = ", ".join(f"{ref} (case {case})" for ref, case in job.refused)
+        out.append(f"<!-- Refused by the integrity check, not exported: {listed} -->\n")
     out.append("</ODM>\n")
     yield "".join(out)
 

@@ -1,21 +1,45 @@
-"""What the patient pages show: the schedule, the forms one may open, the overdue lists."""
+"""What the patient pages show: the schedule, the forms one may open, the patient lists.
+
+Lists are read a page at a time with keyset pagination: the page after a given row is an
+indexed range on the sort columns (`ix_patient_created`, the unique case number, and
+`ix_submission_submitted` for the pharmacovigilance list), so a page costs the same with a
+thousand patients or a hundred thousand. The position is the random handle of the last row
+shown, never a case number (nothing identifying goes into a URL). A row whose sealed data
+fails its integrity check is shown as such, with no data, and the rest of the list stays
+usable; the alert is raised once per record (`integrity.report_integrity_failure`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import false, select, tuple_
+from sqlalchemy.orm import Session, selectinload
 
 from portal.protocols.models import ProtocolVersion
 from portal.protocols.schema import FormKind, Protocol
 from portal.records.actions import RecordsAction
+from portal.records.integrity import RecordIntegrityError
 from portal.records.models import Patient, Submission
 from portal.records.policy import view_for, visible_patients
-from portal.records.schedule import Filled, PatientSchedule, compute
-from portal.records.services import clinical_today
+from portal.records.schedule import (
+    Filled,
+    PatientSchedule,
+    VisitStatus,
+    compute,
+    done_status,
+    start_of,
+    visit_date,
+    visit_window,
+)
+from portal.records.services import Identity, clinical_today, read_identity
 from portal.records.submissions import (
     EVENT_KINDS,
     patient_submissions,
@@ -31,7 +55,13 @@ SCHEDULE_KINDS = frozenset({FormKind.initiation, FormKind.follow_up, FormKind.di
 def protocol_in_force(session: Session, patient: Patient
                       ) -> tuple[ProtocolVersion, Protocol] | None:
     """Return the version in force of the patient's protocol and its definition."""
-    version = in_force(session, patient.protocol_key)
+    return definition_in_force(session, patient.protocol_key)
+
+
+def definition_in_force(session: Session, protocol_key: str
+                        ) -> tuple[ProtocolVersion, Protocol] | None:
+    """Return the version in force of a protocol and its definition."""
+    version = in_force(session, protocol_key)
     if version is None:
         return None
     return version, protocol_of(version).definition
@@ -94,39 +124,458 @@ def form_choices(session: Session, patient: Patient,
     ]
 
 
+
+# --- lists: sort, search, keyset pages -------------------------------------------------------
+
+#: rows on one page of a list
+PAGE_SIZE = 50
+#: patients whose schedule one page of "my patients" computes at most (it decrypts forms)
+SCAN_LIMIT = 200
+#: a case number as typed, from the alphabet of `services.new_case_number` (no I, L, O, U),
+#: with or without its dash: 7K3M-9QXA, or its first characters
+_CASE_SEARCH = re.compile(r"^[0-9A-HJKMNP-TV-Z]{1,4}(-?[0-9A-HJKMNP-TV-Z]{0,4})?$")
+
+
+class PatientSort(enum.StrEnum):
+    NEWEST = "newest"
+    OLDEST = "oldest"
+    CASE = "case"
+    CASE_DESC = "case_desc"
+
+
+SORT_LABELS = {
+    PatientSort.NEWEST: _l("Newest registrations first"),
+    PatientSort.OLDEST: _l("Oldest registrations first"),
+    PatientSort.CASE: _l("Case number, A to Z"),
+    PatientSort.CASE_DESC: _l("Case number, Z to A"),
+}
+
+
+class SearchError(ValueError):
+    """The search text cannot be a case number: the message says what one looks like."""
+
+
+def case_search(text: str | None) -> str | None:
+    """Return the case number (or its beginning) a person typed, normalised; None if blank.
+
+    :raises SearchError: the text cannot be (the beginning of) a case number.
+    """
+    typed = (text or "").strip().upper().replace(" ", "")
+    if not typed:
+        return None
+    if not _CASE_SEARCH.match(typed):
+        raise SearchError(_("A case number has eight letters or digits, such as 7K3M-9QXA: "
+                            "type it, or its first characters."))
+    if len(typed) > 4 and typed[4] != "-":
+        typed = f"{typed[:4]}-{typed[4:]}"
+    return typed
+
+
+def _sort_of(value: str | None) -> PatientSort:
+    try:
+        return PatientSort(value or PatientSort.NEWEST)
+    except ValueError:
+        return PatientSort.NEWEST
+
+
+def _ordered(query: Any, sort: PatientSort) -> Any:
+    if sort == PatientSort.NEWEST:
+        return query.order_by(Patient.created_at.desc(), Patient.id.desc())
+    if sort == PatientSort.OLDEST:
+        return query.order_by(Patient.created_at, Patient.id)
+    if sort == PatientSort.CASE:
+        return query.order_by(Patient.case_number)
+    return query.order_by(Patient.case_number.desc())
+
+
+def _after(query: Any, sort: PatientSort, last: Patient) -> Any:
+    """Rows after `last` in the sort order: a range the sort's index answers directly."""
+    if sort == PatientSort.NEWEST:
+        return query.where(tuple_(Patient.created_at, Patient.id) <
+                           tuple_(last.created_at, last.id))
+    if sort == PatientSort.OLDEST:
+        return query.where(tuple_(Patient.created_at, Patient.id) >
+                           tuple_(last.created_at, last.id))
+    if sort == PatientSort.CASE:
+        return query.where(Patient.case_number > last.case_number)
+    return query.where(Patient.case_number < last.case_number)
+
+
+def _searched(query: Any, search: str | None) -> Any:
+    if search is None:
+        return query
+    if len(search) == 9:
+        return query.where(Patient.case_number == search)
+    # Only [0-9A-Z-] reach here (case_search): nothing to escape in the pattern.
+    return query.where(Patient.case_number.like(f"{search}%"))
+
+
+def _cursor(session: Session, query: Any, handle: str | None) -> Patient | None:
+    """The row a page starts after, if it is one the same query reaches."""
+    if not handle or len(handle) > 32:
+        return None
+    return session.scalar(query.where(Patient.handle == handle))
+
+
+class CaseStatus(enum.StrEnum):
+    """Where a case stands, from what was submitted (no decryption needed)."""
+
+    AWAITING_INITIATION = "awaiting_initiation"
+    ON_TREATMENT = "on_treatment"
+    DISCONTINUED = "discontinued"
+    LIMITED = "limited"
+
+
+CASE_STATUS_LABELS = {
+    CaseStatus.AWAITING_INITIATION: _l("Initiation not submitted yet"),
+    CaseStatus.ON_TREATMENT: _l("On treatment"),
+    CaseStatus.DISCONTINUED: _l("Treatment discontinued"),
+    CaseStatus.LIMITED: _l("Records limited"),
+}
+
+
+def case_statuses(session: Session, patients: Sequence[Patient]) -> dict[int, CaseStatus]:
+    """Return each patient's case status, from one query over the page's submissions."""
+    kinds_of: dict[str, dict[str, FormKind]] = {}
+    for key in {p.protocol_key for p in patients}:
+        found = definition_in_force(session, key)
+        kinds_of[key] = {f.key: f.kind for f in found[1].forms} if found else {}
+    submitted: dict[int, set[FormKind]] = {p.id: set() for p in patients}
+    by_id = {p.id: p for p in patients}
+    if patients:
+        for patient_id, form_key in session.execute(
+            select(Submission.patient_id, Submission.form_key)
+            .where(Submission.patient_id.in_(sorted(submitted)),
+                   Submission.status == "submitted").distinct()
+        ):
+            kind = kinds_of[by_id[patient_id].protocol_key].get(form_key)
+            if kind is not None:
+                submitted[patient_id].add(kind)
+    statuses = {}
+    for patient in patients:
+        kinds = submitted[patient.id]
+        if patient.is_limited:
+            statuses[patient.id] = CaseStatus.LIMITED
+        elif FormKind.discontinuation in kinds:
+            statuses[patient.id] = CaseStatus.DISCONTINUED
+        elif FormKind.initiation in kinds:
+            statuses[patient.id] = CaseStatus.ON_TREATMENT
+        else:
+            statuses[patient.id] = CaseStatus.AWAITING_INITIATION
+    return statuses
+
+
 @dataclass(frozen=True)
-class OverdueRow:
-    """A patient with visits overdue or due, for the professional's list."""
+class PatientRow:
+    """One row of the patient list; `failed`: its sealed identity failed its check."""
 
     patient: Patient
-    schedule: PatientSchedule
-    mine: bool
+    status: CaseStatus
+    identity: Identity | None = None
+    failed: bool = False
 
 
-def my_patients(session: Session, actor: Any) -> list[OverdueRow]:
-    """Return the actor's patients with overdue or due visits (theirs first); logs the list."""
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a list and where the next one starts."""
+
+    rows: list[Any]
+    sort: str
+    search: str | None
+    #: the handle to start the next page after; None on the last page
+    next_after: str | None
+    #: True when this is not the first page
+    continued: bool
+    scanned: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def patient_page(session: Session, actor: Any, *, sort: str | None = None,
+                 search: str | None = None, after: str | None = None,
+                 page_size: int | None = None) -> ListPage:
+    """Return one page of the patients the actor reaches; logs the list.
+
+    With identifying scope the identification letters are opened row by row: a row that
+    fails its integrity check shows as failed, the others as usual.
+    :raises SearchError: the search text cannot be a case number.
+    """
     from portal.audit.services import record
 
     view = view_for(session, actor)
-    patients = list(session.scalars(
-        visible_patients(session, actor).where(Patient.limited_at.is_(None))
-        .order_by(Patient.created_at)
-    ))
-    by_patient: dict[int, list[Submission]] = {p.id: [] for p in patients}
-    if patients:
-        for submission in session.scalars(
-            select(Submission).where(Submission.patient_id.in_(list(by_patient)))
-            .order_by(Submission.id)
-        ):
-            by_patient[submission.patient_id].append(submission)
-    rows = []
+    page_size = page_size or PAGE_SIZE
+    order = _sort_of(sort)
+    wanted = case_search(search)
+    query = _searched(visible_patients(session, actor), wanted)
+    last = _cursor(session, query, after)
+    paged = _ordered(query if last is None else _after(query, order, last), order)
+    patients = list(session.scalars(paged.limit(page_size + 1)))
+    more = len(patients) > page_size
+    patients = patients[:page_size]
+    statuses = case_statuses(session, patients)
+    rows, failures = [], []
     for patient in patients:
-        schedule = schedule_of(session, actor, patient, by_patient[patient.id])
-        if schedule is None or schedule.ended is not None:
-            continue
-        if schedule.overdue or schedule.due:
-            rows.append(OverdueRow(patient, schedule, patient.created_by_id == view.user_id))
-    rows.sort(key=lambda r: (not r.mine, -len(r.schedule.overdue), r.patient.case_number))
+        identity = None
+        if view.shows_identity:
+            try:
+                identity = read_identity(session, actor, patient)
+            except RecordIntegrityError:
+                failures.append(patient.case_number)
+                rows.append(PatientRow(patient, statuses[patient.id], failed=True))
+                continue
+        rows.append(PatientRow(patient, statuses[patient.id], identity))
     record(session, actor, RecordsAction.PATIENT_LIST, None, row_count=len(rows),
-           list="overdue")
-    return rows
+           sort=str(order), searched=wanted is not None, continued=last is not None,
+           integrity_failures=len(failures))
+    return ListPage(rows, order, wanted, patients[-1].handle if more and patients else None,
+                    last is not None, len(patients), failures)
+
+
+@dataclass(frozen=True)
+class OverdueRow:
+    """A patient with visits overdue or due, for the professional's list.
+
+    `schedule` is None when one of the patient's forms failed its integrity check.
+    """
+
+    patient: Patient
+    schedule: PatientSchedule | None
+    mine: bool
+
+    @property
+    def failed(self) -> bool:
+        return self.schedule is None
+
+
+def my_patients(session: Session, actor: Any, *, sort: str | None = None,
+                search: str | None = None, after: str | None = None,
+                page_size: int | None = None, scan_limit: int | None = None) -> ListPage:
+    """Return one page of the actor's patients with visits overdue or due; logs the list.
+
+    The schedule needs the decrypted forms, so a page looks at `scan_limit` patients at most,
+    in the sort order, and the next page goes on from the last one looked at: a page may hold
+    fewer rows than `page_size` while more follow. A patient one of whose forms fails its
+    integrity check is listed as failed (its visits cannot be known).
+    :raises SearchError: the search text cannot be a case number.
+    """
+    from portal.audit.services import record
+
+    view = view_for(session, actor)
+    page_size, scan_limit = page_size or PAGE_SIZE, scan_limit or SCAN_LIMIT
+    order = _sort_of(sort)
+    wanted = case_search(search)
+    query = _searched(visible_patients(session, actor).where(Patient.limited_at.is_(None)),
+                      wanted)
+    last = _cursor(session, query, after)
+    rows: list[OverdueRow] = []
+    failures: list[str] = []
+    scanned, batch, position, exhausted = 0, min(page_size, scan_limit), last, False
+    while len(rows) < page_size and scanned < scan_limit:
+        paged = _ordered(query if position is None else _after(query, order, position), order)
+        patients = list(session.scalars(paged.limit(min(batch, scan_limit - scanned))))
+        if not patients:
+            exhausted = True
+            break
+        by_patient = _submissions_of(session, patients)
+        for patient in patients:
+            scanned += 1
+            position = patient
+            try:
+                schedule = schedule_of(session, actor, patient, by_patient[patient.id])
+            except RecordIntegrityError:
+                failures.append(patient.case_number)
+                rows.append(OverdueRow(patient, None, patient.created_by_id == view.user_id))
+            else:
+                if schedule is not None and schedule.ended is None and \
+                        (schedule.overdue or schedule.due):
+                    rows.append(OverdueRow(patient, schedule,
+                                           patient.created_by_id == view.user_id))
+            if len(rows) >= page_size:
+                break
+    more = False
+    if not exhausted and position is not None:
+        more = session.scalar(_after(query, order, position).limit(1)) is not None
+    record(session, actor, RecordsAction.PATIENT_LIST, None, row_count=len(rows),
+           list="overdue", sort=str(order), searched=wanted is not None,
+           continued=last is not None, integrity_failures=len(failures))
+    return ListPage(rows, order, wanted, position.handle if more and position else None,
+                    last is not None, scanned, failures)
+
+
+def _submissions_of(session: Session, patients: Sequence[Patient]) -> dict[int, list[Submission]]:
+    by_patient: dict[int, list[Submission]] = {p.id: [] for p in patients}
+    for submission in session.scalars(
+        select(Submission).options(selectinload(Submission.revisions))
+        .where(Submission.patient_id.in_(list(by_patient)), Submission.status == "submitted")
+        .order_by(Submission.id)
+    ):
+        by_patient[submission.patient_id].append(submission)
+    return by_patient
+
+
+# --- the pharmacovigilance review list --------------------------------------------------------
+
+
+class EventSort(enum.StrEnum):
+    NEWEST = "newest"
+    OLDEST = "oldest"
+
+
+EVENT_SORT_LABELS = {
+    EventSort.NEWEST: _l("Latest submitted first"),
+    EventSort.OLDEST: _l("Earliest submitted first"),
+}
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """A submitted adverse-event or pregnancy form, as the review list shows it."""
+
+    submission: Submission
+    patient: Patient
+    title: str
+
+
+def event_form_keys(session: Session, protocol_keys: Sequence[str]) -> dict[str, str]:
+    """Return form key → title of the adverse-event and pregnancy forms in force."""
+    from portal.protocols.builder import current_locale
+
+    locale = current_locale()
+    found: dict[str, str] = {}
+    for key in protocol_keys:
+        loaded = definition_in_force(session, key)
+        if loaded is None:
+            continue
+        for form in loaded[1].forms:
+            if form.kind in EVENT_KINDS:
+                found.setdefault(form.key, form.title.get(locale))
+    return found
+
+
+def event_page(session: Session, actor: Any, *, sort: str | None = None,
+               search: str | None = None, after: str | None = None,
+               page_size: int | None = None) -> ListPage:
+    """Return one page of the submitted adverse-event and pregnancy forms; logs the list.
+
+    Only what is stored in clear is shown (case number, form, dates, establishment): the
+    reviewer opens a form to read it, and that read is logged as any other.
+    :raises SearchError: the search text cannot be a case number.
+    """
+    from portal.audit.services import record
+    from portal.protocols.models import ProtocolVersion
+
+    view = view_for(session, actor)
+    page_size = page_size or PAGE_SIZE
+    try:
+        order = EventSort(sort or EventSort.NEWEST)
+    except ValueError:
+        order = EventSort.NEWEST
+    wanted = case_search(search)
+    keys = view.protocol_keys if view.protocol_keys is not None else frozenset(
+        session.scalars(select(ProtocolVersion.protocol_key)
+                        .where(ProtocolVersion.is_current.is_(True))))
+    titles = event_form_keys(session, sorted(keys))
+    query = (select(Submission, Patient).join(Patient, Patient.id == Submission.patient_id)
+             .where(Submission.status == "submitted", view.patient_filter(),
+                    Submission.form_key.in_(sorted(titles)) if titles else false()))
+    query = _searched(query, wanted)
+    last = None
+    if after and len(after) <= 32:
+        hit = session.execute(query.where(Submission.handle == after)).first()
+        last = hit[0] if hit is not None else None
+    key = tuple_(Submission.submitted_at, Submission.id)
+    if last is not None:
+        mark = tuple_(last.submitted_at, last.id)
+        query = query.where(key < mark if order == EventSort.NEWEST else key > mark)
+    if order == EventSort.NEWEST:
+        query = query.order_by(Submission.submitted_at.desc(), Submission.id.desc())
+    else:
+        query = query.order_by(Submission.submitted_at, Submission.id)
+    found = list(session.execute(query.limit(page_size + 1)))
+    more = len(found) > page_size
+    found = found[:page_size]
+    rows = [EventRow(s, p, titles.get(s.form_key, s.form_key)) for s, p in found]
+    record(session, actor, RecordsAction.PATIENT_LIST, None, row_count=len(rows),
+           list="events", sort=str(order), searched=wanted is not None,
+           continued=last is not None)
+    return ListPage(rows, str(order), wanted,
+                    rows[-1].submission.handle if more and rows else None, last is not None,
+                    len(rows))
+
+
+# --- a visit outside its window ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowDeviation:
+    """A follow-up dated outside its visit's window: a warning the professional confirms."""
+
+    code: str
+    visit_on: date
+    window_start: date
+    window_end: date
+
+    @property
+    def position(self) -> str:
+        """"early" or "late", as stored with the submission."""
+        return "early" if self.visit_on < self.window_start else "late"
+
+    @property
+    def days(self) -> int:
+        """How many days outside the window."""
+        if self.visit_on < self.window_start:
+            return (self.window_start - self.visit_on).days
+        return (self.visit_on - self.window_end).days
+
+    @property
+    def token(self) -> str:
+        """What the confirmation posts back: it confirms this date for this visit only."""
+        return f"{self.code}:{self.visit_on.isoformat()}"
+
+
+def window_deviation(session: Session, actor: Any, patient: Patient, ref: Any,
+                     answers: dict[str, Any]) -> WindowDeviation | None:
+    """Return how a follow-up's visit date lies outside its window, or None when it is inside
+    (or nothing can be said: no initiation yet, an unscheduled visit, no visit date).
+
+    :param ref: the form being filled (`submissions.FormRef`).
+    """
+    definition = ref.protocol.definition
+    if ref.definition.kind != FormKind.follow_up:
+        return None
+    codes = {tp.code for tp in definition.schedule.timepoints}
+    code = None
+    for _si, _fi, _section, fld in ref.definition.iter_fields():
+        if fld.type == "single_choice" and {c.code for c in fld.choices} & codes:
+            value = answers.get(fld.key)
+            code = value if isinstance(value, str) else None
+            break
+    on = visit_date(definition, ref.definition.key, answers)
+    if code is None or on is None:
+        return None
+    initiations = [s for s in patient_submissions(session, patient)
+                   if not s.is_draft and
+                   submission_form(s).definition.kind == FormKind.initiation]
+    filled = [Filled(s.handle, s.form_key, FormKind.initiation,
+                     s.submitted_at.date() if s.submitted_at else clinical_today(session),
+                     read_answers(session, actor, s)) for s in initiations[:1]]
+    start = start_of(filled)
+    window = visit_window(definition, start, code) if start is not None else None
+    if window is None:
+        return None
+    _due, window_start, window_end = window
+    if done_status(on, window_start, window_end) == VisitStatus.DONE:
+        return None
+    return WindowDeviation(code, on, window_start, window_end)
+
+
+def record_out_of_window(session: Session, actor: Any, submission: Submission,
+                         deviation: WindowDeviation) -> None:
+    """Keep with the submission's revision that its visit date was confirmed out of window."""
+    from portal.audit.services import record
+
+    revision = submission.revisions[-1]
+    revision.visit_window = deviation.position
+    session.flush()
+    record(session, actor, RecordsAction.VISIT_OUT_OF_WINDOW, submission,
+           patient=submission.patient.audit_ref, visit=deviation.code,
+           position=deviation.position, days=deviation.days)

@@ -31,7 +31,6 @@ from portal.protocols.models import ProtocolVersion
 from portal.records import display, export, overview, services, submissions
 from portal.records.actions import (
     LIMITATION_LABELS,
-    RecordsAction,
 )
 from portal.records.blueprint import bp, current_actor
 from portal.records.forms import (
@@ -41,39 +40,62 @@ from portal.records.forms import (
     RegistrationForm,
 )
 from portal.records.models import Patient
-from portal.records.policy import patient_for, view_for, visible_patients
+from portal.records.policy import patient_for, view_for
 from portal.records.versions import in_force, protocol_of
-
-PAGE_SIZE = 100
-
 
 # --- patients ------------------------------------------------------------------------------------
 
 
-@bp.get("/patients")
+def _list_request() -> tuple[dict[str, Any], str]:
+    """Sort, position and search of a list page, and the search as typed.
+
+    The search comes only from a POST body: a case number never goes into a URL. Sort and
+    position (a random handle) may be links.
+    """
+    source = request.form if request.method == "POST" else request.args
+    typed = request.form.get("q", "") if request.method == "POST" else ""
+    return {"sort": source.get("sort") or None, "after": source.get("after") or None,
+            "search": typed}, typed
+
+
+def _listed(read: Any, session: Any, actor: Any) -> tuple[overview.ListPage, str, str | None]:
+    """Run a list service; a search that cannot be a case number is a form error."""
+    arguments, typed = _list_request()
+    try:
+        return read(session, actor, **arguments), typed, None
+    except overview.SearchError as exc:
+        arguments.update(search=None, after=None)
+        return read(session, actor, **arguments), typed, str(exc)
+
+
+@bp.route("/patients", methods=["GET", "POST"])
 @requires(Permission.PATIENT_READ)
-def patients() -> str:
-    """List the patients the person reaches (letters only with identifying scope)."""
+def patients() -> Any:
+    """List the patients the person reaches (letters only with identifying scope), a page at a
+    time, searchable by case number and sortable."""
     session, actor = get_session(), current_actor()
     view = view_for(session, actor)
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
-    rows = list(session.scalars(
-        visible_patients(session, actor).order_by(Patient.created_at.desc(), Patient.id.desc())
-        .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
-    ))
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    letters = {}
-    if view.shows_identity:
-        letters = {p.id: services.read_identity(session, actor, p).letters for p in rows}
-    names = _establishment_names(session, {p.establishment_id for p in rows})
-    from portal.audit.services import record
-
-    record(session, actor, RecordsAction.PATIENT_LIST, None, row_count=len(rows), page=page)
+    page, typed, error = _listed(overview.patient_page, session, actor)
+    names = _establishment_names(session, {r.patient.establishment_id for r in page.rows})
     session.commit()
-    return render_template("records/patients.html", rows=rows, letters=letters, names=names,
-                           page=page, more=more, view=view,
-                           can_register=view.can(Permission.PATIENT_CREATE))
+    return render_template("records/patients.html", page=page, names=names, view=view,
+                           typed=typed, search_error=error,
+                           sorts=overview.SORT_LABELS, statuses=overview.CASE_STATUS_LABELS,
+                           can_register=view.can(Permission.PATIENT_CREATE)), \
+        422 if error else 200
+
+
+@bp.route("/pharmacovigilance", methods=["GET", "POST"])
+@requires(Permission.SUBMISSION_READ)
+def events() -> Any:
+    """The adverse-event and pregnancy forms submitted, for review, a page at a time."""
+    session, actor = get_session(), current_actor()
+    page, typed, error = _listed(overview.event_page, session, actor)
+    names = _establishment_names(session, {r.patient.establishment_id for r in page.rows})
+    session.commit()
+    return render_template("records/events.html", page=page, names=names, typed=typed,
+                           search_error=error, sorts=overview.EVENT_SORT_LABELS), \
+        422 if error else 200
 
 
 def _establishment_names(session: Any, ids: set[int]) -> dict[int, str]:
@@ -169,14 +191,16 @@ def patient(handle: str) -> str:
     )
 
 
-@bp.get("/my-patients")
+@bp.route("/my-patients", methods=["GET", "POST"])
 @requires(Permission.SUBMISSION_WRITE)
-def my_patients() -> str:
-    """List my patients with visits overdue or due."""
+def my_patients() -> Any:
+    """List my patients with visits overdue or due, a page at a time."""
     session, actor = get_session(), current_actor()
-    rows = overview.my_patients(session, actor)
+    page, typed, error = _listed(overview.my_patients, session, actor)
     session.commit()
-    return render_template("records/my_patients.html", rows=rows)
+    return render_template("records/my_patients.html", page=page, typed=typed,
+                           search_error=error, sorts=overview.SORT_LABELS), \
+        422 if error else 200
 
 
 @bp.post("/patients/<handle>/limit")

@@ -25,11 +25,18 @@ MAX_YEARS = 30
 
 class VisitStatus(enum.StrEnum):
     DONE = "done"
+    #: done, on a date before its window opened (the professional confirmed it)
+    DONE_EARLY = "done_early"
+    #: done, on a date after its window closed
+    DONE_LATE = "done_late"
     DUE = "due"
     OVERDUE = "overdue"
     UPCOMING = "upcoming"
     #: its window closed before the discontinuation without a form: no longer expected
     MISSED = "missed"
+
+
+DONE_STATUSES = frozenset({VisitStatus.DONE, VisitStatus.DONE_EARLY, VisitStatus.DONE_LATE})
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,12 @@ class Visit:
     status: VisitStatus
     #: the handle of the submission that did it
     done_by: str | None = None
+    #: the date the visit took place (its visit date, else the day it was submitted)
+    done_on: date | None = None
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in DONE_STATUSES
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,74 @@ def _timepoint_answer(protocol: Protocol, form_key: str, codes: set[str],
     return None
 
 
+def visit_date(protocol: Protocol, form_key: str, answers: Mapping[str, Any]) -> date | None:
+    """Return the date a follow-up says the visit took place.
+
+    It is the first date field of the section holding the visit choice (e.g. `visit_date`
+    next to `visit_timepoint`), else the form's first top-level date field.
+    """
+    try:
+        form = protocol.form(form_key)
+    except KeyError:
+        return None
+    fallback = None
+    for section in form.sections:
+        if section.repeat is not None:
+            continue
+        dates = [f.key for f in section.fields if f.type == "date"]
+        if any(f.type == "single_choice" for f in section.fields) and dates:
+            return _parse_date(answers.get(dates[0]))
+        if dates and fallback is None:
+            fallback = dates[0]
+    return _parse_date(answers.get(fallback)) if fallback else None
+
+
+def visit_window(protocol: Protocol, start: date, code: str
+                 ) -> tuple[date, date, date] | None:
+    """Return (due, window start, window end) of the visit `code`, repeating ones included.
+
+    None when the schedule has no such visit (e.g. an unscheduled visit).
+    """
+    schedule = protocol.schedule
+    for tp in schedule.timepoints:
+        if tp.code == code:
+            offset = Duration(tp.day, "d") if tp.day is not None else \
+                Duration(tp.month or 0, "m")
+            return _window(offset.add_to(start), tp.window_before_days, tp.window_after_days)
+    then = schedule.then
+    if then is None or not code.startswith("M") or not code[1:].isdigit():
+        return None
+    month = int(code[1:])
+    base = next((tp for tp in schedule.timepoints if tp.code == then.after), None)
+    base_month = base.month if base is not None and base.month is not None else 0
+    if month <= base_month or (month - base_month) % then.every_months or \
+            month > MAX_YEARS * 12:
+        return None
+    return _window(Duration(month, "m").add_to(start), then.window_before_days,
+                   then.window_after_days)
+
+
+def _window(due: date, before: int, after: int) -> tuple[date, date, date]:
+    return due, Duration(before, "d").add_to(due, -1), Duration(after, "d").add_to(due)
+
+
+def start_of(filled: list[Filled]) -> date | None:
+    """Return day 0: the initiation's treatment start, else the day it was submitted."""
+    initiation = next((f for f in filled if f.kind == FormKind.initiation), None)
+    if initiation is None:
+        return None
+    return _parse_date(initiation.answers.get("start_date")) or initiation.submitted_on
+
+
+def done_status(on: date, window_start: date, window_end: date) -> VisitStatus:
+    """How a visit done on `on` stands against its window."""
+    if on < window_start:
+        return VisitStatus.DONE_EARLY
+    if on > window_end:
+        return VisitStatus.DONE_LATE
+    return VisitStatus.DONE
+
+
 def _planned(schedule: Schedule, start: date, today: date, ended: date | None,
              label: Any) -> list[tuple[str, Any, date, int, int]]:
     """Return (code, label, due, before, after) of every visit up to the next one."""
@@ -137,12 +218,9 @@ def compute(protocol: Protocol, filled: list[Filled], today: date,
     schedule = protocol.schedule
     codes = {tp.code for tp in schedule.timepoints}
     then_after = schedule.then.after if schedule.then else None
-    initiation = next((f for f in filled if f.kind == FormKind.initiation), None)
     stop = next((f for f in filled if f.kind == FormKind.discontinuation), None)
     ended = (_parse_date(stop.answers.get("stop_date")) or stop.submitted_on) if stop else None
-    start = None
-    if initiation is not None:
-        start = _parse_date(initiation.answers.get("start_date")) or initiation.submitted_on
+    start = start_of(filled)
 
     def label(month: int) -> str:
         return month_label(month) if month_label else f"M{month}"
@@ -154,26 +232,31 @@ def compute(protocol: Protocol, filled: list[Filled], today: date,
                                       VisitStatus.DUE)], None, ended)
     planned = _planned(schedule, start, today, ended, label)
     all_codes = codes | {code for code, *_rest in planned}
-    done: dict[str, str] = {}
+    done: dict[str, Filled] = {}
     unmatched: dict[str, list[Filled]] = {}
     for item in filled:
         if item.kind == FormKind.initiation:
-            done.setdefault(schedule.timepoints[0].code, item.handle)
+            done.setdefault(schedule.timepoints[0].code, item)
             continue
         code = _timepoint_answer(protocol, item.form_key, all_codes, item.answers)
         if code is not None and code not in done:
-            done[code] = item.handle
+            done[code] = item
         elif code is None:
             unmatched.setdefault(item.form_key, []).append(item)
     visits = []
     for code, text, due, before, after in planned:
         form_key = _form_for(protocol, code, then_after)
         if code not in done and form_key in unmatched and unmatched[form_key]:
-            done[code] = unmatched[form_key].pop(0).handle
+            done[code] = unmatched[form_key].pop(0)
         window_start = Duration(before, "d").add_to(due, -1)
         window_end = Duration(after, "d").add_to(due)
-        if code in done:
-            status = VisitStatus.DONE
+        by = done.get(code)
+        done_on = None
+        if by is not None:
+            done_on = (start if by.kind == FormKind.initiation else
+                       visit_date(protocol, by.form_key, by.answers)) or by.submitted_on
+            # A visit outside its window is done, but never shown as an on-time one.
+            status = done_status(done_on, window_start, window_end)
         elif ended is not None and window_start > ended:
             continue  # after the discontinuation: not expected any more
         elif ended is not None and window_end < today:
@@ -186,7 +269,7 @@ def compute(protocol: Protocol, filled: list[Filled], today: date,
             status = VisitStatus.UPCOMING
         shown = text.get(_locale()) if isinstance(text, Text) else str(text)
         visits.append(Visit(code, shown, form_key, due, window_start, window_end, status,
-                            done.get(code)))
+                            by.handle if by is not None else None, done_on))
     return PatientSchedule(visits, start, ended)
 
 

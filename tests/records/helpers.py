@@ -109,8 +109,20 @@ def register(db: Session, actor: Any, establishment: Establishment, *, confirm: 
     return patient
 
 
+def month_before(day: date) -> date:
+    """The same day a month earlier (the last day of that month when it is shorter)."""
+    year, month = (day.year, day.month - 1) if day.month > 1 else (day.year - 1, 12)
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, candidate))
+        except ValueError:
+            continue
+    raise AssertionError(day)
+
+
 def initiation_answers(start: date | None = None) -> dict[str, Any]:
-    start = start or today() - timedelta(days=10)
+    # By default the treatment started a month ago: a follow-up M1 dated today is on time.
+    start = start or month_before(today())
     return {
         "info_note_given": "yes", "info_note_recipient": "patient",
         "info_note_date": (start - timedelta(days=2)).isoformat(),

@@ -99,7 +99,8 @@ def test_my_patients_as_time_goes_by(db, app, protocol, site_a):
     with clock.frozen(past):
         prescriber = helpers.professional(db, "t.temps", site_a)
         patient = helpers.register(db, prescriber, site_a)
-        helpers.submit(db, prescriber, patient, "initiation")
+        helpers.submit(db, prescriber, patient, "initiation",
+                       helpers.initiation_answers(helpers.today() - timedelta(days=10)))
         then = app.test_client()
         login(then, prescriber)
         assert patient.case_number not in then.get("/my-patients").get_data(as_text=True)
