@@ -22,6 +22,7 @@ from portal.permissions import Permission
 from portal.records.models import Patient
 from portal.records.policy import view_for
 from portal.rights.models import RightsRequest
+from portal.rights.references import read_details
 
 
 def find_case(session: Session, case_reference: str | None) -> int | None:
@@ -86,7 +87,13 @@ def recipient_label(session: Session, request: RightsRequest) -> str | None:
     """Return who receives the answer in the portal (name and establishment-free)."""
     user_id = request.submitted_by_id or request.via_professional_id
     user = session.get(User, user_id) if user_id else None
-    return f"{user.full_name} ({user.login})" if user else None
+    if user is not None:
+        return f"{user.full_name} ({user.login})"
+    if request.doctor_rpps:
+        name = read_details(session, request).get("doctor_name", "")
+        return str(_l("%(name)s (RPPS %(rpps)s), without a portal account: by post, at the "
+                      "address of the RPPS directory", name=name, rpps=request.doctor_rpps))
+    return None
 
 
 def rpps_user(session: Session, rpps: str) -> User | None:
