@@ -22,6 +22,7 @@ from flask_babel import force_locale, format_date, format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal import clock
@@ -447,8 +448,11 @@ def _everyone() -> str:
 @limiter.limit(PUBLIC_GLOBAL_LIMIT, key_func=_everyone, methods=["POST"])
 def ask() -> tuple[str, int, dict[str, str]]:
     """How to exercise one's rights, and the form that needs no account."""
-    # Checked before the body is read: the form holds a few short fields.
+    # The form holds a few short fields. The CSRF check may have read the body already under
+    # the portal-wide limit, so the declared length is checked too.
     request.max_content_length = PUBLIC_MAX_BYTES
+    if (request.content_length or 0) > PUBLIC_MAX_BYTES:
+        raise RequestEntityTooLarge()
     form = PublicRequestForm()
     receipt = None
     if form.validate_on_submit():
