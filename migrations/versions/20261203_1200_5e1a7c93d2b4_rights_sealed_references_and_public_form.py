@@ -13,6 +13,8 @@ portal (`portal db upgrade`); an empty table needs nothing.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from alembic import op
@@ -52,16 +54,16 @@ def _ring():  # noqa: ANN202
     return current_app.extensions["portal.keys"]
 
 
-def _seal_existing(connection: sa.Connection) -> None:
-    rows = connection.execute(sa.text(
+def _typed_rows(connection: sa.Connection) -> list[sa.Row]:
+    return list(connection.execute(sa.text(
         "SELECT id, case_reference, correspondence_ref FROM rights_request "
-        "WHERE case_reference IS NOT NULL OR correspondence_ref IS NOT NULL")).all()
-    if not rows:
-        return
+        "WHERE case_reference IS NOT NULL OR correspondence_ref IS NOT NULL")).all())
+
+
+def _seal_existing(connection: sa.Connection, rows: list[sa.Row], ring) -> None:  # noqa: ANN001
     from portal.records.crypto_store import seal_value
     from portal.rights.references import case_index_with, details_aad
 
-    ring = _ring()
     for row in rows:
         values = {key: value for key, value in (("case_reference", row.case_reference),
                                                 ("correspondence_ref", row.correspondence_ref))
@@ -77,7 +79,39 @@ def _seal_existing(connection: sa.Connection) -> None:
                            {"index": case_index_with(ring, row.case_reference), "id": row.id})
 
 
+#: the tables whose rows hang on a request with ON DELETE CASCADE
+CHILDREN = ('rights_request_event', 'rights_suspension', 'rights_answer',
+            'rights_request_details')
+
+
+@contextmanager
+def _children_kept(connection: sa.Connection, tables: tuple[str, ...]) -> Iterator[None]:
+    """Keep the rows of `tables` through a batch rebuild of rights_request on SQLite.
+
+    SQLite rebuilds the table to change a constraint, and dropping the old one deletes its
+    children through ON DELETE CASCADE when foreign keys are enforced.
+    """
+    if connection.dialect.name != 'sqlite':
+        yield
+        return
+    present = set(sa.inspect(connection).get_table_names())
+    # The names come from CHILDREN, never from input.
+    kept = [table for table in tables if table in present]
+    for table in kept:
+        connection.execute(sa.text(f'CREATE TEMP TABLE "keep_{table}" AS SELECT * FROM "{table}"'))  # noqa: S608
+    yield
+    for table in kept:
+        restore = (f'INSERT INTO "{table}" SELECT * FROM "keep_{table}" '  # noqa: S608
+                   f'WHERE id NOT IN (SELECT id FROM "{table}")')
+        connection.execute(sa.text(restore))
+        connection.execute(sa.text(f'DROP TABLE "keep_{table}"'))
+
+
 def upgrade() -> None:
+    connection = op.get_bind()
+    # Before any change: SQLite does not undo DDL when a migration fails half-way.
+    typed = _typed_rows(connection)
+    ring = _ring() if typed else None
     op.create_table('rights_request_details',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('request_id', sa.Integer(), nullable=False),
@@ -90,7 +124,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('handle', name=op.f('uq_rights_request_details_handle')),
     sa.UniqueConstraint('request_id', name=op.f('uq_rights_request_details_request_id'))
     )
-    with op.batch_alter_table('rights_request', schema=None) as batch_op:
+    with _children_kept(connection, CHILDREN), \
+            op.batch_alter_table('rights_request', schema=None) as batch_op:
         batch_op.add_column(sa.Column('case_index', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('doctor_rpps', sa.String(length=11), nullable=True))
         batch_op.add_column(sa.Column('relation_confirmed_at', portal.db.UTCDateTime(timezone=True), nullable=True))
@@ -98,8 +133,7 @@ def upgrade() -> None:
         batch_op.create_foreign_key(batch_op.f('fk_rights_request_relation_confirmed_by_id_users'), 'users', ['relation_confirmed_by_id'], ['id'])
         batch_op.create_index(batch_op.f('ix_rights_request_case_index'), ['case_index'], unique=False)
 
-    connection = op.get_bind()
-    _seal_existing(connection)
+    _seal_existing(connection, typed, ring)
     # A review cleared under the former rule was the DPO's check of both identity and relation.
     connection.execute(sa.text(
         "UPDATE rights_request SET relation_confirmed_at = review_cleared_at, "
@@ -109,7 +143,8 @@ def upgrade() -> None:
         "identity_confirmed_by_id = review_cleared_by_id "
         "WHERE review_cleared_at IS NOT NULL AND identity_confirmed_at IS NULL"))
 
-    with op.batch_alter_table('rights_request', schema=None) as batch_op:
+    with _children_kept(connection, CHILDREN), \
+            op.batch_alter_table('rights_request', schema=None) as batch_op:
         for name in ('subject_named', 'direct_names_confirmer', 'reviewed_before_answer',
                      'state_known', 'channel_known'):
             batch_op.drop_constraint(op.f(f'ck_rights_request_{name}'), type_='check')
@@ -143,7 +178,8 @@ def downgrade() -> None:
         batch_op.drop_constraint(op.f('ck_rights_request_event_to_state_known'), type_='check')
         batch_op.create_check_constraint(op.f('ck_rights_request_event_from_state_known'), f"from_state IS NULL OR from_state IN ({OLD_STATES})")
         batch_op.create_check_constraint(op.f('ck_rights_request_event_to_state_known'), f"to_state IN ({OLD_STATES})")
-    with op.batch_alter_table('rights_request', schema=None) as batch_op:
+    with _children_kept(connection, CHILDREN[:3]), \
+            op.batch_alter_table('rights_request', schema=None) as batch_op:
         for name in ('subject_named', 'direct_names_confirmer', 'reviewed_before_answer',
                      'doctor_confirmed_before_answer', 'state_known', 'channel_known'):
             batch_op.drop_constraint(op.f(f'ck_rights_request_{name}'), type_='check')
@@ -152,7 +188,8 @@ def downgrade() -> None:
     connection.execute(sa.text(
         "UPDATE rights_request SET case_reference = (SELECT case_number FROM patient "
         "WHERE patient.id = rights_request.patient_id) WHERE patient_id IS NOT NULL"))
-    with op.batch_alter_table('rights_request', schema=None) as batch_op:
+    with _children_kept(connection, CHILDREN[:3]), \
+            op.batch_alter_table('rights_request', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_rights_request_case_index'))
         batch_op.drop_constraint(batch_op.f('fk_rights_request_relation_confirmed_by_id_users'), type_='foreignkey')
         batch_op.drop_column('relation_confirmed_by_id')
