@@ -114,3 +114,9 @@ def test_the_form_is_size_limited(client, db) -> None:  # noqa: ANN001
     response = client.post("/rights/ask?lang=en", data=_form(padding="x" * 20_000))
     assert response.status_code == 413
     assert db.scalars(select(RightsRequest)).all() == []
+
+
+def test_the_doctors_page_points_to_the_public_page(app, doctor) -> None:  # noqa: ANN001
+    client = app.test_client()
+    login(client, doctor)
+    assert 'href="/rights/ask"' in client.get("/rights/?lang=en").text
