@@ -10,6 +10,8 @@ class RightsAction(enum.StrEnum):
 
     #: a professional submitted a request through the portal
     REQUEST_SUBMIT = "rights:request:submit"
+    #: someone without an account sent a request through the public form
+    REQUEST_PUBLIC = "rights:request:public"
     #: the DPO recorded a request that arrived by e-mail or post
     REQUEST_RECORD = "rights:request:record"
     #: a state transition (the details carry from, to and the reason code)

@@ -250,13 +250,35 @@ def open_answer(session: Session, answer: RightsAnswer) -> dict[str, Any]:
                              answer.kek_version)
 
 
-def disclose(session: Session, viewer: Any, request: RightsRequest, *, fmt: str) -> dict[str, Any]:
-    """Return the access answer to someone allowed to see the request; log the disclosure.
+def may_receive(session: Session, viewer: Any, request: RightsRequest) -> bool:
+    """Tell whether the answer may go to this person (other than the DPO).
 
-    :raises NotFound: when the request has no answer.
+    A professional's own data go to them. A patient's data go to the professional who asked
+    while the patient stays one they follow (perimeter and grants decide now, as for any
+    read), or, when the DPO linked the case, to the requester or physician named, once the
+    DPO has confirmed both the identity and the relation to the case.
+    """
+    viewer_id = getattr(viewer, "id", None)
+    if viewer_id is None:
+        return False
+    if request.requester_type == RequesterType.PROFESSIONAL_SELF:
+        return viewer_id == request.subject_user_id
+    if request.manual_review:
+        return (request.relation_confirmed_at is not None
+                and request.identity_confirmed_at is not None
+                and viewer_id in {request.submitted_by_id, request.via_professional_id})
+    return viewer_id == request.submitted_by_id and links.follows(session, viewer,
+                                                                  request.patient_id)
+
+
+def disclose(session: Session, viewer: Any, request: RightsRequest, *, fmt: str,
+             handling: bool = False) -> dict[str, Any]:
+    """Return the access answer to the DPO or to its recipient; log the disclosure.
+
+    :raises NotFound: when the request has no answer, or the viewer may not receive it.
     """
     answer = request.answer
-    if answer is None:
+    if answer is None or not (handling or may_receive(session, viewer, request)):
         raise NotFound()
     document = open_answer(session, answer)
     if answer.first_disclosed_at is None and getattr(viewer, "id", None) in {

@@ -6,7 +6,14 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
@@ -40,7 +47,8 @@ class SubmitRequestForm(FlaskForm):
         _l("Case number"),
         description=_l("The case number shown in the portal for this patient. Never the "
                        "patient's name or social security number."),
-        validators=[Optional(), Length(max=32)],
+        # The length that counts is checked once the value is normalised (services).
+        validators=[Optional(), Length(max=64)],
     )
     kind = RadioField(
         _l("Right exercised"),
@@ -74,8 +82,17 @@ class RecordRequestForm(FlaskForm):
         description=_l("The case number the patient or their physician gave. Never a name or "
                        "a social security number."),
         validators=[DataRequired(message=_l("Give the case number as it appears in the "
-                                            "portal.")), Length(max=32)],
+                                            "portal.")), Length(max=64)],
     )
+    doctor_rpps = StringField(
+        _l("RPPS number of the doctor who writes for the patient"),
+        description=_l("For a doctor of the patient's choice who has no portal account: the "
+                       "RPPS number (the check digit is verified) and the name, as in the "
+                       "public directory of health professionals. Their identity is confirmed "
+                       "before anything is disclosed."),
+        validators=[Optional(), Length(max=32)],
+    )
+    doctor_name = StringField(_l("Name of that doctor"), validators=[Optional(), Length(max=120)])
     via_professional = StringField(
         _l("Physician through whom identity is confirmed (login or RPPS)"),
         description=_l("For a patient writing directly: the prescribing physician who confirms "
@@ -99,10 +116,59 @@ class RecordRequestForm(FlaskForm):
 
 
 class ReviewForm(FlaskForm):
-    """The DPO matches a request under manual review to a case."""
+    """The DPO links a request under manual review to a case, after the two checks."""
 
-    case_number = StringField(_l("Case number"),
-                              validators=[DataRequired(), Length(max=32)])
+    case_number = StringField(
+        _l("Case number"),
+        description=_l("The case number the physician or centre following the patient gave "
+                       "you, not the one in the request."),
+        validators=[DataRequired(), Length(max=64)])
+    identity_confirmed = BooleanField(
+        _l("I confirmed the patient's identity with the physician or centre that follows "
+           "them"))
+    relation_confirmed = BooleanField(
+        _l("I confirmed that the requester acts for this patient (the doctor the patient "
+           "chose, their relative or their representative)"))
+
+
+#: who may write through the public form
+PUBLIC_REQUESTERS = (RequesterType.PATIENT_DIRECT, RequesterType.PATIENT_VIA_DOCTOR,
+                     RequesterType.RELATIVE, RequesterType.LEGAL_REPRESENTATIVE)
+
+
+class PublicRequestForm(FlaskForm):
+    """A request from anyone, without an account: only what is needed to handle it."""
+
+    requester_type = RadioField(
+        _l("You are"), choices=_choices(REQUESTER_LABELS, keep=set(PUBLIC_REQUESTERS)),
+        validators=[InputRequired(message=_l("Say who is writing."))])
+    kind = RadioField(_l("Right exercised"), choices=_choices(KIND_LABELS),
+                      validators=[InputRequired(message=_l("Choose the right the request is "
+                                                           "about."))])
+    relative_basis = SelectField(
+        _l("For a relative: on what ground"),
+        choices=[SelectChoice("", _l("Not a relative")), *_choices(RELATIVE_BASIS_LABELS)],
+        validators=[Optional()])
+    case_number = StringField(
+        _l("Case number, if you know it"),
+        description=_l("The number the doctor gave you for this follow-up (such as 7K3M-9QXA). "
+                       "Never your name or your social security number."),
+        validators=[Optional(), Length(max=64)])
+    confirmer = StringField(
+        _l("The doctor or hospital that follows the patient"),
+        description=_l("The laboratory asks them to confirm who you are before answering."),
+        validators=[InputRequired(message=_l("Name the doctor or the hospital that follows "
+                                             "the patient.")), Length(max=200)])
+    doctor_rpps = StringField(
+        _l("For a doctor: your RPPS number"), validators=[Optional(), Length(max=32)])
+    doctor_name = StringField(_l("For a doctor: your name"),
+                              validators=[Optional(), Length(max=120)])
+    contact = StringField(
+        _l("Where to write back to you"),
+        description=_l("An e-mail or postal address. It is kept encrypted with the request and "
+                       "deleted with it."),
+        validators=[InputRequired(message=_l("Give an e-mail or postal address to write back "
+                                             "to.")), Length(max=300)])
 
 
 class ExtendForm(FlaskForm):

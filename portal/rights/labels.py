@@ -37,9 +37,11 @@ CHANNEL_LABELS: dict[Channel, Any] = {
     Channel.PORTAL: _l("Portal"),
     Channel.EMAIL: _l("E-mail"),
     Channel.POST: _l("Letter (post)"),
+    Channel.WEB: _l("Public request form"),
 }
 
 STATE_LABELS: dict[RequestState, Any] = {
+    RequestState.UNVERIFIED: _l("unverified"),
     RequestState.RECEIVED: _l("received"),
     RequestState.IDENTITY_PENDING: _l("identity being confirmed"),
     RequestState.IN_PROGRESS: _l("in progress"),
@@ -113,6 +115,7 @@ EVENT_REASON_LABELS: dict[str, Any] = {
     "received": _l("Request received"),
     "taken_in_hand": _l("Taken in hand"),
     "confirm_through_physician": _l("Identity to be confirmed through the physician or centre"),
+    "confirm_doctor": _l("The doctor's identity to be confirmed (RPPS directory)"),
     "reasonable_doubt": _l("Reasonable doubt about the requester's identity"),
     "identity_confirmed": _l("Identity confirmed"),
     "extension_complexity": _l("Extended: complex request"),

@@ -14,39 +14,54 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.access.models import Establishment
-from portal.access.services import establishment_ids_for
 from portal.accounts.models import User
 from portal.audit.services import record
-from portal.errors import BadRequest, Conflict
+from portal.errors import BadRequest, Conflict, Forbidden
 from portal.identifiers import normalise_finess, normalise_rpps
+from portal.permissions import Permission
 from portal.records.models import Patient
+from portal.records.policy import view_for
 from portal.rights.models import RightsRequest
-
-
-@dataclass(frozen=True)
-class CaseMatch:
-    """What a professional's case number points to, as far as the rights area may know."""
-
-    #: the patient, when the case exists (even outside the professional's establishments)
-    patient_id: int | None
-    #: True only when the case is a patient of one of the professional's establishments
-    in_perimeter: bool
+from portal.rights.references import read_details
 
 
 def find_case(session: Session, case_reference: str | None) -> int | None:
-    """Return the id of the patient with this case number, or None."""
+    """Return the id of the patient with this (canonical) case number, or None."""
     if not case_reference:
         return None
     return session.scalar(select(Patient.id).where(Patient.case_number == case_reference))
 
 
-def match_case(session: Session, user: User, case_reference: str) -> CaseMatch:
-    """Match a case number against the professional's establishments (RGT-03)."""
+def followed_case(session: Session, user: User, case_reference: str | None) -> int | None:
+    """Return the patient of this case number if the professional may read that patient's
+    record now (establishment perimeter and grants, as for every read), else None.
+
+    Nothing tells apart a case outside the perimeter from a case that does not exist.
+    """
+    if not case_reference:
+        return None
     patient = session.scalar(select(Patient).where(Patient.case_number == case_reference))
     if patient is None:
-        return CaseMatch(None, False)
-    in_perimeter = patient.establishment_id in establishment_ids_for(session, user)
-    return CaseMatch(patient.id, in_perimeter)
+        return None
+    try:
+        view = view_for(session, user)
+    except Forbidden:
+        return None
+    if not (view.covers(patient) and view.can(Permission.PATIENT_READ)):
+        return None
+    return patient.id
+
+
+def follows(session: Session, user: Any, patient_id: int | None) -> bool:
+    """Tell whether the person may read this patient's record now."""
+    patient = session.get(Patient, patient_id) if patient_id else None
+    if patient is None or not getattr(user, "id", None):
+        return False
+    try:
+        view = view_for(session, user)
+    except Forbidden:
+        return False
+    return view.covers(patient) and view.can(Permission.PATIENT_READ)
 
 
 @dataclass(frozen=True)
@@ -72,7 +87,18 @@ def recipient_label(session: Session, request: RightsRequest) -> str | None:
     """Return who receives the answer in the portal (name and establishment-free)."""
     user_id = request.submitted_by_id or request.via_professional_id
     user = session.get(User, user_id) if user_id else None
-    return f"{user.full_name} ({user.login})" if user else None
+    if user is not None:
+        return f"{user.full_name} ({user.login})"
+    if request.doctor_rpps:
+        name = read_details(session, request).get("doctor_name", "")
+        return str(_l("%(name)s (RPPS %(rpps)s), without a portal account: by post, at the "
+                      "address of the RPPS directory", name=name, rpps=request.doctor_rpps))
+    return None
+
+
+def rpps_user(session: Session, rpps: str) -> User | None:
+    """Return the portal account with this RPPS number, if the doctor has one."""
+    return session.scalar(select(User).where(User.rpps == rpps))
 
 
 def find_professional(session: Session, login_or_rpps: str | None) -> User | None:

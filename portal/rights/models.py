@@ -67,11 +67,15 @@ class Channel(enum.StrEnum):
     PORTAL = "portal"
     EMAIL = "email"
     POST = "post"
+    #: the public request form, without an account (the requester is unverified)
+    WEB = "web"
 
 
 class RequestState(enum.StrEnum):
     """Where a request stands."""
 
+    #: arrived through the public form: nobody has checked who wrote it yet
+    UNVERIFIED = "unverified"
     RECEIVED = "received"
     IDENTITY_PENDING = "identity_pending"
     IN_PROGRESS = "in_progress"
@@ -84,6 +88,8 @@ class RequestState(enum.StrEnum):
 S = RequestState
 #: the allowed transitions; anything else is refused by the services
 TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
+    # Nothing is handled before the requester's identity is checked (or the request refused).
+    S.UNVERIFIED: frozenset({S.IDENTITY_PENDING, S.REFUSED}),
     S.RECEIVED: frozenset({S.IDENTITY_PENDING, S.IN_PROGRESS, S.EXTENDED, S.ANSWERED,
                            S.REFUSED}),
     S.IDENTITY_PENDING: frozenset({S.IN_PROGRESS, S.REFUSED}),
@@ -94,7 +100,7 @@ TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
     S.CLOSED: frozenset(),
 }
 #: states in which the art. 12(3) clock matters
-OPEN_STATES = frozenset({S.RECEIVED, S.IDENTITY_PENDING, S.IN_PROGRESS, S.EXTENDED})
+OPEN_STATES = frozenset({S.UNVERIFIED, S.RECEIVED, S.IDENTITY_PENDING, S.IN_PROGRESS, S.EXTENDED})
 
 
 class RefusalReason(enum.StrEnum):
@@ -164,17 +170,19 @@ class RightsRequest(Base):
         # The portal channel is the professionals' own: they are authenticated submitters.
         CheckConstraint("channel <> 'portal' OR submitted_by_id IS NOT NULL",
                         name="portal_has_submitter"),
-        # A professional's own data, or a patient named by a case (resolved or to review).
+        # A professional's own data, or a patient named by a case (resolved or to review);
+        # the public form may come without a case number (the DPO finds it with the centre).
         CheckConstraint(
             "(requester_type = 'professional_self' AND subject_user_id IS NOT NULL "
             "AND patient_id IS NULL) OR (requester_type <> 'professional_self' "
-            "AND (patient_id IS NOT NULL OR case_reference IS NOT NULL))",
+            "AND (patient_id IS NOT NULL OR case_index IS NOT NULL OR channel = 'web'))",
             name="subject_named",
         ),
-        # A patient writing directly names the physician or centre that confirms identity.
+        # A patient writing directly names the physician or centre that confirms identity
+        # (on the public form, in words the DPO reads in the sealed details).
         CheckConstraint(
             "requester_type <> 'patient_direct' OR via_professional_id IS NOT NULL "
-            "OR via_establishment_id IS NOT NULL",
+            "OR via_establishment_id IS NOT NULL OR channel = 'web'",
             name="direct_names_confirmer",
         ),
         CheckConstraint("requester_type <> 'relative' OR relative_basis IS NOT NULL",
@@ -225,10 +233,18 @@ class RightsRequest(Base):
             "OR secrecy_checked_at IS NOT NULL",
             name="relative_secrecy_checked",
         ),
-        # A request naming a patient outside the professional's establishments is reviewed.
+        # A request the portal could not link by itself (a case outside the professional's
+        # perimeter, a letter, the public form) is answered only once the DPO has linked the
+        # case, confirmed the identity and confirmed the requester's relation to the case.
         CheckConstraint(
-            "answered_at IS NULL OR NOT manual_review OR review_cleared_at IS NOT NULL",
+            "answered_at IS NULL OR NOT manual_review OR (review_cleared_at IS NOT NULL "
+            "AND identity_confirmed_at IS NOT NULL AND relation_confirmed_at IS NOT NULL)",
             name="reviewed_before_answer",
+        ),
+        # A doctor without a portal account is identified before anything is disclosed.
+        CheckConstraint(
+            "doctor_rpps IS NULL OR answered_at IS NULL OR identity_confirmed_at IS NOT NULL",
+            name="doctor_confirmed_before_answer",
         ),
         CheckConstraint(
             "limitation_applied_at IS NULL OR kind = 'limitation'", name="limitation_kind"
@@ -258,8 +274,9 @@ class RightsRequest(Base):
     patient_id: Mapped[int | None] = mapped_column(
         ForeignKey("patient.id", ondelete="SET NULL"), index=True
     )
-    #: the case number as given by the requester (never a name or a NIR)
-    case_reference: Mapped[str | None] = mapped_column(String(32))
+    #: keyed blind index of the case number the requester typed (never stored in clear: the
+    #: typed value is in the sealed details); matches requests naming the same case
+    case_index: Mapped[str | None] = mapped_column(String(64), index=True)
     #: the professional whose own data is asked about
     subject_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     #: the professional who submitted it in the portal; the answer goes to them
@@ -270,8 +287,9 @@ class RightsRequest(Base):
     via_professional_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     #: the centre through which identity is confirmed, when no physician is named
     via_establishment_id: Mapped[int | None] = mapped_column(ForeignKey("establishment.id"))
-    #: the DPO's reference of the letter or e-mail in their correspondence register
-    correspondence_ref: Mapped[str | None] = mapped_column(String(64))
+    #: RPPS number (check digit verified) of a doctor of the patient's choice who has no
+    #: portal account; the doctor's name is in the sealed details
+    doctor_rpps: Mapped[str | None] = mapped_column(String(11))
     #: a RelativeBasis value, for a relative
     relative_basis: Mapped[str | None] = mapped_column(String(24))
     #: when the request was received (the art. 12(3) clock starts)
@@ -287,6 +305,10 @@ class RightsRequest(Base):
     manual_review: Mapped[bool_false]
     review_cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     review_cleared_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: the DPO confirmed that the requester acts for this patient (their doctor of choice,
+    #: their relative, their representative), when the portal could not tell by itself
+    relation_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    relation_confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     #: the one extension: when its notice was recorded, why, by how much, new due date
     extension_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     extension_reason: Mapped[str | None] = mapped_column(String(24))
@@ -324,6 +346,9 @@ class RightsRequest(Base):
         cascade="all, delete-orphan", passive_deletes=True,
     )
     answer: Mapped[RightsAnswer | None] = relationship(
+        back_populates="request", cascade="all, delete-orphan", passive_deletes=True,
+    )
+    details: Mapped[RightsRequestDetails | None] = relationship(
         back_populates="request", cascade="all, delete-orphan", passive_deletes=True,
     )
 
@@ -435,3 +460,26 @@ class RightsAnswer(Base):
     first_disclosed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     request: Mapped[RightsRequest] = relationship(back_populates="answer")
+
+
+class RightsRequestDetails(Base):
+    """What a person typed about a request (case number, references, names, contact), sealed.
+
+    Nothing typed is kept in clear: the values are sealed like a submission, under their own
+    data key wrapped by the key-encryption key and bound to this row's handle and its request,
+    for the DPO to read; the request keeps only a keyed blind index of the case number.
+    """
+
+    __tablename__ = "rights_request_details"
+    __table_args__ = (UniqueConstraint("request_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("rights_request.id", ondelete="CASCADE"))
+    #: opaque random reference, part of the associated data of the ciphertext
+    handle: Mapped[str] = mapped_column(String(32), unique=True)
+    kek_version: Mapped[int] = mapped_column(Integer)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    #: the typed values as JSON, sealed
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+    request: Mapped[RightsRequest] = relationship(back_populates="details")

@@ -48,6 +48,20 @@ def get_for(session: Session, user: User, handle: str, *, handling: bool) -> Rig
     return request
 
 
+def shown_case(request: RightsRequest, handling: bool = False) -> str | None:
+    """Return the case number a page may show for a request, None while it is not linked.
+
+    The number comes from the linked patient, never from what the requester typed; the
+    requester sees it only once the link is theirs to know (a patient they follow, or the
+    DPO's confirmed review).
+    """
+    if request.patient is None:
+        return None
+    if handling or not request.manual_review or request.relation_confirmed_at is not None:
+        return request.patient.case_number
+    return None
+
+
 def requests_of(session: Session, user: User) -> list[RightsRequest]:
     """Return the requests a professional submitted, or that are answered through them."""
     return list(session.scalars(

@@ -6,23 +6,43 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal import clock
 from portal.db import get_session
 from portal.errors import NotFound, PortalError
-from portal.permissions import Permission, granted_permissions, requires
+from portal.extensions import limiter
+from portal.permissions import Permission, granted_permissions, public, requires
 from portal.records.actions import RECTIFICATION_LABELS
-from portal.rights import answers, deadlines, handling, labels, links, queries, services
+from portal.rights import (
+    answers,
+    deadlines,
+    handling,
+    labels,
+    links,
+    queries,
+    references,
+    services,
+)
 from portal.rights.forms import (
     ActionForm,
     ExtendForm,
     LimitForm,
+    PublicRequestForm,
     RecordRequestForm,
     RefuseForm,
     ReviewForm,
@@ -40,6 +60,11 @@ from portal.rights.models import (
 )
 
 bp = Blueprint("rights", __name__, url_prefix="/rights")
+
+#: the public form: a few requests an hour from one address, and a small body
+PUBLIC_LIMIT = "5 per hour"
+PUBLIC_GLOBAL_LIMIT = "200 per day"
+PUBLIC_MAX_BYTES = 16 * 1024
 
 
 @bp.app_template_filter("rights_paragraphs")
@@ -66,6 +91,7 @@ def _labels() -> dict[str, Any]:
         "relative_label": _label(labels.RELATIVE_BASIS_LABELS),
         "reason_label": _label(labels.EVENT_REASON_LABELS),
         "rectification_label": _label(RECTIFICATION_LABELS),
+        "shown_case": queries.shown_case,
     }
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -146,10 +172,11 @@ def show(handle: str) -> tuple[str, int, dict[str, str]]:
     }
     if handling_:
         context.update(
-            action_form=ActionForm(), extend_form=ExtendForm(prefix="extend"),
+            typed=references.read_details(session, request),
             limit_form=LimitForm(prefix="limit"), refuse_form=_refuse_form(request),
             review_form=ReviewForm(prefix="review"),
             recipient=links.recipient_label(session, request),
+            action_form=ActionForm(), extend_form=ExtendForm(prefix="extend"),
         )
     return render_template("rights/detail.html", **context), 200, NO_STORE
 
@@ -167,7 +194,8 @@ def answer(handle: str) -> tuple[str, int, dict[str, str]]:
     """Show the access answer as a printable document (a disclosure, logged)."""
     session = get_session()
     request = _load(handle)
-    document = answers.disclose(session, _user(), request, fmt="html")
+    document = answers.disclose(session, _user(), request, fmt="html",
+                                  handling=_handling())
     session.commit()
     # The document is read in the language it was issued in, headings included.
     with force_locale(document.get("language") or "fr"):
@@ -181,7 +209,8 @@ def answer_json(handle: str) -> Response:
     """Download the access answer as a machine-readable JSON file (a disclosure, logged)."""
     session = get_session()
     request = _load(handle)
-    document = answers.disclose(session, _user(), request, fmt="json")
+    document = answers.disclose(session, _user(), request, fmt="json",
+                                  handling=_handling())
     session.commit()
     body = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True)
     return Response(body, mimetype="application/json", headers={
@@ -235,6 +264,7 @@ def record_request() -> str | BaseResponse:
                 relative_basis=RelativeBasis(form.relative_basis.data)
                 if form.relative_basis.data else None,
                 correspondence_ref=form.correspondence_ref.data,
+                doctor_rpps=form.doctor_rpps.data, doctor_name=form.doctor_name.data,
             )
         except PortalError as exc:
             form.form_errors.append(exc.message or "")
@@ -295,8 +325,10 @@ def clear_review(handle: str) -> BaseResponse:
     if not form.validate_on_submit():
         flash(_("Give the case number as it appears in the portal."), "error")
         return redirect(url_for("rights.show", handle=handle))
-    return _act(handle, lambda s, u, r: services.clear_review(s, u, r, form.case_number.data),
-                _("The request is matched to the case."))
+    return _act(handle, lambda s, u, r: services.clear_review(
+        s, u, r, form.case_number.data, identity_confirmed=form.identity_confirmed.data,
+        relation_confirmed=form.relation_confirmed.data),
+        _("The request is matched to the case."))
 
 
 @bp.post("/r/<handle>/extend")
@@ -381,3 +413,45 @@ def refuse(handle: str) -> BaseResponse:
 def close(handle: str) -> BaseResponse:
     """Close an answered or refused request."""
     return _act(handle, services.close, _("The request is closed."))
+
+
+# --- anyone, without an account ---------------------------------------------------------------
+
+
+def _everyone() -> str:
+    return "rights-public-form"
+
+
+@bp.route("/ask", methods=["GET", "POST"])
+@public
+@limiter.limit(PUBLIC_LIMIT, methods=["POST"])
+@limiter.limit(PUBLIC_GLOBAL_LIMIT, key_func=_everyone, methods=["POST"])
+def ask() -> tuple[str, int, dict[str, str]]:
+    """How to exercise one's rights, and the form that needs no account."""
+    # The form holds a few short fields. The CSRF check may have read the body already under
+    # the portal-wide limit, so the declared length is checked too.
+    request.max_content_length = PUBLIC_MAX_BYTES
+    if (request.content_length or 0) > PUBLIC_MAX_BYTES:
+        raise RequestEntityTooLarge()
+    form = PublicRequestForm()
+    receipt = None
+    if form.validate_on_submit():
+        session = get_session()
+        try:
+            created = services.submit_public(
+                session, kind=RequestKind(form.kind.data),
+                requester_type=RequesterType(form.requester_type.data),
+                confirmer=form.confirmer.data, contact=form.contact.data,
+                case_number=form.case_number.data,
+                relative_basis=RelativeBasis(form.relative_basis.data)
+                if form.relative_basis.data else None,
+                doctor_rpps=form.doctor_rpps.data, doctor_name=form.doctor_name.data,
+            )
+        except PortalError as exc:
+            session.rollback()
+            form.form_errors.append(exc.message or "")
+        else:
+            session.commit()
+            receipt = created.number
+    return render_template("rights/ask.html", form=form, receipt=receipt, why=NOT_APPLICABLE_WHY,
+                           intro=NOT_APPLICABLE_INTRO), 200, NO_STORE

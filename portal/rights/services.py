@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.accounts.models import User
-from portal.audit.services import record
+from portal.audit.services import Actor, record
 from portal.errors import BadRequest, Conflict
-from portal.identifiers import looks_like_nir_or_ins
-from portal.rights import deadlines, links, notify
+from portal.identifiers import normalise_rpps
+from portal.rights import deadlines, links, notify, references
 from portal.rights.actions import RightsAction
 from portal.rights.models import (
     APPLICABLE_KINDS,
@@ -38,7 +38,13 @@ from portal.rights.models import (
 )
 
 S = RequestState
-CASE_REFERENCE_MAX = 32
+#: the longest typed reference, name and contact kept (sealed) with a request
+CORRESPONDENCE_REF_MAX = 64
+DOCTOR_NAME_MAX = 120
+CONFIRMER_MAX = 200
+CONTACT_MAX = 300
+#: who writes through the public form, as the audit trail names them
+PUBLIC_FORM = Actor("anonymous", "public-form")
 #: what a professional may ask about their own data (section 11.6; RGT-06)
 SELF_KINDS = frozenset({RequestKind.ACCESS, RequestKind.RECTIFICATION}) | NOT_APPLICABLE_KINDS
 
@@ -51,22 +57,6 @@ def _actor_fields(actor: Any) -> tuple[int | None, str]:
 
 def _new_handle() -> str:
     return secrets.token_urlsafe(16)
-
-
-def clean_case_reference(value: str | None) -> str:
-    """Return a case number as typed, trimmed; refuse what looks like a NIR or an INS."""
-    cleaned = (value or "").strip().upper()
-    if not cleaned:
-        raise BadRequest(str(_l("Give the case number as it appears in the portal.")))
-    if looks_like_nir_or_ins(cleaned):
-        # MIN-04: the value is neither stored nor logged.
-        raise BadRequest(str(_l("This looks like a social security number (NIR) or a national "
-                                "health identifier (INS). Give the case number shown in the "
-                                "portal, never the NIR.")))
-    if len(cleaned) > CASE_REFERENCE_MAX:
-        raise BadRequest(str(_l("A case number has at most %(n)s characters.",
-                                n=CASE_REFERENCE_MAX)))
-    return cleaned
 
 
 # --- the clock -------------------------------------------------------------------------------
@@ -131,14 +121,14 @@ def transition(session: Session, actor: Any, request: RightsRequest, to_state: R
 
 
 def _create(session: Session, actor: Any, request: RightsRequest, action: RightsAction,
-            now: datetime) -> RightsRequest:
+            now: datetime, state: RequestState = S.RECEIVED) -> RightsRequest:
     request.handle = _new_handle()
-    request.state = S.RECEIVED.value
+    request.state = state.value
     request.original_due_on = deadlines.due_date(request.received_at)
     request.due_on = request.original_due_on
     session.add(request)
     session.flush()
-    _event(session, actor, request, None, S.RECEIVED.value, "received", now)
+    _event(session, actor, request, None, state.value, "received", now)
     session.flush()
     record(session, actor, action, request, kind=request.kind,
            requester_type=request.requester_type, channel=request.channel,
@@ -150,9 +140,12 @@ def submit_request(session: Session, actor: User, *, kind: RequestKind,
                    case_number: str | None = None, for_self: bool = False) -> RightsRequest:
     """Record a request a professional makes in the portal, for a patient or for themselves.
 
-    Their professional authentication is the identity evidence (RGT-03). A case outside their
-    establishments, or one that does not exist, is not refused: it goes to the DPO's manual
-    review, and the professional learns nothing about the case either way.
+    Their professional authentication is the identity evidence (RGT-03) for a patient they
+    follow: one whose record they may read now (establishment perimeter and grants, as for
+    every read). Any other case number is not refused but never linked either: the request
+    goes to the DPO's manual review, who links the case after confirming the patient's
+    identity and that the patient chose this professional; the professional learns nothing
+    about the case either way, and the typed number is kept only sealed and as a blind index.
 
     :raises BadRequest: on a missing or NIR-like case number, or a right that does not apply
         to a professional's own data.
@@ -161,18 +154,22 @@ def submit_request(session: Session, actor: User, *, kind: RequestKind,
     kind = RequestKind(kind)
     request = RightsRequest(kind=kind.value, channel=Channel.PORTAL.value, received_at=now,
                             submitted_by_id=actor.id, recorded_by_id=actor.id)
+    typed: dict[str, Any] = {}
     if for_self:
         if kind not in SELF_KINDS:
             raise BadRequest(str(_l("For your own data, ask for access or rectification.")))
         request.requester_type = RequesterType.PROFESSIONAL_SELF.value
         request.subject_user_id = actor.id
     else:
+        case_reference = references.clean_case_reference(case_number)
         request.requester_type = RequesterType.PATIENT_VIA_DOCTOR.value
-        request.case_reference = clean_case_reference(case_number)
-        match = links.match_case(session, actor, request.case_reference)
-        request.patient_id = match.patient_id
-        request.manual_review = not match.in_perimeter
-    return _create(session, actor, request, RightsAction.REQUEST_SUBMIT, now)
+        request.case_index = references.case_index(session, case_reference)
+        request.patient_id = links.followed_case(session, actor, case_reference)
+        request.manual_review = request.patient_id is None
+        typed["case_reference"] = case_reference
+    _create(session, actor, request, RightsAction.REQUEST_SUBMIT, now)
+    references.seal_details(session, request, typed)
+    return request
 
 
 def record_request(
@@ -188,19 +185,25 @@ def record_request(
     via_establishment_id: int | None = None,
     relative_basis: RelativeBasis | None = None,
     correspondence_ref: str | None = None,
+    doctor_rpps: str | None = None,
+    doctor_name: str | None = None,
 ) -> RightsRequest:
-    """Record a request that reached the DPO by e-mail or post (RGT-04, RGT-05).
+    """Record a request that reached the DPO by e-mail or post (RGT-04, RGT-05, section 11.4).
 
     A patient writing directly names the physician or centre through whom their identity is
-    confirmed: the request waits in "identity pending", clock suspended, until then.
+    confirmed. A doctor of the patient's choice who has no portal account is named by RPPS
+    (check digit verified) and name. Either way the request waits in "identity pending",
+    clock suspended, and the case named in the letter is not linked: the DPO links it in the
+    review, once identity and relation are confirmed.
 
-    :raises BadRequest: on an inconsistent combination (portal channel, missing confirmer,
-        missing relative basis, receipt date in the future).
+    :raises BadRequest: on an inconsistent combination (portal channel, missing confirmer or
+        doctor, bad RPPS, missing relative basis, receipt date in the future) or a typed
+        value that holds a NIR or INS.
     """
     now = clock.now()
     kind, requester_type, channel = (RequestKind(kind), RequesterType(requester_type),
                                      Channel(channel))
-    if channel is Channel.PORTAL:
+    if channel in (Channel.PORTAL, Channel.WEB):
         raise BadRequest(str(_l("Requests made in the portal are submitted by the "
                                 "professional themselves.")))
     if requester_type is RequesterType.PROFESSIONAL_SELF:
@@ -208,11 +211,22 @@ def record_request(
                                 "account.")))
     if received_on > now.date():
         raise BadRequest(str(_l("The date of receipt cannot be in the future.")))
+    case_reference = references.clean_case_reference(case_number)
+    ref = references.clean_text(correspondence_ref, CORRESPONDENCE_REF_MAX, reference=True)
+    rpps, name = _doctor(session, doctor_rpps, doctor_name)
+    if rpps and via_professional is None:
+        # An enrolled doctor named by RPPS receives the answer in the portal.
+        via_professional = links.rpps_user(session, rpps)
+        rpps = None if via_professional is not None else rpps
     if requester_type is RequesterType.PATIENT_DIRECT and not (
         via_professional or via_establishment_id
     ):
         raise BadRequest(str(_l("Name the prescribing physician or the centre through whom "
                                 "the patient's identity will be confirmed.")))
+    if (requester_type is RequesterType.PATIENT_VIA_DOCTOR and via_professional is None
+            and rpps is None):
+        raise BadRequest(str(_l("Name the doctor who writes for the patient: their RPPS "
+                                "number and name, or their portal login.")))
     if requester_type is RequesterType.RELATIVE and relative_basis is None:
         raise BadRequest(str(_l("State on what ground the relative asks.")))
     # The receipt date is what the DPO read on the letter; noon UTC keeps it the same day in
@@ -222,20 +236,98 @@ def record_request(
     request = RightsRequest(
         kind=kind.value, requester_type=requester_type.value, channel=channel.value,
         received_at=received_at, recorded_by_id=actor.id,
-        case_reference=clean_case_reference(case_number),
+        case_index=references.case_index(session, case_reference),
         via_professional_id=via_professional.id if via_professional else None,
-        via_establishment_id=via_establishment_id,
+        via_establishment_id=via_establishment_id, doctor_rpps=rpps,
         relative_basis=RelativeBasis(relative_basis).value
         if relative_basis and requester_type is RequesterType.RELATIVE else None,
-        correspondence_ref=(correspondence_ref or "").strip()[:64] or None,
+        # What a letter says is the requester's word: the DPO links the case after checking.
+        manual_review=True,
     )
-    request.patient_id = links.find_case(session, request.case_reference)
-    # A case number that matches nobody is checked by hand before anything else.
-    request.manual_review = request.patient_id is None
     _create(session, actor, request, RightsAction.REQUEST_RECORD, now)
-    if requester_type is RequesterType.PATIENT_DIRECT and kind in APPLICABLE_KINDS:
-        # Nothing is disclosed before the physician or centre confirms (section 11.4).
-        ask_identity(session, actor, request, reason="confirm_through_physician")
+    references.seal_details(session, request, {
+        "case_reference": case_reference, "correspondence_ref": ref,
+        "doctor_name": name if rpps else None})
+    if kind in APPLICABLE_KINDS and (requester_type is RequesterType.PATIENT_DIRECT or rpps):
+        # Nothing is disclosed before the physician, centre or doctor is confirmed (11.4).
+        ask_identity(session, actor, request, reason="confirm_doctor" if rpps
+                     else "confirm_through_physician")
+    return request
+
+
+def _doctor(session: Session, rpps: str | None,
+            name: str | None) -> tuple[str | None, str | None]:
+    """Return the checked RPPS number and name of a doctor named in a letter (or Nones)."""
+    typed = references.normalise_text(rpps)
+    cleaned_name = references.clean_text(name, DOCTOR_NAME_MAX)
+    if not typed:
+        if cleaned_name:
+            raise BadRequest(str(_l("Give the doctor's RPPS number with their name.")))
+        return None, None
+    checked = normalise_rpps(typed)
+    if checked is None:
+        raise BadRequest(str(_l("This is not an RPPS number: 11 digits, the last one a check "
+                                "digit. Check it in the public directory of health "
+                                "professionals.")))
+    if not cleaned_name:
+        raise BadRequest(str(_l("Give the doctor's name with their RPPS number.")))
+    return checked, cleaned_name
+
+
+def submit_public(
+    session: Session,
+    *,
+    kind: RequestKind,
+    requester_type: RequesterType,
+    confirmer: str,
+    contact: str,
+    case_number: str | None = None,
+    relative_basis: RelativeBasis | None = None,
+    doctor_rpps: str | None = None,
+    doctor_name: str | None = None,
+) -> RightsRequest:
+    """Record a request sent through the public form, by anyone, without an account.
+
+    It lands "unverified": nothing is linked, nothing is disclosed, until the DPO has
+    confirmed through the physician or centre named who wrote it and for which case. Every
+    typed value is checked for a NIR or INS and kept only sealed.
+
+    :param confirmer: the physician or centre following the patient, in the requester's
+        words, through whom identity is confirmed.
+    :param contact: where the laboratory can write back (e-mail or postal address).
+    :raises BadRequest: on a missing or NIR-like value, a bad RPPS, a relative without basis.
+    """
+    now = clock.now()
+    kind, requester_type = RequestKind(kind), RequesterType(requester_type)
+    if requester_type is RequesterType.PROFESSIONAL_SELF:
+        raise BadRequest(str(_l("A professional asks about their own data from their portal "
+                                "account.")))
+    case_reference = references.clean_case_reference(case_number, required=False)
+    confirmer_text = references.clean_text(confirmer, CONFIRMER_MAX)
+    contact_text = references.clean_text(contact, CONTACT_MAX)
+    if not confirmer_text:
+        raise BadRequest(str(_l("Name the doctor or the hospital that follows the patient.")))
+    if not contact_text:
+        raise BadRequest(str(_l("Give an e-mail or postal address to write back to.")))
+    rpps, name = _doctor(session, doctor_rpps, doctor_name)
+    if requester_type is RequesterType.PATIENT_VIA_DOCTOR and rpps is None:
+        raise BadRequest(str(_l("A doctor writing for a patient gives their RPPS number and "
+                                "name.")))
+    if requester_type is RequesterType.RELATIVE and relative_basis is None:
+        raise BadRequest(str(_l("State on what ground the relative asks.")))
+    actor = PUBLIC_FORM
+    request = RightsRequest(
+        kind=kind.value, requester_type=requester_type.value, channel=Channel.WEB.value,
+        received_at=now, case_index=references.case_index(session, case_reference),
+        doctor_rpps=rpps, manual_review=True,
+        relative_basis=RelativeBasis(relative_basis).value
+        if relative_basis and requester_type is RequesterType.RELATIVE else None,
+    )
+    _create(session, actor, request, RightsAction.REQUEST_PUBLIC, now,
+            state=S.UNVERIFIED)
+    references.seal_details(session, request, {
+        "case_reference": case_reference, "confirmer": confirmer_text,
+        "contact": contact_text, "doctor_name": name})
     return request
 
 
@@ -270,24 +362,52 @@ def start(session: Session, actor: User, request: RightsRequest) -> None:
     transition(session, actor, request, S.IN_PROGRESS, "taken_in_hand")
 
 
-def clear_review(session: Session, actor: User, request: RightsRequest,
-                 case_number: str) -> None:
-    """Match a request under manual review to an existing case, after the DPO's checks.
+def clear_review(session: Session, actor: User, request: RightsRequest, case_number: str,
+                 *, identity_confirmed: bool = False, relation_confirmed: bool = False) -> None:
+    """Link a request under manual review to a case, after the DPO's two checks.
 
-    :raises BadRequest: when no patient has this case number.
+    The DPO types the case number found with the physician or centre that follows the patient
+    (never the one the requester gave, which the DPO only sees matched or not), and confirms
+    both the patient's identity and that the requester acts for that patient (the doctor the
+    patient chose, the relative, the representative). The answer goes to the requester only
+    after that.
+
+    :raises BadRequest: when a check is not confirmed, or no patient has this case number.
+    :raises Conflict: when the request is not under review.
     """
     if not request.manual_review or request.review_cleared_at is not None:
         raise Conflict(str(_l("This request is not waiting for a manual review.")))
-    case_reference = clean_case_reference(case_number)
+    if not request.is_open:
+        raise Conflict(str(_l("This request is no longer open.")))
+    if not (identity_confirmed and relation_confirmed):
+        raise BadRequest(str(_l("Confirm first, with the physician or centre that follows the "
+                                "patient, the patient's identity and that the requester acts "
+                                "for this patient.")))
+    case_reference = references.clean_case_reference(case_number)
     patient_id = links.find_case(session, case_reference)
     if patient_id is None:
         raise BadRequest(str(_l("No patient has this case number.")))
+    now = clock.now()
     request.patient_id = patient_id
-    request.case_reference = case_reference
-    request.review_cleared_at = clock.now()
+    request.review_cleared_at = now
     request.review_cleared_by_id = actor.id
+    request.relation_confirmed_at = now
+    request.relation_confirmed_by_id = actor.id
+    if request.identity_confirmed_at is None:
+        request.identity_confirmed_at = now
+        request.identity_confirmed_by_id = actor.id
     session.flush()
-    record(session, actor, RightsAction.REVIEW_CLEAR, request)
+    record(session, actor, RightsAction.REVIEW_CLEAR, request,
+           same_case_as_typed=request.case_index is not None
+           and request.case_index == references.case_index(session, case_reference))
+
+
+def typed_case_matches(session: Session, request: RightsRequest,
+                       case_reference: str | None) -> bool | None:
+    """Tell whether the case number the requester typed is this one (None: none typed)."""
+    if request.case_index is None or not case_reference:
+        return None
+    return request.case_index == references.case_index(session, case_reference)
 
 
 def extend(session: Session, actor: User, request: RightsRequest, *, months: int,
@@ -339,12 +459,13 @@ def check_answerable(request: RightsRequest) -> None:
         raise Conflict(str(_l("This right does not apply: answer with the refusal letter.")))
     if request.state_enum is not S.IDENTITY_PENDING:
         check_move(request, S.ANSWERED)
-    if request.manual_review and request.review_cleared_at is None:
-        raise Conflict(str(_l("Match the case first: this request is under manual review.")))
     if request.state_enum is S.IDENTITY_PENDING:
         raise Conflict(str(_l("Identity is not confirmed yet: nothing can be disclosed.")))
-    if (request.requester_type == RequesterType.PATIENT_DIRECT
-            and request.identity_confirmed_at is None):
+    if request.manual_review and (request.review_cleared_at is None
+                                  or request.relation_confirmed_at is None):
+        raise Conflict(str(_l("Match the case first: this request is under manual review.")))
+    if ((request.requester_type == RequesterType.PATIENT_DIRECT or request.doctor_rpps
+         or request.manual_review) and request.identity_confirmed_at is None):
         raise Conflict(str(_l("Identity is not confirmed yet: nothing can be disclosed.")))
     if (request.requester_type == RequesterType.RELATIVE
             and request.secrecy_checked_at is None):

@@ -88,3 +88,40 @@ def test_a_doctor_asks_for_access_and_the_dpo_answers(app, db, browser, page,
         assert download.value.suggested_filename == f"{number}-access.json"
     finally:
         dpo_context.close()
+
+
+def test_a_patient_writes_through_the_public_form_in_french(app, db, french_page,
+                                                           live_server) -> None:
+    dpo = make_dpo(db)
+    page = french_page
+    page.goto(live_server + "/rights/ask")
+    assert "Exercer vos droits sur vos données" in page.locator("h1").inner_text()
+    assert "ils sauront que vous avez fait cette demande" in \
+        page.locator("#confidentiality").inner_text()
+    page.check("input[name=requester_type][value=patient_direct]")
+    page.check("input[name=kind][value=access]")
+    # A NIR typed in full-width digits is refused, and what was typed stays in the form.
+    page.fill("#case_number", "".join(chr(ord(c) + 0xFEE0) for c in "185057800608491"))
+    page.fill("#confirmer", "Dr Martin, Centre hospitalier Exemple")
+    page.fill("#contact", "p.lambert@example.org")
+    page.get_by_role("button", name="Envoyer la demande").click()
+    assert "numéro de sécurité sociale" in page.locator(".form-errors").inner_text()
+    assert page.input_value("#contact") == "p.lambert@example.org"
+    assert db.scalars(select(RightsRequest)).all() == []
+    page.fill("#case_number", "")
+    page.get_by_role("button", name="Envoyer la demande").click()
+    receipt = page.locator("#receipt").inner_text()
+    request = db.scalar(select(RightsRequest))
+    assert request is not None and request.number in receipt
+    assert request.state == "unverified"
+
+    as_dpo = page.context.browser.new_context(locale="en-GB").new_page()
+    try:
+        log_in(as_dpo, live_server, app, dpo)
+        as_dpo.goto(live_server + "/rights/dpo")
+        row = as_dpo.locator("#open-requests tr", has_text=request.number)
+        assert "unverified" in row.inner_text()
+        row.get_by_role("link", name=request.number).click()
+        assert "p.lambert@example.org" in as_dpo.locator("#typed-details").inner_text()
+    finally:
+        as_dpo.context.close()

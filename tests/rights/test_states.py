@@ -172,7 +172,7 @@ def _row(**changes: object) -> dict[str, object]:
     row: dict[str, object] = {
         "handle": "h-" + str(abs(hash(tuple(sorted(changes)))) % 10**12),
         "kind": "access", "requester_type": "relative", "channel": "post",
-        "state": "received", "case_reference": "C-1", "relative_basis": "affected_person",
+        "state": "received", "case_index": "ab" * 32, "relative_basis": "affected_person",
         "received_at": now, "original_due_on": date(2026, 2, 10),
         "due_on": date(2026, 2, 10), "manual_review": False, "created_at": now,
     }
@@ -207,10 +207,22 @@ VIOLATIONS = {
     "direct answered before confirmation": {
         "requester_type": "patient_direct", "relative_basis": None, "via_establishment_id": 1,
         "state": "answered", "answered_at": LATER},
-    "no subject": {"case_reference": None},
+    "no subject": {"case_index": None},
     "portal without submitter": {"channel": "portal"},
     "review not cleared before answer": {"manual_review": True, "state": "answered",
                                          "answered_at": LATER, "secrecy_checked_at": LATER},
+    "review cleared without the relation confirmed": {
+        "manual_review": True, "state": "answered", "answered_at": LATER,
+        "secrecy_checked_at": LATER, "review_cleared_at": LATER,
+        "identity_confirmed_at": LATER},
+    "review cleared without the identity confirmed": {
+        "manual_review": True, "state": "answered", "answered_at": LATER,
+        "secrecy_checked_at": LATER, "review_cleared_at": LATER,
+        "relation_confirmed_at": LATER},
+    "doctor without account answered before confirmation": {
+        "requester_type": "patient_via_doctor", "relative_basis": None,
+        "doctor_rpps": "10003456786", "state": "answered", "answered_at": LATER},
+    "public form row in an unknown channel": {"channel": "webform"},
     "due before the original": {"due_on": date(2026, 2, 1)},
     "lifted without notice": {"kind": "limitation", "limitation_applied_at": LATER,
                               "limitation_lifted_at": LATER},
@@ -225,8 +237,15 @@ def test_the_valid_row_used_below_is_accepted(db, hospital_a) -> None:
     db.execute(insert(RightsRequest.__table__).values(**_row(
         requester_type="patient_direct", relative_basis=None, via_establishment_id=hospital_a.id,
         state="answered", answered_at=LATER, identity_confirmed_at=LATER)))
+    # The public form: unverified, no case number, the confirmer only in the sealed details.
+    db.execute(insert(RightsRequest.__table__).values(**_row(
+        requester_type="patient_direct", relative_basis=None, channel="web", case_index=None,
+        state="unverified", manual_review=True)))
+    db.execute(insert(RightsRequest.__table__).values(**_row(
+        manual_review=True, state="answered", answered_at=LATER, secrecy_checked_at=LATER,
+        review_cleared_at=LATER, identity_confirmed_at=LATER, relation_confirmed_at=LATER)))
     db.flush()
-    assert len(db.scalars(select(RightsRequest)).all()) == 3
+    assert len(db.scalars(select(RightsRequest)).all()) == 5
 
 
 @pytest.mark.parametrize("case", sorted(VIOLATIONS))
