@@ -28,7 +28,7 @@ from portal.errors import BadRequest, Forbidden, NotFound
 from portal.permissions import Permission, requires
 from portal.protocols.builder import current_locale
 from portal.protocols.models import ProtocolVersion
-from portal.records import display, export, overview, services, submissions
+from portal.records import export, overview, paper, services, submissions
 from portal.records.actions import (
     LIMITATION_LABELS,
     RecordsAction,
@@ -290,5 +290,5 @@ def print_form(protocol_key: str, form_key: str) -> str:
     except KeyError:
         raise NotFound() from None
     return render_template("records/print.html", protocol=definition, version=version,
-                           form=form, sections=display.print_form(definition, form),
+                           form=form, sections=paper.paper_form(definition, form),
                            locale=current_locale())
