@@ -118,3 +118,27 @@ def test_login_and_code_pages_put_the_focus_on_their_first_field(app, db, page,
     page.wait_for_url(re.compile(r".*/login/.*|.*/code.*|.*second.*"))
     page.wait_for_selector("#code")
     assert page.evaluate("document.activeElement.id") == "code"
+
+
+def test_a_protocol_form_shows_a_focused_summary_of_every_error(app, db, page,
+                                                                live_server) -> None:
+    helpers.install_demo(db)
+    site = helpers.site(db)
+    doctor = helpers.professional(db, "c.martin", site)
+    patient = helpers.register(db, doctor, site)
+    log_in(page, live_server, app, doctor)
+    page.goto(f"{live_server}/patients/{patient.handle}/forms/initiation")
+    page.get_by_role("button", name="Submit", exact=True).click()
+    page.wait_for_selector("#error-summary")
+
+    items = _summary(page)
+    shown = page.locator(".pf-errors li").count()
+    assert len(items) == shown > 3, items
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    assert f"{shown} errors" in page.locator("#error-summary h2").inner_text()
+    for target, text in items:
+        assert ": " in text, text  # the field's label, then its message
+        _check_tied(page, target)
+    target = items[1][0]
+    page.locator(f"#error-summary a[href='#{target}']").click()
+    assert page.evaluate("document.activeElement.id") == target
