@@ -189,10 +189,10 @@ def new_grant(user_id: int) -> Any:
     form.establishments.choices = [SelectChoice(e.id, f"{e.name} ({e.finess})")
                                   for e in memberships]
     status = 200
+    chosen = [e for e in memberships if e.id in (form.establishments.data or [])]
+    start = (_local_day(form.valid_from.data, end=False) if form.valid_from.data
+             else clock.now())
     if form.validate_on_submit():
-        chosen = [e for e in memberships if e.id in (form.establishments.data or [])]
-        start = (_local_day(form.valid_from.data, end=False) if form.valid_from.data
-                 else clock.now())
         try:
             grant = services.request_grant(
                 session, _me(), user, form.role.data, form.scope.data, form.category.data,
@@ -200,6 +200,9 @@ def new_grant(user_id: int) -> Any:
                 protocol_key=form.protocol_key.data, motivation=form.motivation.data,
                 motivation_reference=form.motivation_reference.data,
             )
+        except services.GrantRefused as exc:
+            _put_problems(form, exc.problems)
+            status = 400
         except PortalError as exc:
             form.form_errors.append(str(exc.message))
             status = 400 if isinstance(exc, BadRequest) else exc.status
@@ -212,7 +215,29 @@ def new_grant(user_id: int) -> Any:
             return redirect(url_for("access.person", user_id=user.id))
     elif form.is_submitted():
         status = 400
+        # Every error at once: the rules the values the form accepted break, too.
+        refused = {name for name, field in form._fields.items() if field.errors}
+        try:
+            problems = services.grant_problems(
+                session, _me(), user, form.role.data, form.scope.data, form.category.data,
+                start, _local_day(form.valid_until.data, end=True)
+                if form.valid_until.data else None, chosen,
+                protocol_key=form.protocol_key.data, motivation=form.motivation.data,
+                motivation_reference=form.motivation_reference.data)
+        except PortalError as exc:
+            problems = [(None, str(exc.message))]
+        _put_problems(form, [(f, m) for f, m in problems if f not in refused])
     return render_template("access/grant_form.html", person=user, form=form), status
+
+
+def _put_problems(form: GrantForm, problems: list[tuple[str | None, str]]) -> None:
+    """Show each broken rule on its field (on the form when it names none)."""
+    for name, message in problems:
+        field = form._fields.get(name) if name else None
+        if field is not None:
+            field.errors = [*field.errors, message]
+        else:
+            form.form_errors.append(message)
 
 
 def _grant_action(grant_id: int, form_class: type = ActionForm) -> tuple[AccessGrant, Any]:

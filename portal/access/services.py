@@ -149,54 +149,107 @@ def memberships_of(session: Session, user: User) -> list[Establishment]:
 # --- grants ----------------------------------------------------------------------------------
 
 
-def _check_grant_request(session: Session, actor: Acting, user: User, role: Role, scope: Scope,
-                         category: Category, valid_from: datetime, valid_until: datetime | None,
-                         establishments: list[Establishment], protocol_key: str | None,
-                         motivation: str | None, reference: str | None) -> None:
-    """Raise BadRequest/Forbidden when a grant request breaks a rule of section 8 or SEC-HAB."""
-    if user.is_disabled:
-        raise BadRequest(_("This account is disabled: it cannot receive a grant."))
+class GrantRefused(BadRequest):
+    """A grant request breaks one or more rules: `problems` holds (form field or None,
+    message) for each, so that a page shows every one at once; the message joins them."""
+
+    def __init__(self, problems: list[tuple[str | None, str]]) -> None:
+        super().__init__(" ".join(message for _field, message in problems))
+        self.problems = problems
+
+
+def grant_problems(
+    session: Session,
+    actor: Acting,
+    user: User,
+    role: Role | str,
+    scope: Scope | str,
+    category: Category | str,
+    valid_from: datetime,
+    valid_until: datetime | None,
+    establishments: Iterable[Establishment] = (),
+    protocol_key: str | None = None,
+    motivation: str | None = None,
+    motivation_reference: str | None = None,
+) -> list[tuple[str | None, str]]:
+    """Return every rule of section 8 or SEC-HAB a grant request breaks: (field, message).
+
+    The grant page asks for them even when its own form refused some values, so that the
+    person sees every error at once; `request_grant` refuses a request that breaks any.
+
+    :raises BadRequest: unknown role, scope or category.
+    :raises Forbidden: a grant to oneself.
+    """
+    try:
+        role, scope, category = Role(role), Scope(scope), Category(category)
+    except ValueError:
+        raise BadRequest(_("Unknown role, scope or category.")) from None
+    return _grant_problems(session, actor, user, role, scope, category, valid_from, valid_until,
+                           list(dict.fromkeys(establishments)),
+                           (protocol_key or "").strip() or None,
+                           (motivation or "").strip() or None,
+                           (motivation_reference or "").strip() or None)
+
+
+def _grant_problems(session: Session, actor: Acting, user: User, role: Role, scope: Scope,
+                    category: Category, valid_from: datetime, valid_until: datetime | None,
+                    establishments: list[Establishment], protocol_key: str | None,
+                    motivation: str | None, reference: str | None
+                    ) -> list[tuple[str | None, str]]:
     if isinstance(actor, User) and actor.id == user.id:
         raise Forbidden(_("You cannot grant access to yourself: ask another administrator."))
+    problems: list[tuple[str | None, str]] = []
+    if user.is_disabled:
+        problems.append((None, _("This account is disabled: it cannot receive a grant.")))
+    dates_ok = False
     if valid_until is None:
-        raise BadRequest(_("The end date is mandatory."))
-    if valid_from.tzinfo is None or valid_until.tzinfo is None:
-        raise BadRequest(_("Dates must carry a time zone."))
-    if valid_until <= valid_from:
-        raise BadRequest(_("The end date must come after the start date."))
-    if valid_until <= clock.now():
-        raise BadRequest(_("The end date is already past."))
-    if valid_until - valid_from > timedelta(days=MAX_GRANT_DAYS):
-        raise BadRequest(_("A grant lasts at most %(days)d days: choose an earlier end date.",
-                           days=MAX_GRANT_DAYS))
+        problems.append(("valid_until", _("The end date is mandatory.")))
+    elif valid_from.tzinfo is None or valid_until.tzinfo is None:
+        problems.append((None, _("Dates must carry a time zone.")))
+    elif valid_until <= valid_from:
+        problems.append(("valid_until", _("The end date must come after the start date.")))
+    elif valid_until <= clock.now():
+        problems.append(("valid_until", _("The end date is already past.")))
+    elif valid_until - valid_from > timedelta(days=MAX_GRANT_DAYS):
+        problems.append(("valid_until", _("A grant lasts at most %(days)d days: choose an "
+                                          "earlier end date.", days=MAX_GRANT_DAYS)))
+    else:
+        dates_ok = True
     if category == Category.HEALTH and not role_reaches_health(role):
-        raise BadRequest(_("This role never sees health data: choose the \"other data\" "
-                           "category."))
+        problems.append(("category", _("This role never sees health data: choose the "
+                                       "\"other data\" category.")))
     if protocol_key is not None and not PROTOCOL_KEY.fullmatch(protocol_key):
-        raise BadRequest(_("The protocol key is not valid."))
+        problems.append(("protocol_key", _("The protocol key is not valid.")))
     if role == Role.AUDITOR:
-        if valid_until - valid_from > timedelta(days=MAX_AUDITOR_DAYS):
-            raise BadRequest(_("Auditor access lasts at most %(days)d days.",
-                               days=MAX_AUDITOR_DAYS))
+        if dates_ok and valid_until - valid_from > timedelta(days=MAX_AUDITOR_DAYS):  # type: ignore[operator]
+            problems.append(("valid_until", _("Auditor access lasts at most %(days)d days.",
+                                              days=MAX_AUDITOR_DAYS)))
         if motivation not in MOTIVATIONS:
-            raise BadRequest(_("Auditor access needs a motivation chosen from the list."))
+            problems.append(("motivation", _("Auditor access needs a motivation chosen from "
+                                             "the list.")))
         if (not reference or not REFERENCE.fullmatch(reference)
                 or looks_like_nir_or_ins(reference)):
-            raise BadRequest(_("Auditor access needs a reference number (letters, digits, "
-                               "dots, slashes and hyphens, at most 64 characters)."))
+            problems.append(("motivation_reference", _(
+                "Auditor access needs a reference number (letters, digits, dots, slashes and "
+                "hyphens, at most 64 characters).")))
     elif motivation or reference:
-        raise BadRequest(_("Only auditor access carries a motivation and a reference."))
+        problems.append(("motivation" if motivation else "motivation_reference",
+                         _("Only auditor access carries a motivation and a reference.")))
     if role in HEALTHCARE_ROLES:
         if not establishments:
-            raise BadRequest(_("Healthcare staff need at least one establishment."))
-        members = {e.id for e in memberships_of(session, user)}
-        outside = [e for e in establishments if e.id not in members]
-        if outside:
-            raise BadRequest(_("%(name)s is not a member of %(establishments)s.",
-                               name=user.full_name,
-                               establishments=", ".join(e.name for e in outside)))
+            problems.append(("establishments",
+                             _("Healthcare staff need at least one establishment.")))
+        else:
+            members = {e.id for e in memberships_of(session, user)}
+            outside = [e for e in establishments if e.id not in members]
+            if outside:
+                problems.append(("establishments", _(
+                    "%(name)s is not a member of %(establishments)s.", name=user.full_name,
+                    establishments=", ".join(e.name for e in outside))))
     elif establishments:
-        raise BadRequest(_("Only healthcare staff have establishments in their perimeter."))
+        problems.append(("establishments", _("Only healthcare staff have establishments in "
+                                             "their perimeter.")))
+    return problems
 
 
 def request_grant(
@@ -215,7 +268,8 @@ def request_grant(
 ) -> AccessGrant:
     """Create a grant; directly identifying health data wait for a second administrator.
 
-    :raises BadRequest: a rule of section 8 or SEC-HAB is broken (the message says which).
+    :raises GrantRefused: rules of section 8 or SEC-HAB are broken (each one is named).
+    :raises BadRequest: unknown role, scope or category.
     :raises Forbidden: the actor may not manage grants, or grants to themselves.
     """
     require(session, actor, Permission.GRANT_ADMIN)
@@ -227,8 +281,11 @@ def request_grant(
     protocol_key = (protocol_key or "").strip() or None
     motivation = (motivation or "").strip() or None
     motivation_reference = (motivation_reference or "").strip() or None
-    _check_grant_request(session, actor, user, role, scope, category, valid_from, valid_until,
-                         establishments, protocol_key, motivation, motivation_reference)
+    problems = _grant_problems(session, actor, user, role, scope, category, valid_from,
+                               valid_until, establishments, protocol_key, motivation,
+                               motivation_reference)
+    if problems:
+        raise GrantRefused(problems)
     pending = needs_approval(scope, category)
     grant = AccessGrant(
         user_id=user.id, role=role.value, scope=scope.value, category=category.value,

@@ -28,7 +28,7 @@ from portal.errors import BadRequest, Forbidden, NotFound
 from portal.permissions import Permission, requires
 from portal.protocols.builder import current_locale
 from portal.protocols.models import ProtocolVersion
-from portal.records import display, export, overview, services, submissions
+from portal.records import export, overview, paper, services, submissions
 from portal.records.actions import (
     LIMITATION_LABELS,
 )
@@ -122,13 +122,7 @@ def register() -> Any:
         raise Forbidden(_("You belong to no establishment where you may register patients."))
     duplicates: list[Patient] = []
     if form.validate_on_submit():
-        data = services.Registration(
-            surname_letters=form.surname_letters.data, first_name_letters=form.first_name_letters
-            .data, sex=form.sex.data, birth_year=form.birth_year.data,
-            birth_month=int(form.birth_month.data), birth_day=form.birth_day.data,
-            weight_kg=form.weight_kg.data, height_cm=form.height_cm.data,
-            establishment_id=form.establishment_id.data, protocol_key=form.protocol_key.data,
-        )
+        data = _registration(form)
         try:
             patient = services.register_patient(session, actor, data,
                                                 confirm_duplicate=form.confirm_duplicate.data)
@@ -144,17 +138,34 @@ def register() -> Any:
             return redirect(url_for(".patient", handle=patient.handle), 303)
     elif request.method == "POST":
         _refuse_posted_identifiers(session, actor, request.form, form, "registration")
+        # Every error at once: the rules of the fields the form itself accepted, too.
+        refused = frozenset(name for name, fld in form._fields.items() if fld.errors)
+        for problem in services.identity_problems(session, _registration(form), refused):
+            _field_error(form, problem)
     status = 422 if request.method == "POST" and not duplicates else 200
     return render_template("records/register.html", form=form, duplicates=duplicates,
                            paediatric=paediatric), status
 
 
+def _registration(form: RegistrationForm) -> services.Registration:
+    month = form.birth_month.data
+    return services.Registration(
+        surname_letters=form.surname_letters.data, first_name_letters=form.first_name_letters
+        .data, sex=form.sex.data, birth_year=form.birth_year.data,
+        birth_month=int(month) if month and str(month).isdigit() else None,
+        birth_day=form.birth_day.data, weight_kg=form.weight_kg.data,
+        height_cm=form.height_cm.data, establishment_id=form.establishment_id.data,
+        protocol_key=form.protocol_key.data,
+    )
+
+
 def _field_error(form: Any, exc: services.FieldError) -> None:
-    target = getattr(form, exc.field, None) if exc.field else None
-    if target is not None:
-        target.errors = list(target.errors) + [exc.message]
-    else:
-        form.form_errors.append(exc.message)
+    for problem in getattr(exc, "problems", None) or [exc]:
+        target = getattr(form, problem.field, None) if problem.field else None
+        if target is not None:
+            target.errors = list(target.errors) + [problem.message]
+        else:
+            form.form_errors.append(problem.message)
 
 
 def _refuse_posted_identifiers(session: Any, actor: Any, posted: MultiDict, form: Any,
@@ -303,5 +314,5 @@ def print_form(protocol_key: str, form_key: str) -> str:
     except KeyError:
         raise NotFound() from None
     return render_template("records/print.html", protocol=definition, version=version,
-                           form=form, sections=display.print_form(definition, form),
+                           form=form, sections=paper.paper_form(definition, form),
                            locale=current_locale())

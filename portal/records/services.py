@@ -58,6 +58,23 @@ class FieldError(BadRequest):
 class IdentifierRefused(FieldError):
     """A typed value looks like a NIR or INS: refused, and logged without the value."""
 
+    def __init__(self, message: str, field: str | None = None,
+                 fields: list[str] | None = None) -> None:
+        super().__init__(message, field)
+        #: every input that held such a value (`field` is the first)
+        self.fields = fields or ([field] if field else [])
+
+
+class FieldErrors(FieldError):
+    """Several inputs refused at once: `problems`, each a FieldError naming its field.
+
+    The first problem is also this error's message and field, for callers that show one.
+    """
+
+    def __init__(self, problems: list[FieldError]) -> None:
+        super().__init__(problems[0].message or "", problems[0].field)
+        self.problems = problems
+
 
 class ProbableDuplicate(Conflict):
     """A patient with the same letters, birth month/year, sex and establishment exists."""
@@ -148,7 +165,7 @@ def refuse_identifiers(session: Session, actor: Any, values: dict[str, Any], *,
     if offending:
         raise IdentifierRefused(
             _("This looks like a social security number (NIR) or a national health identifier "
-              "(INS). These must never be entered in the portal."), offending[0])
+              "(INS). These must never be entered in the portal."), offending[0], offending)
 
 
 #: nothing shorter can hold a NIR body (13 characters), an INS-C or the INS OID arc
@@ -204,51 +221,81 @@ def registration_establishments(session: Session, actor: Any) -> list[Establishm
     ))
 
 
-def _check_identity(session: Session, data: Registration,
-                    version: ProtocolVersion) -> Identity:
-    """Apply the minimisation rules (MIN-01 to MIN-03) and return the identity to seal."""
+def _check_identity(session: Session, data: Registration, version: ProtocolVersion | None,
+                    skip: frozenset[str] = frozenset()) -> tuple[Identity | None, list[FieldError]]:
+    """Apply the minimisation rules (MIN-01 to MIN-03) to every field at once.
+
+    Returns the identity to seal, or None with every broken rule; the fields in `skip` (already
+    refused for another reason) are not checked again. Without a `version`, whether a full date
+    of birth may be kept cannot be decided, and is not.
+    """
+    problems: list[FieldError] = []
+
+    def refuse(message: str, field: str) -> None:
+        if field not in skip:
+            problems.append(FieldError(message, field))
+
+    surname = first_name = ""
     try:
         surname = normalise_name_letters(data.surname_letters or "", 3)
     except ValueError as exc:
-        raise FieldError(_letters_message(exc, 3), "surname_letters") from None
+        refuse(_letters_message(exc, 3), "surname_letters")
     try:
         first_name = normalise_name_letters(data.first_name_letters or "", 2)
     except ValueError as exc:
-        raise FieldError(_letters_message(exc, 2), "first_name_letters") from None
+        refuse(_letters_message(exc, 2), "first_name_letters")
     if data.sex not in SEXES:
-        raise FieldError(_("Choose the sex."), "sex")
+        refuse(_("Choose the sex."), "sex")
     today = clinical_today(session)
     year, month = data.birth_year, data.birth_month
-    if not month or not 1 <= month <= 12:
-        raise FieldError(_("Choose the month of birth."), "birth_month")
-    if not year or not EARLIEST_BIRTH_YEAR <= year <= today.year or \
-            (year, month) > (today.year, today.month):
-        raise FieldError(_("Enter a year of birth between %(first)s and this year, not in the "
-                           "future.", first=EARLIEST_BIRTH_YEAR), "birth_year")
+    month_ok = bool(month) and 1 <= month <= 12  # type: ignore[operator]
+    if not month_ok:
+        refuse(_("Choose the month of birth."), "birth_month")
+    year_ok = bool(year) and EARLIEST_BIRTH_YEAR <= year <= today.year and not (  # type: ignore[operator]
+        month_ok and (year, month) > (today.year, today.month))
+    if not year_ok:
+        refuse(_("Enter a year of birth between %(first)s and this year, not in the "
+                 "future.", first=EARLIEST_BIRTH_YEAR), "birth_year")
     day = data.birth_day
-    if day is not None:
+    if day is not None and version is not None:
         if not is_paediatric(version):
-            raise FieldError(_("A full date of birth is only collected under a paediatric "
-                               "protocol: give the month and year only."), "birth_day")
-        try:
-            born = date(year, month, day)
-        except ValueError:
-            raise FieldError(_("This day does not exist in that month."), "birth_day") from None
-        if born > today:
-            raise FieldError(_("The date of birth cannot be in the future."), "birth_day")
-        limit = date(today.year - PAEDIATRIC_FULL_DATE_MAX_YEARS, today.month,
-                     min(today.day, 28))
-        if born <= limit:
-            raise FieldError(_("A full date of birth is only collected for children under "
-                               "%(years)s years: give the month and year only.",
-                               years=PAEDIATRIC_FULL_DATE_MAX_YEARS), "birth_day")
-    weight = _weight(data.weight_kg)
+            refuse(_("A full date of birth is only collected under a paediatric "
+                     "protocol: give the month and year only."), "birth_day")
+        elif year_ok and month_ok:
+            try:
+                born = date(year, month, day)  # type: ignore[arg-type]
+            except ValueError:
+                refuse(_("This day does not exist in that month."), "birth_day")
+            else:
+                limit = date(today.year - PAEDIATRIC_FULL_DATE_MAX_YEARS, today.month,
+                             min(today.day, 28))
+                if born > today:
+                    refuse(_("The date of birth cannot be in the future."), "birth_day")
+                elif born <= limit:
+                    refuse(_("A full date of birth is only collected for children under "
+                             "%(years)s years: give the month and year only.",
+                             years=PAEDIATRIC_FULL_DATE_MAX_YEARS), "birth_day")
+    weight = None
+    try:
+        weight = _weight(data.weight_kg)
+    except FieldError as exc:
+        refuse(exc.message or "", "weight_kg")
     height = data.height_cm
     if height is not None and not HEIGHT_RANGE[0] <= height <= HEIGHT_RANGE[1]:
-        raise FieldError(_("Enter a height between %(low)s and %(high)s cm.",
-                           low=HEIGHT_RANGE[0], high=HEIGHT_RANGE[1]), "height_cm")
-    return Identity(f"{surname}-{first_name}", data.sex, year, month, day,
-                    None if weight is None else format(weight, "f"), height)
+        refuse(_("Enter a height between %(low)s and %(high)s cm.",
+                 low=HEIGHT_RANGE[0], high=HEIGHT_RANGE[1]), "height_cm")
+    if problems or skip:
+        return None, problems
+    return Identity(f"{surname}-{first_name}", data.sex, year, month, day,  # type: ignore[arg-type]
+                    None if weight is None else format(weight, "f"), height), []
+
+
+def identity_problems(session: Session, data: Registration,
+                      skip: frozenset[str] = frozenset()) -> list[FieldError]:
+    """Every minimisation rule `data` breaks, outside the fields in `skip` (the page calls it
+    when its own form refused some fields, so that the person sees every error at once)."""
+    version = in_force(session, data.protocol_key) if data.protocol_key else None
+    return _check_identity(session, data, version, skip)[1]
 
 
 def _letters_message(exc: ValueError, count: int) -> str:
@@ -278,29 +325,44 @@ def register_patient(session: Session, actor: Any, data: Registration, *,
     """Register a patient in one of the actor's establishments, under a protocol in force.
 
     :raises IdentifierRefused: a typed value looks like a NIR or INS (logged without it).
-    :raises FieldError: a rule of section 7.2 is broken (the field is named).
+    :raises FieldError: a rule of section 7.2 is broken (the field is named); FieldErrors
+        when several are, each with its field.
     :raises ProbableDuplicate: a matching patient exists and `confirm_duplicate` is false.
     :raises Forbidden: the actor may not register patients there.
     """
     view = view_for(session, actor)
     if not view.can(Permission.PATIENT_CREATE):
         raise Forbidden()
-    refuse_identifiers(session, actor, {"surname_letters": data.surname_letters,
-                                        "first_name_letters": data.first_name_letters},
-                       context="registration")
+    problems: list[FieldError] = []
+    try:
+        refuse_identifiers(session, actor, {"surname_letters": data.surname_letters,
+                                            "first_name_letters": data.first_name_letters},
+                           context="registration")
+    except IdentifierRefused as exc:
+        problems.append(exc)
     if data.establishment_id is None or (
             view.establishment_ids is not None and
             data.establishment_id not in view.establishment_ids) or (
-            view.establishment_ids is None and not isinstance(actor, Actor)):
-        raise FieldError(_("Choose one of your establishments."), "establishment_id")
-    if session.get(Establishment, data.establishment_id) is None:
-        raise FieldError(_("Choose one of your establishments."), "establishment_id")
+            view.establishment_ids is None and not isinstance(actor, Actor)) or (
+            session.get(Establishment, data.establishment_id) is None):
+        problems.append(FieldError(_("Choose one of your establishments."), "establishment_id"))
+    version = None
     if view.protocol_keys is not None and data.protocol_key not in view.protocol_keys:
-        raise FieldError(_("Choose a protocol your access covers."), "protocol_key")
-    version = in_force(session, data.protocol_key)
-    if version is None:
-        raise FieldError(_("No version of this protocol is in force."), "protocol_key")
-    identity = _check_identity(session, data, version)
+        problems.append(FieldError(_("Choose a protocol your access covers."), "protocol_key"))
+    else:
+        version = in_force(session, data.protocol_key)
+        if version is None:
+            problems.append(FieldError(_("No version of this protocol is in force."),
+                                       "protocol_key"))
+    refused = frozenset(problems[0].fields) if problems and isinstance(
+        problems[0], IdentifierRefused) else frozenset()
+    identity, broken = _check_identity(session, data, version, refused)
+    problems.extend(broken)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise FieldErrors(problems)
+    assert identity is not None and version is not None
     ring = ring_of(session)
     index = duplicate_index(ring, identity.letters, identity.birth_year, identity.birth_month,
                             identity.sex, data.establishment_id)
