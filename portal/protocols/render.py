@@ -106,9 +106,10 @@ class _Builder:
             self.emit(_Slot("errors", section.name))
             for index in range(definition.repeat.max):
                 prefix = f"{section.name}-{index}-"
+                legend = _attr(_l("Entry %(n)s", n=index + 1))
                 self.emit(
                     f'<fieldset class="pf-entry" data-entry-prefix="{prefix}">'
-                    f"<legend>{_attr(_l('Entry %(n)s', n=index + 1))}</legend>"
+                    f"<legend>{legend}</legend>"
                 )
                 for fplan in ordered:
                     self.field(fplan, prefix + fplan.name)
@@ -117,8 +118,10 @@ class _Builder:
 
     def field(self, fplan: FieldPlan, name: str) -> None:
         fld = fplan.definition
+        # Outside the f-string, so that message extraction finds the word.
+        required_title = _attr(_l("required"))
         required = (
-            f' <abbr class="pf-required" title="{_attr(_l("required"))}">*</abbr>'
+            f' <abbr class="pf-required" title="{required_title}">*</abbr>'
             if fld.required else ""
         )
         label = self.text(fld.label) + required
@@ -168,8 +171,10 @@ class _Builder:
         elif fld.type == "partial_date":
             self.input("month", common, 'placeholder="YYYY-MM"', name)
         elif fld.type == "coded" and fld.pattern:
-            length = f'maxlength="{fld.max_length}" ' if fld.max_length else ""
-            self.input("text", common, f'{length}autocomplete="off" spellcheck="false"', name)
+            # No maxlength: a browser would cut what is typed (a NIR pasted into an 8-digit
+            # code would arrive as 8 digits, valid). The server gets it whole and refuses it
+            # with the limit named.
+            self.input("text", common, 'autocomplete="off" spellcheck="false"', name)
         elif fld.type == "calculated":
             self.emit(f'<output id="{name}" name="{name}">', _Slot("output", name), "</output>")
         elif fld.type == "multiple_choice":
