@@ -55,3 +55,24 @@ def test_a_posted_form_shows_what_was_typed_and_the_errors(demo):
 def test_the_markup_is_built_once_per_version_form_and_locale(demo):
     assert skeleton(demo, "follow_up", "fr") is skeleton(demo, "follow_up", "fr")
     assert skeleton(demo, "follow_up", "fr") is not skeleton(demo, "follow_up", "en")
+
+
+def test_no_input_of_a_protocol_form_cuts_what_is_typed(demo):
+    """A maxlength would let a browser cut a pasted NIR down to a valid code (issue 13)."""
+    for form in demo.definition.forms:
+        for locale in ("en", "fr"):
+            html = "".join(p for p in skeleton(demo, form.key, locale) if isinstance(p, str))
+            assert "maxlength" not in html, form.key
+
+
+def test_the_words_of_the_markup_reach_the_translation_catalogue():
+    """Message extraction finds them: `_l()` inside an f-string is invisible to it."""
+    from pathlib import Path
+
+    from babel.messages.extract import extract_from_file
+
+    import portal.protocols.render as render
+
+    found = {message for _line, message, _comments, _context in extract_from_file(
+        "python", Path(render.__file__), keywords={"_l": None})}
+    assert {"required", "Entry %(n)s"} <= found

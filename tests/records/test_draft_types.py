@@ -125,3 +125,10 @@ def test_the_registration_inputs_do_not_cut_what_is_typed(client, prescriber, si
         "protocol_key": helpers.PROTOCOL_KEY})
     assert response.status_code == 422
     assert "Enter at most 40 characters." in response.get_data(as_text=True)
+
+
+def test_the_required_mark_is_translated_on_french_pages(client, prescriber, patient):
+    login(client, prescriber)
+    page = client.get(f"/patients/{patient.handle}/forms/access?lang=fr").get_data(as_text=True)
+    assert 'class="pf-required" title="obligatoire"' in page
+    assert 'title="required"' not in page
