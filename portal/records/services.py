@@ -6,6 +6,7 @@ writes its audit entry in the same transaction and flushes; none commits.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -21,7 +22,7 @@ from portal.access.models import Establishment
 from portal.audit.services import Actor, record
 from portal.crypto import IntegrityCheckFailed
 from portal.errors import BadRequest, Conflict, Forbidden
-from portal.identifiers import looks_like_nir_or_ins, normalise_name_letters
+from portal.identifiers import looks_like_nir_or_ins, normalise_name_letters, normalise_typed
 from portal.permissions import Permission
 from portal.protocols.models import ProtocolVersion
 from portal.records.actions import LimitationReason, RecordsAction
@@ -151,15 +152,11 @@ def refuse_identifiers(session: Session, actor: Any, values: dict[str, Any], *,
               "(INS). These must never be entered in the portal."), offending[0])
 
 
-#: nothing shorter can hold a NIR body (13 characters), an INS-C or the INS OID arc
-_SHORTEST_IDENTIFIER = 13
-
-
 def _holds_identifier(value: Any) -> bool:
+    # No length shortcut: "1.8505E12" is 9 characters and a NIR body once written out.
     if isinstance(value, list | tuple):
         return any(_holds_identifier(v) for v in value)
-    return (isinstance(value, str) and len(value) >= _SHORTEST_IDENTIFIER and
-            looks_like_nir_or_ins(value))
+    return isinstance(value, str) and looks_like_nir_or_ins(value)
 
 
 def clinical_zone(session: Session) -> str:
@@ -420,11 +417,17 @@ def lift_limitation(session: Session, actor: Any, patient: Patient,
            request=_request_ref(request_ref))
 
 
+#: the number the rights register gives a request (DR- and six digits or more)
+_REQUEST_REF = re.compile(r"DR-[0-9]{6,10}")
+
+
 def _request_ref(value: str | None) -> str | None:
+    """The rights request number, stored in clear: only the register's own numbers pass, so
+    nothing else a person types (a NIR in other digits, say) is kept."""
     if value is None:
         return None
-    value = str(value).strip()
-    if not value or len(value) > 32 or not all(c.isalnum() or c in "-_./" for c in value):
+    value = normalise_typed(str(value)).strip().upper()
+    if not _REQUEST_REF.fullmatch(value):
         raise FieldError(_("The request reference is not valid."), "request_ref")
     return value
 

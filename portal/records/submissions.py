@@ -378,6 +378,8 @@ def rectify(session: Session, actor: Any, submission: Submission, answers: dict[
     except ValueError:
         raise FieldError(_("Choose the reason for the change."), "reason") from None
     _check_version(submission, expected_version, "submitted")
+    refuse_identifiers(session, actor, {"request_ref": request_ref},
+                       context=f"rectify:{ref.definition.key}")
     request_ref = _request_ref(request_ref)
     before = read_answers(session, actor, submission)
     changed = _changed_paths(before, answers)
