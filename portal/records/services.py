@@ -42,6 +42,7 @@ SEXES = ("F", "M")
 #: a full date of birth is collected only for children younger than this (MIN-02)
 PAEDIATRIC_FULL_DATE_MAX_YEARS = 2
 EARLIEST_BIRTH_YEAR = 1900
+#: used only for a protocol whose forms have no weight or height field with bounds
 WEIGHT_RANGE = (Decimal("0.3"), Decimal("350.0"))
 HEIGHT_RANGE = (20, 250)
 #: case numbers avoid letters people confuse (no I, L, O, U)
@@ -239,11 +240,12 @@ def _check_identity(session: Session, data: Registration,
             raise FieldError(_("A full date of birth is only collected for children under "
                                "%(years)s years: give the month and year only.",
                                years=PAEDIATRIC_FULL_DATE_MAX_YEARS), "birth_day")
-    weight = _weight(data.weight_kg)
+    weight = _weight(data.weight_kg, identity_bounds(version, "weight", WEIGHT_RANGE))
     height = data.height_cm
-    if height is not None and not HEIGHT_RANGE[0] <= height <= HEIGHT_RANGE[1]:
+    low, high = identity_bounds(version, "height", HEIGHT_RANGE)
+    if height is not None and not low <= height <= high:
         raise FieldError(_("Enter a height between %(low)s and %(high)s cm.",
-                           low=HEIGHT_RANGE[0], high=HEIGHT_RANGE[1]), "height_cm")
+                           low=low, high=high), "height_cm")
     return Identity(f"{surname}-{first_name}", data.sex, year, month, day,
                     None if weight is None else format(weight, "f"), height)
 
@@ -257,16 +259,37 @@ def _letters_message(exc: ValueError, count: int) -> str:
     return _("Enter the first letters of the name.")
 
 
-def _weight(value: Decimal | str | None) -> Decimal | None:
+def identity_bounds(version: ProtocolVersion, what: str, default: tuple[Any, Any]
+                    ) -> tuple[Any, Any]:
+    """The bounds the protocol's forms set on the weight or the height (`identifies: what`).
+
+    The registration checks the same bounds, so that one source decides what a weight may be
+    and a registered weight is one every form of the protocol accepts. Without such a field,
+    `default`.
+    """
+    lows, highs = [], []
+    for form in protocol_of(version).definition.forms:
+        for _si, _fi, _section, fld in form.iter_fields():
+            low, high = getattr(fld, "min", None), getattr(fld, "max", None)
+            if fld.identifies == what and isinstance(low, int | Decimal) and \
+                    isinstance(high, int | Decimal):
+                lows.append(Decimal(low))
+                highs.append(Decimal(high))
+    return (max(lows), min(highs)) if lows else default
+
+
+def _weight(value: Decimal | str | None, bounds: tuple[Any, Any]) -> Decimal | None:
     if value is None or value == "":
         return None
     try:
         weight = Decimal(str(value).replace(",", ".")).quantize(Decimal("0.1"))
     except InvalidOperation:
-        raise FieldError(_("Enter the weight in kilograms, e.g. 72.5."), "weight_kg") from None
-    if not WEIGHT_RANGE[0] <= weight <= WEIGHT_RANGE[1]:
+        weight = None
+    if weight is None or not weight.is_finite():
+        raise FieldError(_("Enter the weight in kilograms, e.g. 72.5."), "weight_kg")
+    if not bounds[0] <= weight <= bounds[1]:
         raise FieldError(_("Enter a weight between %(low)s and %(high)s kg.",
-                           low=WEIGHT_RANGE[0], high=WEIGHT_RANGE[1]), "weight_kg")
+                           low=bounds[0], high=bounds[1]), "weight_kg")
     return weight
 
 

@@ -64,3 +64,18 @@ def test_a_request_number_is_read_as_the_register_writes_it(db, prescriber, pati
     db.commit()
     revision = db.scalar(select(SubmissionRevision).where(SubmissionRevision.number == 2))
     assert revision.request_ref == "DR-000012"
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("weight_kg", "0.4", "Enter a weight between 0.5 and 250 kg."),
+    ("weight_kg", "300", "Enter a weight between 0.5 and 250 kg."),
+    ("weight_kg", "NaN", "Enter the weight in kilograms, e.g. 72.5."),
+    ("height_cm", 25, "Enter a height between 30 and 230 cm."),
+    ("height_cm", 240, "Enter a height between 30 and 230 cm."),
+])
+def test_registration_takes_the_weight_and_height_bounds_of_the_protocol(
+        db, prescriber, site_a, field, value, message):
+    """One source: the bounds of the protocol's weight and height fields (F0: 0.5-250 kg)."""
+    with pytest.raises(services.FieldError) as refused:
+        services.register_patient(db, prescriber, helpers.registration(site_a, **{field: value}))
+    assert (refused.value.field, refused.value.message) == (field, message)
