@@ -25,7 +25,7 @@ from wtforms import FieldList, Form, FormField
 from wtforms.utils import unset_value
 
 from portal.protocols.expressions import NUMBER, Expression, PartialDate, compile_expression
-from portal.protocols.fields import TypedField, make_field
+from portal.protocols.fields import IDENTIFIER_MESSAGE, TypedField, make_field
 from portal.protocols.loader import LoadedProtocol
 from portal.protocols.schema import Check, FieldDef, Section, Text
 from portal.protocols.scope import evaluation_order, form_scope, section_scope
@@ -250,11 +250,14 @@ class ProtocolFormMixin:
             fplan.visible_if is None or fplan.visible_if.holds(values, today)
         )
         if not shown:
-            fld.data, fld.raw_data, fld.process_errors, fld.errors = None, [], [], []
+            # A hidden field's value is discarded; a NIR or INS in it is refused all the same.
+            refused = [m for m in fld.process_errors if m is IDENTIFIER_MESSAGE]
+            fld.data, fld.raw_data, fld.process_errors, fld.errors = None, [], [], refused
             values[fplan.key] = None
             return
         visible.add(fplan.key)
         if fplan.formula is not None:
+            fld.errors = list(fld.process_errors)  # what was posted is ignored, unless a NIR
             result = fplan.formula.evaluate(values, today)
             places = Decimal(1).scaleb(-fplan.definition.decimals)
             fld.data = None if result is None else Decimal(result).quantize(places)
@@ -293,6 +296,9 @@ class ProtocolFormMixin:
         repeat = section.definition.repeat
         assert repeat is not None
         if not shown:
+            if any(m is IDENTIFIER_MESSAGE for entry in flist.entries for sub in entry.form
+                   for m in sub.process_errors):
+                flist.errors.append(IDENTIFIER_MESSAGE)
             flist.entries, flist.last_index = [], -1
             return
         kept, entries = [], []
@@ -540,3 +546,64 @@ def validate_answers(protocol: LoadedProtocol, form_key: str, answers: Mapping[s
               for name, messages in form.errors.items()}
     errors.update(posted.unknown)
     return AnswersResult(valid=not errors, answers=form.answers(), errors=errors)
+
+
+@dataclass(frozen=True)
+class DraftResult:
+    """The outcome of checking a draft: its inputs as they will be stored, or the errors."""
+
+    #: Input name → the value(s) as the form reads them (blank and unknown inputs left out).
+    texts: dict[str, list[str]]
+    #: Input name → messages (`s_<section>` for too many entries).
+    errors: dict[str, list[str]]
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+
+def validate_draft(protocol: LoadedProtocol, form_key: str,
+                   posted: Mapping[str, Any]) -> DraftResult:
+    """Check every input of a draft as strictly as a submission checks its type.
+
+    A draft may be incomplete, never ill-typed: each input is parsed by its field type and
+    checked against the bounds that depend on nothing else (numbers, decimals, patterns, check
+    digits, listed codes, a NIR or INS anywhere). Required fields, conditions, bounds that name
+    other fields and cross-field checks wait for the submission. Inputs the form does not have
+    are left out, as a submission leaves them out.
+
+    :param posted: input name → posted value(s).
+    """
+    plan = form_plan(protocol, form_key)
+    formdata = posted if isinstance(posted, MultiDict) else MultiDict(
+        [(name, value) for name, values in posted.items()
+         for value in (values if isinstance(values, list | tuple) else [values])]
+    )
+    form = plain_form_class(protocol, form_key)(formdata=formdata)
+    texts: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {}
+
+    def check(fld: TypedField) -> None:
+        if not fld.validate(form):
+            errors[fld.name] = [str(m) for m in fld.errors]
+            return
+        data = fld.data
+        if data is None or fld.definition.type == "calculated":
+            return
+        texts[fld.name] = [str(v) for v in data] if isinstance(data, list) else [
+            fld.format(data)]
+
+    for section in plan.sections.values():
+        if not section.repeated:
+            for fplan in section.fields:
+                check(form[fplan.name])
+            continue
+        flist: BoundedFieldList = form[section.name]
+        repeat = section.definition.repeat
+        assert repeat is not None
+        if flist.posted_count > repeat.max:
+            errors[section.name] = [str(_l("Enter at most %(n)s entries.", n=repeat.max))]
+        for entry in flist.entries:
+            for sub in entry.form:
+                check(sub)
+    return DraftResult(texts=texts, errors=errors)

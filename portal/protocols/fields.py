@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import Field
 from wtforms.validators import ValidationError
 
-from portal.identifiers import looks_like_nir_or_ins, luhn_is_valid
+from portal.identifiers import looks_like_nir_or_ins, luhn_is_valid, normalise_typed
 from portal.protocols.expressions import PartialDate
 from portal.protocols.schema import FieldDef, Protocol
 from portal.protocols.scope import choice_codes
@@ -33,8 +33,26 @@ class UnknownFieldType(LookupError):
     """A definition uses a type that the registry cannot render: a load-time error."""
 
 
+IDENTIFIER_MESSAGE = _l("A social security number (NIR) or INS must not be entered.")
+
+
+def _read(valuelist: list[str]) -> list[str]:
+    """The typed texts, read as every check reads them; a NIR or INS in any is refused.
+
+    The detector sees each value whole, as posted, before any parsing (MIN-04).
+    """
+    texts = []
+    for value in valuelist:
+        raw = str(value)
+        if looks_like_nir_or_ins(raw):
+            raise ValueError(IDENTIFIER_MESSAGE)
+        texts.append(normalise_typed(raw).strip())
+    return texts
+
+
 def _first(valuelist: list[str]) -> str:
-    return str(valuelist[0]).strip() if valuelist else ""
+    texts = _read(valuelist)
+    return texts[0] if texts else ""
 
 
 class TypedField(Field):
@@ -57,8 +75,8 @@ class TypedField(Field):
         return "" if value is None else str(value)
 
     def process_formdata(self, valuelist: list[str]) -> None:
-        text = _first(valuelist)
         self.data = None
+        text = _first(valuelist)
         if text:
             self.data = self.parse(text)
 
@@ -161,8 +179,8 @@ class ChoiceInput(TypedField):
         self._known = frozenset(codes)
 
     def process_formdata(self, valuelist: list[str]) -> None:
-        given = [str(v).strip() for v in valuelist if str(v).strip()]
         self.data = None
+        given = [text for text in _read(valuelist) if text]
         if len(given) > 1:
             raise ValueError(_l("Choose only one answer."))
         if given:
@@ -183,7 +201,8 @@ class MultiChoiceInput(TypedField):
         self._known = frozenset(codes)
 
     def process_formdata(self, valuelist: list[str]) -> None:
-        self.data = self._codes([str(v).strip() for v in valuelist if str(v).strip()])
+        self.data = None
+        self.data = self._codes([text for text in _read(valuelist) if text])
 
     def process_data(self, value: Any) -> None:
         self.data = None if not value else self._codes(list(value))
@@ -220,7 +239,7 @@ class CodedInput(TypedField):
             raise ValueError(_l("This number is not valid (its check digit is wrong)."))
         # The linter keeps NIR-shaped patterns out; this refuses the value itself (MIN-04).
         if looks_like_nir_or_ins(text):
-            raise ValueError(_l("A social security number (NIR) or INS must not be entered."))
+            raise ValueError(IDENTIFIER_MESSAGE)
         return text
 
 
@@ -229,6 +248,7 @@ class CalculatedOutput(TypedField):
 
     def process_formdata(self, valuelist: list[str]) -> None:
         self.data = None  # never accepted from input
+        _read(valuelist)  # but a NIR posted under its name is refused all the same
 
     def parse(self, text: str) -> Decimal:
         try:

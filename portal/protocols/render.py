@@ -40,7 +40,7 @@ from portal.protocols.schema import Protocol
 class _Slot:
     """A place in the markup filled per request."""
 
-    kind: str  # value | checked | selected | invalid | errors | output | form_errors
+    kind: str  # value | checked | selected | invalid | errors | output | entry | form_errors
     name: str = ""
     code: str = ""
 
@@ -103,25 +103,40 @@ class _Builder:
             for fplan in ordered:
                 self.field(fplan, fplan.name)
         else:
-            self.emit(_Slot("errors", section.name))
-            for index in range(definition.repeat.max):
+            repeat = definition.repeat
+            # Entries beyond those in use are sent hidden: static/repeats.js adds and removes
+            # them (without JavaScript, a noscript style shows them all).
+            add, remove = _attr(_l("Add an entry")), _attr(_l("Remove this entry"))
+            self.emit(
+                f'<div class="pf-entries" data-add-label="{add}" data-remove-label="{remove}">',
+                _Slot("errors", section.name),
+            )
+            floor = max(1, repeat.min)
+            for index in range(repeat.max):
                 prefix = f"{section.name}-{index}-"
+                legend = _attr(_l("Entry %(n)s", n=index + 1))
                 self.emit(
-                    f'<fieldset class="pf-entry" data-entry-prefix="{prefix}">'
-                    f"<legend>{_attr(_l('Entry %(n)s', n=index + 1))}</legend>"
+                    f'<fieldset class="pf-entry" data-entry-prefix="{prefix}"',
+                    _Slot("entry", section.name, f"{index}/{floor}"),
+                    f"><legend>{legend}</legend>",
                 )
                 for fplan in ordered:
-                    self.field(fplan, prefix + fplan.name)
+                    # Required only in the entries the form needs: a further one is optional
+                    # (its own fields are checked if it is filled).
+                    self.field(fplan, prefix + fplan.name, required=index < repeat.min)
                 self.emit("</fieldset>")
+            self.emit("</div>")
         self.emit("</fieldset>")
 
-    def field(self, fplan: FieldPlan, name: str) -> None:
+    def field(self, fplan: FieldPlan, name: str, *, required: bool = True) -> None:
         fld = fplan.definition
-        required = (
-            f' <abbr class="pf-required" title="{_attr(_l("required"))}">*</abbr>'
-            if fld.required else ""
+        # Outside the f-string, so that message extraction finds the word.
+        required_title = _attr(_l("required"))
+        required_mark = (
+            f' <abbr class="pf-required" title="{required_title}">*</abbr>'
+            if fld.required and required else ""
         )
-        label = self.text(fld.label) + required
+        label = self.text(fld.label) + required_mark
         help_id = f"{name}-help"
         described = f' aria-describedby="{help_id}"' if fld.help else ""
         is_group = fld.type in ("yes_no", "single_choice", "multiple_choice") and not (
@@ -172,8 +187,10 @@ class _Builder:
         elif fld.type == "partial_date":
             self.input("month", common, 'placeholder="YYYY-MM"', name)
         elif fld.type == "coded" and fld.pattern:
-            length = f'maxlength="{fld.max_length}" ' if fld.max_length else ""
-            self.input("text", common, f'{length}autocomplete="off" spellcheck="false"', name)
+            # No maxlength: a browser would cut what is typed (a NIR pasted into an 8-digit
+            # code would arrive as 8 digits, valid). The server gets it whole and refuses it
+            # with the limit named.
+            self.input("text", common, 'autocomplete="off" spellcheck="false"', name)
         elif fld.type == "calculated":
             self.emit(f'<output id="{name}" name="{name}">', _Slot("output", name), "</output>")
         elif fld.type == "multiple_choice":
@@ -241,7 +258,7 @@ def skeleton(protocol: LoadedProtocol, form_key: str, locale: str) -> tuple[_Par
 
 def _errors_html(messages: Sequence[Any]) -> str:
     items = "".join(f"<li>{_attr(m)}</li>" for m in messages)
-    return f'<ul class="pf-errors" role="alert">{items}</ul>'
+    return f'<ul class="pf-errors">{items}</ul>'
 
 
 def fill(parts: Sequence[_Part], texts: Mapping[str, Sequence[str]],
@@ -249,6 +266,7 @@ def fill(parts: Sequence[_Part], texts: Mapping[str, Sequence[str]],
     """Fill the slots of a skeleton with input texts and error messages."""
     out: list[str] = []
     append = out.append
+    in_use: dict[str, int] = {}
     for part in parts:
         if isinstance(part, str):
             append(part)
@@ -267,6 +285,12 @@ def fill(parts: Sequence[_Part], texts: Mapping[str, Sequence[str]],
         elif kind == "errors":
             if errors.get(name):
                 append(_errors_html(errors[name]))
+        elif kind == "entry":
+            if name not in in_use:
+                in_use[name] = _entries_in_use(name, texts, errors)
+            index, _sep, floor = part.code.partition("/")
+            if int(index) >= max(int(floor), in_use[name]):
+                append(" hidden")
         elif kind == "output":
             given = texts.get(name)
             if given:
@@ -275,6 +299,21 @@ def fill(parts: Sequence[_Part], texts: Mapping[str, Sequence[str]],
             append(_errors_html(errors[None]))
     # Every piece is either static markup built above from escaped text, or escaped here.
     return Markup("".join(out))  # noqa: S704
+
+
+def _entries_in_use(section_name: str, texts: Mapping[str, Sequence[str]],
+                    errors: Mapping[str | None, Sequence[Any]]) -> int:
+    """How many entries of a repeated section to show: up to the last one holding a value or
+    an error."""
+    prefix = section_name + "-"
+    last = 0
+    for names, has in ((texts, lambda v: any(str(t).strip() for t in v)), (errors, bool)):
+        for name, value in names.items():
+            if name and name.startswith(prefix) and has(value):
+                index = name[len(prefix):].partition("-")[0]
+                if index.isdigit():
+                    last = max(last, int(index) + 1)
+    return last
 
 
 def render_form(form: Any, locale: str | None = None) -> Markup:

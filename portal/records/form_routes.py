@@ -223,6 +223,8 @@ def _post(session: Any, actor: Any, patient: Patient, ref: submissions.FormRef, 
     except services.FieldError as exc:
         session.commit()
         form_errors = {exc.field if exc.field and exc.field != "reason" else None: [exc.message]}
+        if isinstance(exc, submissions.InvalidDraft):
+            form_errors = {None: [exc.message], **exc.errors}
         if exc.field == "reason" and reason_form is not None:
             reason_form.reason.errors = [exc.message]
         return _page(patient, ref, control, render_inputs(ref, texts, form_errors), mode=mode,

@@ -38,18 +38,35 @@ MONTHS = choices([
 ])
 
 
+#: what a letters input takes before the letters are read (spaces, apostrophes...)
+LETTERS_INPUT_MAX = 40
+
+
+class NotLongerThan(Length):
+    """Length(max=n) that names the limit, without the `maxlength` attribute WTForms would
+    render: a browser would cut what is typed instead of letting the server refuse it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(max=limit, message=_l("Enter at most %(n)s characters.", n=limit))
+        self.field_flags = {}
+
+
 class RegistrationForm(FlaskForm):
     """Register a patient: letters only, sex, month and year of birth, weight, height."""
 
+    # No maxlength on the inputs: a browser would cut what is typed; the server gets it whole
+    # and refuses what is too long, naming the limit.
     surname_letters = StringField(
-        _l("First 3 letters of the surname"), validators=[InputRequired(), Length(max=40)],
+        _l("First 3 letters of the surname"),
+        validators=[InputRequired(), NotLongerThan(LETTERS_INPUT_MAX)],
         description=_l("At most 3 letters. Accents, spaces and hyphens are removed."),
-        render_kw={"maxlength": 40, "autocomplete": "off", "spellcheck": "false"},
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     first_name_letters = StringField(
-        _l("First 2 letters of the first name"), validators=[InputRequired(), Length(max=40)],
+        _l("First 2 letters of the first name"),
+        validators=[InputRequired(), NotLongerThan(LETTERS_INPUT_MAX)],
         description=_l("At most 2 letters."),
-        render_kw={"maxlength": 40, "autocomplete": "off", "spellcheck": "false"},
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     sex = RadioField(_l("Sex"), choices=choices([("F", _l("Female")), ("M", _l("Male"))]),
                      validators=[InputRequired(message=_l("Choose the sex."))])

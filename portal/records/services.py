@@ -6,6 +6,7 @@ writes its audit entry in the same transaction and flushes; none commits.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -21,7 +22,7 @@ from portal.access.models import Establishment
 from portal.audit.services import Actor, record
 from portal.crypto import IntegrityCheckFailed
 from portal.errors import BadRequest, Conflict, Forbidden
-from portal.identifiers import looks_like_nir_or_ins, normalise_name_letters
+from portal.identifiers import looks_like_nir_or_ins, normalise_name_letters, normalise_typed
 from portal.permissions import Permission
 from portal.protocols.models import ProtocolVersion
 from portal.records.actions import LimitationReason, RecordsAction
@@ -41,6 +42,7 @@ SEXES = ("F", "M")
 #: a full date of birth is collected only for children younger than this (MIN-02)
 PAEDIATRIC_FULL_DATE_MAX_YEARS = 2
 EARLIEST_BIRTH_YEAR = 1900
+#: used only for a protocol whose forms have no weight or height field with bounds
 WEIGHT_RANGE = (Decimal("0.3"), Decimal("350.0"))
 HEIGHT_RANGE = (20, 250)
 #: case numbers avoid letters people confuse (no I, L, O, U)
@@ -168,15 +170,11 @@ def refuse_identifiers(session: Session, actor: Any, values: dict[str, Any], *,
               "(INS). These must never be entered in the portal."), offending[0], offending)
 
 
-#: nothing shorter can hold a NIR body (13 characters), an INS-C or the INS OID arc
-_SHORTEST_IDENTIFIER = 13
-
-
 def _holds_identifier(value: Any) -> bool:
+    # No length shortcut: "1.8505E12" is 9 characters and a NIR body once written out.
     if isinstance(value, list | tuple):
         return any(_holds_identifier(v) for v in value)
-    return (isinstance(value, str) and len(value) >= _SHORTEST_IDENTIFIER and
-            looks_like_nir_or_ins(value))
+    return isinstance(value, str) and looks_like_nir_or_ins(value)
 
 
 def clinical_zone(session: Session) -> str:
@@ -277,13 +275,14 @@ def _check_identity(session: Session, data: Registration, version: ProtocolVersi
                              years=PAEDIATRIC_FULL_DATE_MAX_YEARS), "birth_day")
     weight = None
     try:
-        weight = _weight(data.weight_kg)
+        weight = _weight(data.weight_kg, identity_bounds(version, "weight", WEIGHT_RANGE))
     except FieldError as exc:
         refuse(exc.message or "", "weight_kg")
     height = data.height_cm
-    if height is not None and not HEIGHT_RANGE[0] <= height <= HEIGHT_RANGE[1]:
-        refuse(_("Enter a height between %(low)s and %(high)s cm.",
-                 low=HEIGHT_RANGE[0], high=HEIGHT_RANGE[1]), "height_cm")
+    low, high = identity_bounds(version, "height", HEIGHT_RANGE)
+    if height is not None and not low <= height <= high:
+        refuse(_("Enter a height between %(low)s and %(high)s cm.", low=low, high=high),
+               "height_cm")
     if problems or skip:
         return None, problems
     return Identity(f"{surname}-{first_name}", data.sex, year, month, day,  # type: ignore[arg-type]
@@ -307,16 +306,39 @@ def _letters_message(exc: ValueError, count: int) -> str:
     return _("Enter the first letters of the name.")
 
 
-def _weight(value: Decimal | str | None) -> Decimal | None:
+def identity_bounds(version: ProtocolVersion | None, what: str, default: tuple[Any, Any]
+                    ) -> tuple[Any, Any]:
+    """The bounds the protocol's forms set on the weight or the height (`identifies: what`).
+
+    The registration checks the same bounds, so that one source decides what a weight may be
+    and a registered weight is one every form of the protocol accepts. Without such a field,
+    `default` (also when the protocol is not known yet).
+    """
+    if version is None:
+        return default
+    lows, highs = [], []
+    for form in protocol_of(version).definition.forms:
+        for _si, _fi, _section, fld in form.iter_fields():
+            low, high = getattr(fld, "min", None), getattr(fld, "max", None)
+            if fld.identifies == what and isinstance(low, int | Decimal) and \
+                    isinstance(high, int | Decimal):
+                lows.append(Decimal(low))
+                highs.append(Decimal(high))
+    return (max(lows), min(highs)) if lows else default
+
+
+def _weight(value: Decimal | str | None, bounds: tuple[Any, Any]) -> Decimal | None:
     if value is None or value == "":
         return None
     try:
         weight = Decimal(str(value).replace(",", ".")).quantize(Decimal("0.1"))
     except InvalidOperation:
-        raise FieldError(_("Enter the weight in kilograms, e.g. 72.5."), "weight_kg") from None
-    if not WEIGHT_RANGE[0] <= weight <= WEIGHT_RANGE[1]:
+        weight = None
+    if weight is None or not weight.is_finite():
+        raise FieldError(_("Enter the weight in kilograms, e.g. 72.5."), "weight_kg")
+    if not bounds[0] <= weight <= bounds[1]:
         raise FieldError(_("Enter a weight between %(low)s and %(high)s kg.",
-                           low=WEIGHT_RANGE[0], high=WEIGHT_RANGE[1]), "weight_kg")
+                           low=bounds[0], high=bounds[1]), "weight_kg")
     return weight
 
 
@@ -482,11 +504,17 @@ def lift_limitation(session: Session, actor: Any, patient: Patient,
            request=_request_ref(request_ref))
 
 
+#: the number the rights register gives a request (DR- and six digits or more)
+_REQUEST_REF = re.compile(r"DR-[0-9]{6,10}")
+
+
 def _request_ref(value: str | None) -> str | None:
+    """The rights request number, stored in clear: only the register's own numbers pass, so
+    nothing else a person types (a NIR in other digits, say) is kept."""
     if value is None:
         return None
-    value = str(value).strip()
-    if not value or len(value) > 32 or not all(c.isalnum() or c in "-_./" for c in value):
+    value = normalise_typed(str(value)).strip().upper()
+    if not _REQUEST_REF.fullmatch(value):
         raise FieldError(_("The request reference is not valid."), "request_ref")
     return value
 

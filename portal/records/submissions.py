@@ -23,7 +23,7 @@ from portal.audit.services import actor_fields, record
 from portal.crypto import IntegrityCheckFailed
 from portal.errors import Conflict, Forbidden, NotFound
 from portal.permissions import Permission
-from portal.protocols.builder import FIELD_PREFIX, FormPlan, form_plan, validate_answers
+from portal.protocols.builder import FormPlan, form_plan, validate_answers, validate_draft
 from portal.protocols.loader import LoadedProtocol
 from portal.protocols.models import ProtocolVersion
 from portal.protocols.schema import Form, FormKind
@@ -43,9 +43,6 @@ from portal.records.versions import in_force, protocol_of
 
 #: forms that may be opened from a follow-up (an event seen at a visit)
 EVENT_KINDS = frozenset({FormKind.adverse_event, FormKind.pregnancy, FormKind.exposure})
-#: bounds on what a draft keeps of the raw inputs
-MAX_DRAFT_VALUE = 200
-MAX_DRAFT_VALUES_PER_INPUT = 60
 
 
 class SubmissionConflict(Conflict):
@@ -198,8 +195,11 @@ def _aad(submission: Submission, number: int, kind: str, patient: Patient,
 
 def _seal_into(session: Session, revision: SubmissionRevision, submission: Submission,
                patient: Patient, version: ProtocolVersion, value: Any) -> None:
-    sealed = seal_value(ring_of(session),
-                        _aad(submission, revision.number, revision.kind, patient, version), value)
+    # The revision is already in the session, without its payload: reading the database
+    # here (a key-ring check, an expired attribute) must not flush it half-made.
+    with session.no_autoflush:
+        sealed = seal_value(ring_of(session), _aad(submission, revision.number, revision.kind,
+                                                   patient, version), value)
     revision.payload = sealed.payload
     revision.wrapped_key = sealed.wrapped_key
     revision.kek_version = sealed.kek_version
@@ -216,44 +216,43 @@ def _check_parent(session: Session, patient: Patient, ref: FormRef,
                            "follow-up visit of the same patient."))
 
 
+class InvalidDraft(FieldError):
+    """A draft input is ill-typed (text in a number, a code not listed...): nothing is saved.
+
+    `errors` maps input names to messages, for the page to show each under its input.
+    """
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        name, messages = next(iter(errors.items()))
+        super().__init__(_("The draft was not saved: correct the values marked below."), name)
+        self.errors = errors
+
+
 def draft_texts(ref: FormRef, posted: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
-    """Keep the known inputs of a posted form, bounded, for a draft."""
-    plan = ref.plan
-    texts: dict[str, list[str]] = {}
-    for name, values in posted.items():
-        if not _known_input(plan, name):
-            continue
-        kept = [str(v)[:MAX_DRAFT_VALUE] for v in values if str(v).strip()]
-        if kept:
-            texts[name] = kept[:MAX_DRAFT_VALUES_PER_INPUT]
-    return texts
+    """Return the inputs of a posted form as a draft keeps them: checked, each value whole.
 
-
-def _known_input(plan: FormPlan, name: str) -> bool:
-    if name in plan.names and name.startswith(FIELD_PREFIX):
-        return True
-    section_name, sep, rest = name.partition("-")
-    section = next((s for s in plan.sections.values() if s.repeated and s.name == section_name),
-                   None)
-    if section is None or not sep:
-        return False
-    index, sep, field_name = rest.partition("-")
-    repeat = section.definition.repeat
-    assert repeat is not None
-    return (sep == "-" and index.isdigit() and int(index) < repeat.max and
-            any(p.name == field_name for p in section.fields))
+    :raises InvalidDraft: an input is ill-typed; a draft may be incomplete, never ill-typed.
+    """
+    result = validate_draft(ref.protocol, ref.definition.key,
+                            {name: list(values) for name, values in posted.items()})
+    if not result.valid:
+        raise InvalidDraft(result.errors)
+    return result.texts
 
 
 def save_draft(session: Session, actor: Any, patient: Patient, ref: FormRef,
                texts: dict[str, list[str]], token: str, *, draft: Submission | None = None,
                expected_version: int | None = None,
                parent: Submission | None = None) -> Submission:
-    """Save what was typed so far, unvalidated, to resume later.
+    """Save what was typed so far, to resume later: incomplete, but every value well typed.
 
+    :param texts: input name → posted value(s), as `draft_texts` returns them or as posted.
+    :raises InvalidDraft: an input is ill-typed (checked again here, whoever calls).
     :raises SubmissionConflict: the draft changed since it was loaded.
     :raises AlreadyFilled: a non-repeatable form exists already.
     """
     check_can_write(session, actor, patient, ref)
+    texts = draft_texts(ref, texts)
     now = clock.now()
     author_id, author_label = _author(actor)
     if draft is None:
@@ -379,6 +378,8 @@ def rectify(session: Session, actor: Any, submission: Submission, answers: dict[
     except ValueError:
         raise FieldError(_("Choose the reason for the change."), "reason") from None
     _check_version(submission, expected_version, "submitted")
+    refuse_identifiers(session, actor, {"request_ref": request_ref},
+                       context=f"rectify:{ref.definition.key}")
     request_ref = _request_ref(request_ref)
     before = read_answers(session, actor, submission)
     changed = _changed_paths(before, answers)

@@ -590,6 +590,9 @@ def test_follow_up_entries_show_their_own_fields_and_the_form_saves(app, db, pag
     _check(page, "s_concomitant-0-f_cm_ongoing", "no")
     expect(first_stop).to_be_visible()
     expect(second_stop).to_be_hidden()
+    # One entry is shown; static/repeats.js adds the second.
+    expect(page.locator("#sec-concomitant .pf-entry:visible")).to_have_count(1)
+    section.get_by_role("button", name="Add an entry").click()
     _check(page, "s_concomitant-1-f_cm_ongoing", "yes")
     expect(second_stop).to_be_hidden()
     _check(page, "s_concomitant-0-f_cm_ongoing", "yes")

@@ -20,7 +20,9 @@ from portal.identifiers import (
     normalise_initials,
     normalise_name_letters,
     normalise_rpps,
+    normalise_typed,
 )
+from tests.records.disguises import any_disguise
 
 # --- RPPS -------------------------------------------------------------------------------------
 
@@ -143,6 +145,30 @@ def test_medicine_codes_starting_with_340_are_not_nir_bodies() -> None:
         "INS-C 1234567890123456789012.",
         "1850578006084 91",  # Body and key apart.
         "185 05 78 006 084 91",
+        # Issue 26: other separators, digits and characters, regrouped, scientific notation.
+        "1/85/05/78/006/084/91",
+        "1_85_05_78_006_084_91",
+        "1,85,05,78,006,084,91",
+        "1\u201385\u201305\u201378\u2013006\u2013084\u201391",
+        "1 - 85 - 05 - 78 - 006 - 084 - 91",
+        "\uff11\uff18\uff15\uff10\uff15\uff17\uff18\uff10\uff10\uff16\uff10\uff18\uff14\uff19\uff11",
+        "\u0661\u0668\u0665\u0660\u0665\u0667\u0668\u0660\u0660\u0666\u0660\u0668\u0664\u0669\u0661",
+        "1\u200b85\u200b05\u200b78\u200b006\u200b084\u200b91",
+        "18\u20605057\ufeff8006\u00ad08491",
+        "18 5057 8006 08491",
+        "1850 5780 0608 491",
+        "1 8505 7800 6084",  # A regrouped body.
+        "18 5057 8006 08491 2024",
+        "18.5057800608491E+13",
+        "1.85057800608491E+14",
+        "1,85057800608491e14",
+        "1.8505780060849E+14",  # Expands to 185057800608490: a NIR with a wrong key.
+        "1.850578006E12",  # Expands to a 13-character body.
+        "2 90 12 2\u0410 004 123 67",  # Cyrillic A.
+        "2 90 12 2\uff22 004 123 94",  # Full-width B.
+        "1 2 250 1 213 1 4 8",
+        "\uff11.\uff12.250.1.213.1.4.9",
+        "12345678901\u200b23456789012",
     ],
 )
 def test_nir_and_ins_values_are_found_anywhere(text: str) -> None:
@@ -164,12 +190,24 @@ def test_nir_and_ins_values_are_found_anywhere(text: str) -> None:
         "585057800608491",  # Sex digit 5.
         "12345678901234567890123",  # 23 digits.
         "2023 90963 619511",  # Separate numbers: cuts not where a NIR has them.
-        "1850 5780 0608 491",
         "04 85 51 43 79 08 94 84 76 63 01 66 33 87 10",
         "876422 3475 781952 517942",
         "1.2.250.1.213.1.40",  # Another OID arc.
         "10012345673",  # An RPPS.
         "750712184",  # A FINESS.
+        # False positives to avoid: dates, decimals, lab values, MedDRA codes, long numbers.
+        "12/03/2024 12:30",
+        "2024-03-15",
+        "72,5",
+        "0.000123",
+        "1.5e3",
+        "1e400",
+        "6.02E23",
+        "10019211",
+        "10019211 10020772",
+        "12.5 / 13.2 / 14.1",
+        "3400893826706",
+        "١٢٣",
     ],
 )
 def test_ordinary_values_are_not_flagged(text: str) -> None:
@@ -210,6 +248,29 @@ def test_generated_nir_are_found_with_any_separators_in_any_text(body: str, data
     after = data.draw(st.text(alphabet=string.ascii_letters + " ,)", max_size=10))
     assert looks_like_nir_or_ins(before + spaced + after)
     assert looks_like_nir_or_ins(before + "".join(units[:6]) + after)
+
+
+@settings(max_examples=200, deadline=None)
+@given(any_disguise())
+def test_every_disguise_of_a_nir_or_ins_is_found(text: str) -> None:
+    assert looks_like_nir_or_ins(text)
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("\uff17\uff12,\uff15", "72,5"),
+        ("\u0667\u0662", "72"),
+        ("7\u200b2", "72"),
+        ("72\u00ad", "72"),
+        ("\u00b9\u2070", "10"),
+        ("a\x00b", "ab"),
+        ("1 85\t05", "1 85\t05"),  # Separators stay: numbers and dates need them.
+        ("AAC-2024-1", "AAC-2024-1"),
+    ],
+)
+def test_typed_values_are_normalised_before_any_check(typed: str, read: str) -> None:
+    assert normalise_typed(typed) == read
 
 
 @settings(max_examples=300)
