@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     #: a slot not given back within this many seconds is free again (killed worker)
     "LOGIN_HASH_SLOT_SECONDS": 10,
 }
+#: the overall limit of failed logins (SEC-AUT-5d), counting unknown logins and accounts
+#: without a completed login only; a Flask-Limiter rate string
+LIMIT_DEFAULTS: dict[str, Any] = {"LOGIN_GLOBAL_LIMIT": "1000 per 5 minutes"}
 _EXTENSION = "portal.accounts.hash_budget"
 
 
@@ -53,15 +56,23 @@ class Lane(enum.Enum):
 
 
 def init_app(app: Flask) -> None:
-    """Give the budget settings their defaults and refuse unusable values."""
+    """Give the budget and overall-limit settings their defaults; refuse unusable values."""
+    from limits import parse_many
+
     from portal.config import ConfigError, apply_area_defaults
 
-    apply_area_defaults(app.config, DEFAULTS)
+    apply_area_defaults(app.config, {**DEFAULTS, **LIMIT_DEFAULTS})
     for name in DEFAULTS:
         value = app.config[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"PORTAL_{name} must be a whole number of 1 or more, "
                               f"not {value!r}.")
+    try:
+        parse_many(str(app.config["LOGIN_GLOBAL_LIMIT"]))
+    except ValueError:
+        raise ConfigError("PORTAL_LOGIN_GLOBAL_LIMIT must be a rate such as "
+                          f"'1000 per 5 minutes', not {app.config['LOGIN_GLOBAL_LIMIT']!r}."
+                          ) from None
 
 
 class _ProcessSlots:

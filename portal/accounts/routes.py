@@ -53,8 +53,6 @@ ACTIVATION_KEY = "activation"
 
 #: per IP and per submitted login, failures only (SEC-AUT-5d); the lock itself is in the database
 LOGIN_LIMIT = "10 per 5 minutes"
-#: overall, failures only, counting neither the attempts on accounts that logged in before
-LOGIN_GLOBAL_LIMIT = "1000 per 5 minutes"
 #: what a login refused for want of a verification slot is told to wait (Retry-After)
 BUSY_RETRY_SECONDS = 5
 #: second-factor attempts per account and per IP, failures only (SEC-AUT-5c)
@@ -88,6 +86,11 @@ def _account_key() -> str:
 
 def _everyone() -> str:
     return "all"
+
+
+def _global_limit() -> str:
+    # Overall, failures only (PORTAL_LOGIN_GLOBAL_LIMIT, 1000 per 5 minutes by default).
+    return str(current_app.config["LOGIN_GLOBAL_LIMIT"])
 
 
 def _known_account() -> bool:
@@ -130,7 +133,7 @@ def _current_user() -> User:
 @public
 @limiter.limit(LOGIN_LIMIT, key_func=get_remote_address, methods=["POST"], deduct_when=_failed)
 @limiter.limit(LOGIN_LIMIT, key_func=_submitted_login, methods=["POST"], deduct_when=_failed)
-@limiter.limit(LOGIN_GLOBAL_LIMIT, key_func=_everyone, methods=["POST"], deduct_when=_failed,
+@limiter.limit(_global_limit, key_func=_everyone, methods=["POST"], deduct_when=_failed,
                exempt_when=_known_account)
 def login() -> Any:
     """Check the login and password; the second factor follows."""
