@@ -3,6 +3,9 @@
 * Password (SEC-AUT-3i, 5a, 5b): the lock state lives in the database, keyed on the submitted
   login whether an account exists or not; a locked login is refused without checking the
   password; an unknown login still costs one argon2 verification; every refusal looks the same.
+* Hashing budget: every verification first takes a slot of `hash_budget` (the known lane for
+  accounts that completed a login before, the open lane for everything else); without a free
+  slot the attempt is answered at once as busy, nothing hashed and nothing counted.
 * Second factor (SEC-AUT-2c to 2g): the TOTP secret is sealed with the TOTP key; a code is
   accepted for steps T and T-1 only, and only when its step is newer than the last accepted one,
   which an atomic `UPDATE ... WHERE totp_last_step < :step` decides, so that two requests
@@ -17,13 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import clock
-from portal.accounts import lockout, sessions, totp_codes
+from portal.accounts import hash_budget, lockout, sessions, totp_codes
 from portal.accounts.actions import AccountAction
 from portal.accounts.models import AccountToken, LoginFailure, LoginThrottle, RecoveryCode, User
 from portal.accounts.password_policy import check_password
@@ -46,6 +49,8 @@ from portal.permissions import Permission
 PRIVILEGED_PASSWORD_AGE = timedelta(days=365)
 #: holding any of these makes an account privileged (administrators)
 PRIVILEGED_PERMISSIONS = frozenset({Permission.USER_ADMIN, Permission.GRANT_ADMIN})
+#: at most one mail per account and window about wrong or replayed codes (SEC-AUT-2i)
+SECOND_FACTOR_ALERT_WINDOW = timedelta(hours=1)
 #: the name authenticator applications show next to the code
 ISSUER = "AAC Portal"
 MAX_LOGIN_LENGTH = 64
@@ -69,6 +74,8 @@ class LoginResult:
     user: User | None = None
     #: the account this failure just locked, to tell its owner
     locked_account: User | None = None
+    #: no verification slot was free: nothing was checked nor counted, the person may retry
+    busy: bool = False
 
     @property
     def ok(self) -> bool:
@@ -82,18 +89,40 @@ def _recent_failures(session: Session, key: str, now: datetime) -> list[datetime
     ))
 
 
+def _account_for(session: Session, login: str) -> User | None:
+    normalised = normalise_login(login)
+    if not 0 < len(normalised) <= MAX_LOGIN_LENGTH:
+        return None
+    return session.scalar(select(User).where(User.login_normalised == normalised))
+
+
+def _lane(user: User | None) -> hash_budget.Lane:
+    """The known lane is for accounts that proved both factors before and can still log in."""
+    if (user is not None and user.password_hash is not None and not user.is_disabled
+            and user.last_login_at is not None):
+        return hash_budget.Lane.KNOWN
+    return hash_budget.Lane.OPEN
+
+
+def has_login_history(session: Session, login: str) -> bool:
+    """Tell whether `login` names an account that completed a login before and may log in.
+
+    Such attempts draw on the known lane of the hashing budget and stay out of the overall
+    failure limit, which unknown logins can fill.
+    """
+    return _lane(_account_for(session, login)) is hash_budget.Lane.KNOWN
+
+
 def check_login(session: Session, login: str, password: str) -> LoginResult:
     """Check a login and password, counting failures and locking per SEC-AUT-5a/5b.
 
     Unknown logins, accounts without a password and disabled accounts run one verification
-    against a dummy hash and are counted and locked like any other login.
+    against a dummy hash and are counted and locked like any other login. The verification
+    needs a slot of the hashing budget; without one the result is `busy`.
     """
     now = clock.now()
-    normalised = normalise_login(login)
     key = login_key(login)
-    user = None
-    if 0 < len(normalised) <= MAX_LOGIN_LENGTH:
-        user = session.scalar(select(User).where(User.login_normalised == normalised))
+    user = _account_for(session, login)
     state: User | LoginThrottle | None = user if user is not None else session.get(
         LoginThrottle, key)
     consecutive = state.failed_logins if state is not None else 0
@@ -106,15 +135,21 @@ def check_login(session: Session, login: str, password: str) -> LoginResult:
                reason="locked")
         return LoginResult()
 
-    check = hasher(app_of(session))
-    if user is None or user.password_hash is None or user.is_disabled:
-        check.verify_dummy(password)
-        reason = ("unknown_login" if user is None else
-                  "disabled" if user.is_disabled else "not_activated")
-        ok = False
-    else:
-        ok = check.verify(user.password_hash, password)
-        reason = "bad_password"
+    app = app_of(session)
+    check = hasher(app)
+    lane = _lane(user)
+    with hash_budget.slot(app, lane, user.id if lane is hash_budget.Lane.KNOWN else None
+                          ) as granted:
+        if not granted:
+            return LoginResult(busy=True)
+        if user is None or user.password_hash is None or user.is_disabled:
+            check.verify_dummy(password)
+            reason = ("unknown_login" if user is None else
+                      "disabled" if user.is_disabled else "not_activated")
+            ok = False
+        else:
+            ok = check.verify(user.password_hash, password)
+            reason = "bad_password"
     if ok:
         assert user is not None and user.password_hash is not None
         if check.needs_rehash(user.password_hash):
@@ -253,6 +288,27 @@ def check_totp(session: Session, user: User, code: str) -> CodeCheck:
         record(session, user, AccountAction.TOTP_REPLAY, user, outcome="denied")
         return CodeCheck.REPLAYED
     return CodeCheck.ACCEPTED
+
+
+def claim_second_factor_alert(session: Session, user: User) -> bool:
+    """Tell whether to mail `user` now about second-factor trouble, and note it if so.
+
+    One mail per `SECOND_FACTOR_ALERT_WINDOW`: an attack that trips the limit or replays codes
+    again and again would otherwise mail the person at every attempt. The database decides, so
+    two workers seeing the same incident send one mail.
+    """
+    now = clock.now()
+    claimed = session.execute(
+        update(User).where(User.id == user.id, or_(
+            User.second_factor_alert_at.is_(None),
+            User.second_factor_alert_at <= now - SECOND_FACTOR_ALERT_WINDOW))
+        .values(second_factor_alert_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    if claimed.rowcount != 1:
+        return False
+    set_committed_value(user, "second_factor_alert_at", now)
+    return True
 
 
 def confirm_enrolment(session: Session, user: User, code: str) -> list[str] | None:

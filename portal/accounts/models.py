@@ -57,6 +57,8 @@ class User(Base):
     totp_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: the last accepted TOTP time step; a code for this step or an earlier one is a replay
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: when the holder was last mailed about wrong or replayed codes (one mail per window)
+    second_factor_alert_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     sessions: Mapped[list[UserSession]] = relationship(back_populates="user")
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from flask import Flask, render_template
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
@@ -31,9 +34,21 @@ SUBJECTS: dict[str, Any] = {
 }
 
 
+def _local(app: Flask, value: Any, locale: str) -> Any:
+    # Stored times are UTC; a person reads the portal's local time, in their language.
+    if not isinstance(value, datetime):
+        return value
+    zone = ZoneInfo(app.config.get("TIMEZONE") or "Europe/Paris")
+    return format_datetime(value, "short", tzinfo=zone, locale=locale)
+
+
 def notify(app: Flask, user: User, kind: str, **context: Any) -> bool:
-    """Mail `user` the notice `kind` (templates/mail/<kind>.txt); False when it failed."""
+    """Mail `user` the notice `kind` (templates/mail/<kind>.txt); False when it failed.
+
+    Datetimes in `context` reach the template as local times in the person's language.
+    """
     locale = user.locale or app.config.get("BABEL_DEFAULT_LOCALE", "fr")
+    context = {name: _local(app, value, locale) for name, value in context.items()}
     with force_locale(locale):
         subject = str(SUBJECTS[kind])
         body = render_template(f"mail/{kind}.txt", user=user, base_url=app.config["BASE_URL"],

@@ -53,7 +53,8 @@ ACTIVATION_KEY = "activation"
 
 #: per IP and per submitted login, failures only (SEC-AUT-5d); the lock itself is in the database
 LOGIN_LIMIT = "10 per 5 minutes"
-LOGIN_GLOBAL_LIMIT = "1000 per 5 minutes"
+#: what a login refused for want of a verification slot is told to wait (Retry-After)
+BUSY_RETRY_SECONDS = 5
 #: second-factor attempts per account and per IP, failures only (SEC-AUT-5c)
 SECOND_FACTOR_LIMITS = "5 per 5 minutes;20 per hour;50 per day"
 SECOND_FACTOR_IP_LIMITS = "10 per 5 minutes;50 per hour"
@@ -87,6 +88,18 @@ def _everyone() -> str:
     return "all"
 
 
+def _global_limit() -> str:
+    # Overall, failures only (PORTAL_LOGIN_GLOBAL_LIMIT, 1000 per 5 minutes by default).
+    return str(current_app.config["LOGIN_GLOBAL_LIMIT"])
+
+
+def _known_account() -> bool:
+    """Flask-Limiter `exempt_when` of the overall limit: unknown logins must not fill it for
+    the accounts that have logged in before (their own per-login limit and lockout still apply).
+    """
+    return authn.has_login_history(get_session(), request.form.get("login", ""))
+
+
 def _second_factor_breached(_limit: Any) -> None:
     """Too many second-factor attempts: drop the pending login and tell the person."""
     state = sessions.load_state()
@@ -96,9 +109,11 @@ def _second_factor_breached(_limit: Any) -> None:
     user = state.user
     sessions.end_current(db)
     record(db, user, AccountAction.TOTP_LIMITED, user, outcome="denied")
+    alert = authn.claim_second_factor_alert(db, user)
     db.commit()
-    notify(current_app._get_current_object(), user, "second_factor_alert",  # type: ignore[attr-defined]
-           reason="limit")
+    if alert:
+        notify(current_app._get_current_object(), user, "second_factor_alert",  # type: ignore[attr-defined]
+               reason="limit")
 
 
 def _home() -> str:
@@ -118,7 +133,8 @@ def _current_user() -> User:
 @public
 @limiter.limit(LOGIN_LIMIT, key_func=get_remote_address, methods=["POST"], deduct_when=_failed)
 @limiter.limit(LOGIN_LIMIT, key_func=_submitted_login, methods=["POST"], deduct_when=_failed)
-@limiter.limit(LOGIN_GLOBAL_LIMIT, key_func=_everyone, methods=["POST"], deduct_when=_failed)
+@limiter.limit(_global_limit, key_func=_everyone, methods=["POST"], deduct_when=_failed,
+               exempt_when=_known_account)
 def login() -> Any:
     """Check the login and password; the second factor follows."""
     state = sessions.load_state()
@@ -133,6 +149,9 @@ def login() -> Any:
     if form.validate_on_submit():
         db = get_session()
         result = authn.check_login(db, form.login.data or "", form.password.data or "")
+        if result.busy:
+            db.commit()
+            return _busy(form)
         if result.ok:
             user = result.user
             assert user is not None
@@ -150,10 +169,22 @@ def login() -> Any:
         if result.locked_account is not None:
             # In the background: the response time must not reveal that an account exists.
             notify_in_background(current_app._get_current_object(),  # type: ignore[attr-defined]
-                                 result.locked_account, "account_locked")
+                                 result.locked_account, "account_locked",
+                                 until=result.locked_account.locked_until)
         failed = True
     form.password.data = ""
     return render_template("accounts/login.html", form=form, failed=failed)
+
+
+def _busy(form: LoginForm) -> Response:
+    """No verification slot was free: a fast 503 with the form, the login kept as typed."""
+    flash(_("Many logins are being checked at this moment. Wait a few seconds and try again."),
+          "error")
+    form.password.data = ""
+    response = current_app.make_response(
+        (render_template("accounts/login.html", form=form, failed=False), 503))
+    response.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
+    return response
 
 
 def _pending_or_redirect(
@@ -225,8 +256,10 @@ def second_factor() -> Any:
             db.commit()
             return redirect(target)
         g.auth_failed = True
+        alert = (outcome is authn.CodeCheck.REPLAYED
+                 and authn.claim_second_factor_alert(db, user))
         db.commit()
-        if outcome is authn.CodeCheck.REPLAYED:
+        if alert:
             notify(current_app._get_current_object(), user,  # type: ignore[attr-defined]
                    "second_factor_alert", reason="replay")
         form.code.errors = [_code_refused()]

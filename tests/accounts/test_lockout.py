@@ -171,7 +171,11 @@ def test_locking_is_audited_and_the_owner_is_told(app, db, client) -> None:  # n
     notice = [m for m in messages if "locked" in m["Subject"].lower()
               or "bloqu" in m["Subject"].lower()]
     assert len(notice) == 1
-    assert WRONG not in mail_body(notice[0])
+    body = mail_body(notice[0])
+    assert WRONG not in body
+    # Until when, in the portal's local time (Paris, UTC+1 in March), and how to be unblocked.
+    assert "blocked until 3/2/26, 10:02" in body
+    assert "ask your administrator" in body and "lift the block at once" in body
 
 
 def test_an_administrator_unlocks_and_it_is_audited(app, db, client, runner) -> None:  # noqa: ANN001

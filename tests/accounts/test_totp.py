@@ -270,3 +270,45 @@ def test_correct_codes_do_not_count_against_the_limit(app, db) -> None:  # noqa:
     for _ in range(7):
         client = app.test_client()
         assert login(client, user).headers["Location"] == "/"
+
+
+def test_replays_and_breaches_mail_one_alert_per_window(app, db) -> None:  # noqa: ANN001
+    """Issue 26: an incident of many replays and limit breaches is one mail, not one each; a
+    new incident after the window is mailed again. Each attempt is still audited."""
+    with clock.frozen(T0) as frozen:
+        user = make_user(db, "c.martin", role=Role.PRESCRIBER)
+        code = pyotp.TOTP(_secret(db, user)).at(T0)
+        first = app.test_client()
+        first.post("/login", data={"login": user.login, "password": DEFAULT_PASSWORD})
+        assert first.post("/login/code", data={"code": code}).status_code == 302
+        for n in range(4):
+            client = app.test_client()
+            client.post("/login", data={"login": user.login, "password": DEFAULT_PASSWORD},
+                        environ_base={"REMOTE_ADDR": f"198.51.100.{n + 1}"})
+            assert client.post("/login/code", data={"code": code},
+                               environ_base={"REMOTE_ADDR": f"198.51.100.{n + 1}"}
+                               ).status_code == 200
+        # The fifth wrong code trips the per-account limit; the sixth is refused by it.
+        for n in range(2):
+            client = app.test_client()
+            client.post("/login", data={"login": user.login, "password": DEFAULT_PASSWORD},
+                        environ_base={"REMOTE_ADDR": f"198.51.100.{n + 10}"})
+            client.post("/login/code", data={"code": "000000"},
+                        environ_base={"REMOTE_ADDR": f"198.51.100.{n + 10}"})
+        assert len(_events(db, AccountAction.TOTP_REPLAY)) == 4
+        alerts = [m for m in outbox(app) if "Unusual" in m["Subject"]]
+        assert len(alerts) == 1
+        frozen.tick(authentication.SECOND_FACTOR_ALERT_WINDOW + timedelta(seconds=1))
+        # The limiter's counters run on the real clock: lapse them as the hour would.
+        from portal.extensions import limiter
+
+        limiter.reset()
+        later = pyotp.TOTP(_secret(db, user)).at(clock.now())
+        client = app.test_client()
+        client.post("/login", data={"login": user.login, "password": DEFAULT_PASSWORD})
+        assert client.post("/login/code", data={"code": later}).status_code == 302
+        client = app.test_client()
+        client.post("/login", data={"login": user.login, "password": DEFAULT_PASSWORD})
+        assert client.post("/login/code", data={"code": later}).status_code == 200
+    alerts = [m for m in outbox(app) if "Unusual" in m["Subject"]]
+    assert len(alerts) == 2
