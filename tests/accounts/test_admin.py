@@ -7,6 +7,7 @@ import re
 import pyotp
 from sqlalchemy import select
 
+from portal import clock
 from portal.accounts import authentication, services
 from portal.accounts.actions import AccountAction
 from portal.accounts.models import AccountToken, RecoveryCode, User
@@ -55,7 +56,7 @@ def test_disabling_ends_the_sessions_and_voids_the_factors_at_once(app, db) -> N
     assert db.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id)).all() == []
     assert all(t.voided_at or t.used_at for t in db.scalars(
         select(AccountToken).where(AccountToken.user_id == user.id)))
-    valid_code = pyotp.TOTP(old_secret).now()
+    valid_code = pyotp.TOTP(old_secret).at(clock.now())
     assert authentication.check_totp(db, disabled, valid_code) is authentication.CodeCheck.WRONG
     assert not authentication.use_recovery_code(db, disabled, codes[0])
     db.commit()

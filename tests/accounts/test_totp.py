@@ -155,7 +155,7 @@ def test_two_simultaneous_submissions_of_one_code_give_one_session(app, db, monk
             first = browser.post(base + "/login", allow_redirects=False,
                                  data={"login": user.login, "password": DEFAULT_PASSWORD})
             assert first.headers["Location"] == "/login/code"
-        code = pyotp.TOTP(secret).now()
+        code = pyotp.TOTP(secret).at(clock.now())
 
         def submit(browser: requests.Session) -> None:
             barrier.wait()

@@ -10,12 +10,18 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from portal import migrate
+from portal.config import PROJECT_ROOT
 from portal.db import get_engine, new_session
 from portal.rights import references
 from portal.rights.models import RightsRequest
 from tests.test_migrations import _app, empty_database_url  # noqa: F401 - the fixture
 
-BEFORE = "b37bf5bb60ed"
+#: the revision just before the rights migration (read from it, so that rechaining keeps it right)
+BEFORE = next(
+    line.split("=", 1)[1].strip().strip("'\"")
+    for line in next((PROJECT_ROOT / "migrations" / "versions").glob("*_5e1a7c93d2b4_*.py"))
+    .read_text(encoding="utf-8").splitlines()
+    if line.startswith("down_revision"))
 NOW = datetime(2026, 11, 20, 9, tzinfo=UTC)
 
 
