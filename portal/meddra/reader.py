@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CODE_RE = re.compile(r"[0-9]{8}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: fields before the closing `$` (older releases ended some lines without the last empty field)
 LLT_FIELDS, PT_FIELDS = 11, 11
 #: what meddra_release.asc calls the languages the portal shows
@@ -97,7 +98,7 @@ def _code(path: Path, number: int, value: str, what: str) -> str:
 
 def _name(path: Path, number: int, value: str, what: str) -> str:
     name = value.strip()
-    if not name or any(ord(c) < 32 for c in name):
+    if not name or _CONTROL.search(name):
         raise ReleaseFormatError(f"{path.name}, line {number}: {what} is empty or unreadable")
     return name
 

@@ -86,8 +86,11 @@ def load_release(session: Session, actor: Any, directory: Path,
              "pt_code": None, "current": True} for t in files.pts]
     rows += [{"release_id": release.id, "level": LLT, "code": t.code, "name": t.name,
               "pt_code": t.pt_code, "current": t.current} for t in files.llts]
+    # One executemany per 5,000 rows, without the ORM's bookkeeping (a release is some
+    # 100,000 rows).
+    connection = session.connection()
     for start in range(0, len(rows), 5000):
-        session.execute(insert(MeddraTerm), rows[start:start + 5000])
+        connection.execute(insert(MeddraTerm.__table__), rows[start:start + 5000])
     others = sorted({r.version for r in loaded_releases(session)
                      if r.language != language and r.version != version})
     record(session, actor, LOAD_ACTION, release, version=version, language=language,
