@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CODE_RE = re.compile(r"[0-9]{8}")
+VERSION_RE = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3})?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: fields before the closing `$` (older releases ended some lines without the last empty field)
 LLT_FIELDS, PT_FIELDS = 11, 11
@@ -142,7 +143,7 @@ def read_release_line(path: Path) -> tuple[str | None, str | None]:
         return None, None
     for number, parts in _lines(path):
         version = parts[0].strip()
-        if not re.fullmatch(r"[0-9]{1,3}(?:\.[0-9]{1,3})?", version):
+        if not VERSION_RE.fullmatch(version):
             raise ReleaseFormatError(
                 f"{path.name}, line {number}: {version!r} is not a MedDRA version")
         language = parts[1].strip().lower() if len(parts) > 1 else ""

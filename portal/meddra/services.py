@@ -25,7 +25,7 @@ from portal import clock
 from portal.audit.services import actor_fields, record
 from portal.db import get_session
 from portal.meddra.models import LLT, PT, MeddraRelease, MeddraTerm
-from portal.meddra.reader import CODE_RE, ReleaseFormatError, read_release
+from portal.meddra.reader import CODE_RE, VERSION_RE, ReleaseFormatError, read_release
 
 LANGUAGES = ("fr", "en")
 LOAD_ACTION = "meddra:release:load"
@@ -64,6 +64,8 @@ def load_release(session: Session, actor: Any, directory: Path,
         raise ReleaseRefused("the release does not say its language: give --language fr|en")
     if language not in LANGUAGES:
         raise ReleaseRefused(f"language {language!r}: the portal shows only French and English")
+    if version and not VERSION_RE.fullmatch(version):
+        raise ReleaseRefused(f"{version!r} is not a MedDRA version (such as 27.0)")
     if version and files.version and version != files.version:
         raise ReleaseRefused(
             f"meddra_release.asc says version {files.version}, not {version}")

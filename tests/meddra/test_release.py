@@ -143,3 +143,33 @@ def test_names_in_the_reader_language_else_the_other(app, db, english_only) -> N
         assert TermNames(db, "fr").describe("90001001") == "90001001 — Velnor skin eruption"
         assert TermNames(db, "fr").describe("90009999") == (
             "90009999 (not in the loaded MedDRA release)")
+
+
+def test_a_version_given_by_hand_is_checked(db, runner, french_copy: Path) -> None:
+    (french_copy / "meddra_release.asc").unlink()
+    result = runner.invoke(args=["meddra", "load", str(french_copy), "--language", "fr",
+                                 "--meddra-version", "twenty-seven point zero, March"])
+    assert result.exit_code == 1
+    assert "'twenty-seven point zero, March' is not a MedDRA version" in result.output
+    assert loaded_releases(db) == []
+
+
+def test_the_demo_protocol_fields_coded_in_meddra(db, protocol) -> None:
+    from portal.meddra.services import level_of
+    from portal.records.versions import protocol_of
+
+    definition = protocol_of(protocol).definition
+    levels = {fld.key: level_of(fld) for form in definition.forms
+              for section in form.sections for fld in section.fields if level_of(fld)}
+    # The comorbidities are a closed protocol list: chosen, not typed, so not looked up.
+    assert levels == {"meddra_llt_code": LLT, "anomaly_pt": PT}
+
+
+def test_a_release_in_windows_1252_is_read_with_its_accents(db, runner,
+                                                           french_copy: Path) -> None:
+    for name in ("llt.asc", "pt.asc"):
+        path = french_copy / name
+        path.write_bytes(path.read_text(encoding="utf-8").encode("cp1252"))
+    result = runner.invoke(args=["meddra", "load", str(french_copy)])
+    assert result.exit_code == 0, result.output
+    assert _terms(db, "fr")[(LLT, "90001001")].name == "Éruption cutanée de Velnor"
