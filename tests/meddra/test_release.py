@@ -173,3 +173,14 @@ def test_a_release_in_windows_1252_is_read_with_its_accents(db, runner,
     result = runner.invoke(args=["meddra", "load", str(french_copy)])
     assert result.exit_code == 0, result.output
     assert _terms(db, "fr")[(LLT, "90001001")].name == "Éruption cutanée de Velnor"
+
+
+def test_a_version_unlike_the_other_language_is_loaded_with_a_warning(db, runner,
+                                                                      french_copy: Path) -> None:
+    assert runner.invoke(args=["meddra", "load", str(ENGLISH)]).exit_code == 0
+    (french_copy / "meddra_release.asc").write_text("99.1$French$$\n", encoding="utf-8")
+    result = runner.invoke(args=["meddra", "load", str(french_copy)])
+    assert result.exit_code == 0, result.output
+    assert "Warning: the other language's release is MedDRA 99.0" in result.output
+    assert [(r.language, r.version) for r in loaded_releases(db)] == [("en", "99.0"),
+                                                                      ("fr", "99.1")]
