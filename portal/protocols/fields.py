@@ -20,6 +20,7 @@ from wtforms import Field
 from wtforms.validators import ValidationError
 
 from portal.identifiers import looks_like_nir_or_ins, luhn_is_valid, normalise_typed
+from portal.meddra.services import validators_for as meddra_validators
 from portal.protocols.expressions import PartialDate
 from portal.protocols.schema import FieldDef, Protocol
 from portal.protocols.scope import choice_codes
@@ -350,7 +351,8 @@ FIELD_TYPES: dict[str, FieldType] = {
     "multiple_choice": FieldType(
         MultiChoiceInput, lambda f: [_max_selected(f.max_selected)], _codes_option
     ),
-    "coded": FieldType(CodedInput, lambda f: []),
+    # A MedDRA-coded field is checked against the laboratory's release, when one is loaded.
+    "coded": FieldType(CodedInput, meddra_validators),
     "calculated": FieldType(CalculatedOutput, lambda f: []),
 }
 

@@ -9,6 +9,8 @@ from typing import Any
 from flask_babel import gettext as _
 
 from portal.i18n import local_number
+from portal.meddra.services import level_of as meddra_level
+from portal.meddra.services import term_names
 from portal.protocols.builder import current_locale
 from portal.protocols.schema import FieldDef, Form, Protocol
 
@@ -97,6 +99,10 @@ def _shown(fld: FieldDef, value: Any, protocol: Protocol, hidden: frozenset[str]
     label = fld.label.get(locale)
     if fld.key in hidden:
         return ShownField(fld.key, label, _("Hidden: identification data"), masked=True)
+    level = meddra_level(fld)
+    if level is not None:
+        # `code — name` from the laboratory's release, or why there is no name.
+        return ShownField(fld.key, label, term_names(locale).describe(value, level))
     return ShownField(fld.key, label,
                       value_text(fld, value, choice_labels(fld, protocol, locale), locale))
 

@@ -28,6 +28,8 @@ from portal.audit.services import record
 from portal.crypto import IntegrityCheckFailed
 from portal.errors import Forbidden, NotFound
 from portal.keys import KeyFileError
+from portal.meddra.services import TermNames
+from portal.meddra.services import level_of as meddra_level
 from portal.permissions import Permission
 from portal.protocols.builder import current_locale
 from portal.protocols.models import ProtocolVersion
@@ -312,7 +314,7 @@ def _is_number(text: str) -> bool:
 
 
 #: what to do to a cell after the raw values are picked
-_LABEL, _LABELS, _JOIN, _SAFE = range(4)
+_LABEL, _LABELS, _JOIN, _SAFE, _TERM = range(5)
 
 
 class _Picker:
@@ -324,7 +326,7 @@ class _Picker:
     """
 
     def __init__(self, fields: list[FieldDef], protocol: Protocol, locale: str,
-                 suffix: str = "") -> None:
+                 suffix: str = "", terms: TermNames | None = None) -> None:
         keys: list[str] = []
         self.headers: list[str] = []
         self.fixups: list[tuple[int, int, Any]] = []
@@ -341,6 +343,11 @@ class _Picker:
                 keys.append(fld.key)
                 self.headers.append(f"{fld.key}{suffix}_label")
                 self.fixups.append((len(keys) - 1, _LABELS if multiple else _LABEL, labels))
+            elif terms is not None and (level := meddra_level(fld)) is not None:
+                # The MedDRA name beside the code, from the laboratory's release.
+                keys.append(fld.key)
+                self.headers.append(f"{fld.key}{suffix}_label")
+                self.fixups.append((len(keys) - 1, _TERM, (terms, level)))
         self.width = len(keys)
         self.blank: dict[str, Any] = dict.fromkeys(keys)
         getter = itemgetter(*keys) if keys else (lambda _a: ())
@@ -358,6 +365,9 @@ class _Picker:
                 out[position] = "|".join(table.get(v, v) for v in value)
             elif action == _JOIN:
                 out[position] = "|".join(value)
+            elif action == _TERM:
+                names, level = table
+                out[position] = _safe(names.name(value, level) or "")
             else:
                 out[position] = _safe(str(value))
         return out
@@ -367,7 +377,8 @@ class CsvLayout:
     """The columns of a form's CSV: fields in order, repeated sections numbered, no identifier
     (letters, birth data), a label column after every coded one."""
 
-    def __init__(self, protocol: Protocol, form: Form, locale: str) -> None:
+    def __init__(self, protocol: Protocol, form: Form, locale: str,
+                 terms: TermNames | None = None) -> None:
         top: list[FieldDef] = []
         #: (section key, maximum, a picker per entry, blank cells after n entries)
         self.repeats: list[tuple[str, int, list[_Picker], list[tuple[None, ...]]]] = []
@@ -377,12 +388,12 @@ class CsvLayout:
                 top.extend(fields)
             else:
                 maximum = section.repeat.max
-                pickers = [_Picker(fields, protocol, locale, f"_{i + 1}")
+                pickers = [_Picker(fields, protocol, locale, f"_{i + 1}", terms)
                            for i in range(maximum)]
                 width = pickers[0].width
                 pads = [(None,) * (width * (maximum - n)) for n in range(maximum + 1)]
                 self.repeats.append((section.key, maximum, pickers, pads))
-        self.top = _Picker(top, protocol, locale)
+        self.top = _Picker(top, protocol, locale, terms=terms)
         self.headers = list(self.top.headers)
         for _key, _maximum, pickers, _pads in self.repeats:
             for picker in pickers:
@@ -409,7 +420,8 @@ def stream_csv(session: Session, job: ExportJob) -> Iterator[str]:
     """Yield the CSV text of a one-form export, a batch of lines at a time."""
     assert job.form_key is not None
     definition = protocol_of(job.version).definition
-    layout = CsvLayout(definition, definition.form(job.form_key), job.locale)
+    layout = CsvLayout(definition, definition.form(job.form_key), job.locale,
+                       TermNames(session, job.locale))
     cells = layout.cells
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
