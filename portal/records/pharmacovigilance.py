@@ -5,7 +5,8 @@ here, then handed off to the laboratory's pharmacovigilance system, and the port
 only that hand-off (who, when, which revision). A rectified form is to hand off again.
 
 A serious adverse event (an adverse-event form whose `serious` question is answered yes, see
-`forms/put-sp-demo.yaml`) is mailed, once its submission is committed, to every person holding
+`forms/put-sp-demo.yaml`, when submitted or rectified from not serious) is mailed, once
+committed, to every person holding
 a valid pharmacovigilance grant that reaches the patient's protocol. The mail names the case
 number and nothing of the event: the details are read in the portal, where the read is logged.
 """

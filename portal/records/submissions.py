@@ -403,6 +403,10 @@ def rectify(session: Session, actor: Any, submission: Submission, answers: dict[
     record(session, actor, RecordsAction.SUBMISSION_RECTIFY, submission,
            patient=patient.audit_ref, form=submission.form_key, revision=number,
            reason=reason, changed=len(changed), request=request_ref)
+    kind = ref.definition.kind
+    if pharmacovigilance.is_serious(kind, answers) and \
+            not pharmacovigilance.is_serious(kind, before):
+        pharmacovigilance.notify_serious(session, actor, submission)
     return submission
 
 

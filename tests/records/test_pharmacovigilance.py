@@ -162,3 +162,19 @@ def test_the_mail_speaks_the_recipients_language(app, db, prescriber, pharmacovi
     assert mail["Subject"] == "Effet indésirable grave enregistré"
     assert f"Un effet indésirable grave a été enregistré pour le cas {patient.case_number}" \
         in mail_body(mail)
+
+
+def test_an_event_rectified_to_serious_is_mailed_once(app, db, prescriber, pharmacovigilance,
+                                                      site_a):
+    patient = helpers.register(db, prescriber, site_a)
+    event = helpers.submit(db, prescriber, patient, "adverse_event")
+    serious = helpers.valid(db, "adverse_event", _serious())
+    submissions.rectify_with_answers(db, prescriber, event, serious, "late_information",
+                                     event.version)
+    db.commit()
+    assert [m["To"] for m in outbox(app)] == [pharmacovigilance.email]
+    # Still serious after another change: no second mail.
+    submissions.rectify_with_answers(db, prescriber, event, {**serious, "severity": "G3"},
+                                     "late_information", event.version)
+    db.commit()
+    assert len(outbox(app)) == 1
