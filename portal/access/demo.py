@@ -137,6 +137,8 @@ def seed_demo(app: Flask, session: Session) -> list[str]:
             services.approve_grant(session, checker, grant)
             approved = f", approved by {checker.login}"
         where = f" at {establishments[0].name}" if establishments else ""
+        if role == DUE_FOR_REVIEW_ROLE:
+            approved += ", asked over a year ago: due for its annual review"
         lines.append(f"Grant  {user.login:<12} {role.value} ({scope.value}, {category.value}"
                      f"{where}) until {grant.valid_until.date().isoformat()}{approved}")
     return lines
