@@ -1,5 +1,6 @@
-"""Records lists bench: the cost of one page of /patients, /my-patients and the review list at
-1,000 and at 100,000 patients, keyset pages beside the OFFSET pages they replace.
+"""Lists bench: the cost of one page of /patients, /my-patients and the review list at 1,000
+and at 100,000 patients, and of the DPO inbox, the audit trail and the people list at 1,000 and
+100,000 rows each, keyset pages beside the OFFSET pages they replace.
 
 Not a test: it prints figures. For each database it seeds 1,000 patients (sealed identities,
 exactly as the portal seals them; one adverse-event form for every tenth patient), measures,
@@ -10,7 +11,14 @@ page read with OFFSET, as the list did before: its cost grows with the depth, a 
 does not. "my patients" decrypts the schedule's forms, so its bulk-seeded patients have none
 and a page looks at `SCAN_LIMIT` patients at most.
 
+The inbox, trail and people lists (`--only admin`) seed their own rows in bulk: rights
+requests of which one in twenty is open (the others closed, as years of them pile up), audit
+entries by ten people on five actions (appended after the chain head, which is moved to the
+last one: the bench never verifies the chain), and accounts. Their figures are the list
+service of each page (the inbox's live due dates, the trail's query, the people's grants).
+
     .venv/bin/python bench/lists_bench.py [--no-postgres] [--postgres URL] [--sizes 1000,100000]
+        [--only records|admin]
 """
 
 from __future__ import annotations
@@ -190,12 +198,181 @@ def bench(label: str, database_url: str, workdir: Path, key_file: Path,
     get_engine(app).dispose()
 
 
+# --- the DPO inbox, the audit trail, the people list ------------------------------------------
+
+
+def _grow_admin(app: Any, total: int) -> None:
+    """Add rights requests, audit entries and accounts until there are `total` of each."""
+    from sqlalchemy import func, insert, select, update
+
+    from portal import clock
+    from portal.accounts.models import User
+    from portal.audit.models import AuditEvent, AuditHead
+    from portal.db import new_session
+    from portal.rights.models import RightsRequest
+
+    now = clock.now()
+    batch = 5000
+    with new_session(app) as db:
+        subject = db.scalar(select(User).order_by(User.id))
+        have = db.scalar(select(func.count()).select_from(RightsRequest)) or 0
+        for start in range(have, total, batch):
+            rows = []
+            for index in range(start, min(total, start + batch)):
+                received = now - timedelta(hours=index)
+                due = received.date() + timedelta(days=30 + index % 7)
+                opened = index % 20 == 0
+                rows.append({
+                    "handle": secrets.token_urlsafe(16), "kind": "access",
+                    "requester_type": "professional_self", "channel": "portal",
+                    "state": "received" if opened else "closed",
+                    "subject_user_id": subject.id, "submitted_by_id": subject.id,
+                    "received_at": received, "original_due_on": due, "due_on": due,
+                    "answered_at": None if opened else received + timedelta(days=3),
+                    "closed_at": None if opened else received + timedelta(days=4),
+                    "created_at": received})
+            db.execute(insert(RightsRequest), rows)
+            db.commit()
+
+        have = db.scalar(select(func.count()).select_from(User)) or 0
+        for start in range(have, total, batch):
+            db.execute(insert(User), [{
+                "login": f"bench.{index:06d}", "login_normalised": f"bench.{index:06d}",
+                "first_name": f"Prénom{index % 997}", "last_name": f"Nom{(index * 7919) % 100003}",
+                "email": f"bench.{index}@example.org", "created_at": now - timedelta(minutes=index),
+                "failed_logins": 0, "totp_last_step": 0, "must_change_password": False,
+            } for index in range(start, min(total, start + batch))])
+            db.commit()
+
+        head = db.get(AuditHead, 1) or db.scalar(select(AuditHead))
+        have = db.scalar(select(func.count()).select_from(AuditEvent)) or 0
+        seq = head.seq
+        actions = ("records:patient:read", "records:patient:list", "records:submission:read",
+                   "access:grant:approve", "rights:request:create")
+        last_hash = head.last_hash
+        for start in range(have, total, batch):
+            rows = []
+            for index in range(start, min(total, start + batch)):
+                seq += 1
+                last_hash = secrets.token_bytes(32)
+                rows.append({
+                    "seq": seq, "at": now - timedelta(seconds=total - index),
+                    "actor_kind": "user", "actor_id": 1 + index % 10,
+                    "actor_label": f"bench.{index % 10:06d}", "action": actions[index % 5],
+                    "target_type": "patient", "target_ref": f"P{index}", "outcome": "success",
+                    "details": {}, "prev_hash": secrets.token_bytes(32), "hash": last_hash})
+            db.execute(insert(AuditEvent), rows)
+            db.execute(update(AuditHead).where(AuditHead.id == head.id)
+                       .values(seq=seq, last_hash=last_hash))
+            db.commit()
+    from sqlalchemy import text
+
+    from portal.db import get_engine
+
+    with get_engine(app).connect().execution_options(isolation_level="AUTOCOMMIT") as raw:
+        raw.execute(text("ANALYZE"))
+
+
+def _measure_admin(app: Any) -> dict[str, float]:
+    """Median milliseconds per page of the inbox, the trail and the people list."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import func, select, text
+
+    from portal.access import people
+    from portal.accounts.models import User
+    from portal.audit import trail
+    from portal.audit.models import AuditEvent
+    from portal.db import new_session
+    from portal.rights import queries
+    from portal.rights.models import OPEN_SQL, RightsRequest
+
+    figures: dict[str, float] = {}
+    zone = ZoneInfo("Europe/Paris")
+    with app.test_request_context(), new_session(app) as db:
+        opened = select(RightsRequest).where(text(OPEN_SQL))
+        open_count = db.scalar(select(func.count()).select_from(opened.subquery()))
+        by_due = opened.order_by(RightsRequest.due_on, RightsRequest.id)
+        deep = db.scalar(by_due.offset(open_count // 2).limit(1))
+        figures["inbox by due date, first page"] = _median_ms(
+            lambda: queries.inbox_page(db))
+        figures["inbox by due date, half-way (keyset)"] = _median_ms(
+            lambda: queries.inbox_page(db, after=deep.handle))
+        figures["inbox by due date, half-way (OFFSET)"] = _median_ms(
+            lambda: list(db.scalars(by_due.offset(open_count // 2).limit(51))))
+        figures["inbox, all requests in Python (before)"] = _median_ms(
+            lambda: queries.dashboard(db))
+        figures["inbox, latest received, first page"] = _median_ms(
+            lambda: queries.inbox_page(db, sort="newest"))
+        figures["inbox, search by request number"] = _median_ms(
+            lambda: queries.inbox_page(db, search=deep.number))
+
+        events = db.scalar(select(func.count()).select_from(AuditEvent))
+        middle = db.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq)
+                           .offset(events // 2).limit(1))
+        none = trail.EventFilter()
+        figures["trail newest first, first page"] = _median_ms(
+            lambda: trail.list_events(db, none, zone))
+        figures["trail newest first, half-way (keyset)"] = _median_ms(
+            lambda: trail.list_events(db, none, zone, before=middle))
+        figures["trail newest first, half-way (OFFSET)"] = _median_ms(
+            lambda: list(db.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())
+                                    .offset(events // 2).limit(51))))
+        figures["trail oldest first, half-way (keyset)"] = _median_ms(
+            lambda: trail.list_events(db, none, zone, after=middle, oldest_first=True))
+        action = trail.EventFilter(action="records:patient:read")
+        figures["trail by action, half-way (keyset)"] = _median_ms(
+            lambda: trail.list_events(db, action, zone, before=middle))
+        person = trail.EventFilter(person="bench.000003")
+        figures["trail by person, half-way (keyset)"] = _median_ms(
+            lambda: trail.list_events(db, person, zone, before=middle))
+
+        accounts = db.scalar(select(func.count()).select_from(User))
+        by_name = select(User).order_by(User.last_name, User.first_name, User.id)
+        halfway = db.scalar(by_name.offset(accounts // 2).limit(1))
+        figures["people by name, first page"] = _median_ms(lambda: people.people_page(db))
+        figures["people by name, half-way (keyset)"] = _median_ms(
+            lambda: people.people_page(db, after=halfway.id))
+        figures["people by name, half-way (OFFSET)"] = _median_ms(
+            lambda: list(db.scalars(by_name.offset(accounts // 2).limit(51))))
+        figures["people newest first, half-way (keyset)"] = _median_ms(
+            lambda: people.people_page(db, sort="newest", after=halfway.id))
+        figures["people, search by login (scan)"] = _median_ms(
+            lambda: people.people_page(db, search="bench.0000"))
+    return figures
+
+
+def bench_admin(label: str, database_url: str, workdir: Path, key_file: Path,
+                sizes: list[int]) -> None:
+    fresh_schema(database_url)
+    app = make_portal(workdir, key_file, database_url)
+    seed(app, patients=1)
+    results: list[tuple[int, dict[str, float]]] = []
+    for size in sizes:
+        began = time.perf_counter()
+        _grow_admin(app, size)
+        print(f"  {label}: {size:,} requests, trail entries and accounts seeded in "
+              f"{time.perf_counter() - began:.1f} s")
+        results.append((size, _measure_admin(app)))
+    small, large = results[0], results[-1]
+    print(f"\n  {label}: median ms per page ({REPEAT} calls), {small[0]:,} → {large[0]:,} "
+          "rows, and the ratio (1.0 = flat)")
+    for name in small[1]:
+        before, after = small[1][name], large[1][name]
+        print(f"    {name:<44} {before:8.2f} {after:9.2f}   x{after / before:5.2f}")
+    from portal.db import get_engine
+
+    get_engine(app).dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", default=os.environ.get("PORTAL_BENCH_DATABASE_URL",
                                                              DEFAULT_POSTGRES))
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--sizes", default="1000,100000")
+    parser.add_argument("--only", choices=("records", "admin"), default=None,
+                        help="only the records lists, or only the inbox, trail and people")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     from portal.keys import new_keyring, write_key_file
@@ -211,7 +388,10 @@ def main() -> None:
     if not args.no_postgres:
         targets.append(("PostgreSQL", args.postgres))
     for label, url in targets:
-        bench(label, url, workdir, key_file, sizes)
+        if args.only != "admin":
+            bench(label, url, workdir, key_file, sizes)
+        if args.only != "records":
+            bench_admin(label, url, workdir, key_file, sizes)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ a single prescriber, the hospital pharmacist) placed in the second, so that refu
 establishment's patients can be shown. With two administrators, the first asks for every grant
 and the second approves those on directly identifying health data (maker-checker); with one,
 the grants are asked for on the command line and that administrator approves.
+
+The medical affairs grant was asked for a little over a year ago, starting 100 days later, so
+that the annual review has one grant to show (`grants_due_for_review`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,12 @@ DEMO_GRANTS: dict[Role, tuple[Scope, Category]] = {
     Role.ADMINISTRATOR: (Scope.AGGREGATED, Category.OTHER),
     Role.PROCESSOR: (Scope.PSEUDONYMISED, Category.HEALTH),
 }
+
+#: the role whose demo grant is due for its annual review: asked this long ago...
+DUE_FOR_REVIEW_ROLE = Role.MEDICAL_AFFAIRS
+DUE_FOR_REVIEW_ASKED = timedelta(days=370)
+#: ...to start this long after it was asked (so that it still runs today)
+DUE_FOR_REVIEW_START = timedelta(days=100)
 
 
 def _field(person: Any, name: str) -> Any:
@@ -118,13 +127,31 @@ def seed_demo(app: Flask, session: Session) -> list[str]:
         if role == Role.AUDITOR:
             extra = {"motivation": "internal_procedures", "motivation_reference": "AUD-DEMO-001"}
             days = services.MAX_AUDITOR_DAYS
-        grant = services.request_grant(session, maker, user, role, scope, category, now,
-                                       now + timedelta(days=days), establishments, **extra)
+        if role == DUE_FOR_REVIEW_ROLE:
+            grant = _ask_long_ago(session, user, role, scope, category, days)
+        else:
+            grant = services.request_grant(session, maker, user, role, scope, category, now,
+                                           now + timedelta(days=days), establishments, **extra)
         approved = ""
         if grant.status == GrantStatus.PENDING_APPROVAL and checker is not None:
             services.approve_grant(session, checker, grant)
             approved = f", approved by {checker.login}"
         where = f" at {establishments[0].name}" if establishments else ""
+        if role == DUE_FOR_REVIEW_ROLE:
+            approved += ", asked over a year ago: due for its annual review"
         lines.append(f"Grant  {user.login:<12} {role.value} ({scope.value}, {category.value}"
                      f"{where}) until {grant.valid_until.date().isoformat()}{approved}")
     return lines
+
+
+def _ask_long_ago(session: Session, user: User, role: Role, scope: Scope, category: Category,
+                  days: int) -> Any:
+    """Ask for a grant as it was asked for over a year ago (the trail dates it then).
+
+    Asked on the command line: the demo administrators' own grants start today.
+    """
+    asked = clock.now() - DUE_FOR_REVIEW_ASKED
+    start = asked + DUE_FOR_REVIEW_START
+    with clock.frozen(asked):
+        return services.request_grant(session, _DEMO_ACTOR, user, role, scope, category, start,
+                                      start + timedelta(days=days))

@@ -7,11 +7,12 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
 from portal import clock
 from portal.access import labels, reporting, services
+from portal.access import people as people_list
 from portal.access.forms import (
     ActionForm,
     EndForm,
@@ -137,33 +138,25 @@ def remove_member(establishment_id: int, user_id: int) -> Response:
 # --- people and grants -----------------------------------------------------------------------
 
 
-@bp.get("/people")
+@bp.route("/people", methods=["GET", "POST"])
 @requires(Permission.GRANT_ADMIN)
-def people() -> str:
-    """List people with their current grants, and the grants waiting for approval."""
+def people() -> Any:
+    """List people with their current grants, a page at a time, searchable by login or name
+    (sent by POST only) and sortable; and the grants waiting for approval."""
     session = get_session()
-    query = select(User).order_by(User.last_name, User.first_name, User.id)
-    search = (request.args.get("q") or "").strip()[:64]
-    if search:
-        # Typed % and _ are searched for as such, not as wildcards.
-        escaped = search.casefold().replace("\\", "\\\\").replace("%", "\\%").replace(
-            "_", "\\_")
-        pattern = f"%{escaped}%"
-        query = query.where(or_(User.login_normalised.like(pattern, escape="\\"),
-                                func.lower(User.last_name).like(pattern, escape="\\"),
-                                func.lower(User.first_name).like(pattern, escape="\\")))
-    users = session.scalars(query.limit(500)).all()
-    current = session.scalars(
-        select(AccessGrant).where(AccessGrant.user_id.in_([u.id for u in users]),
-                                  AccessGrant.status.in_([GrantStatus.ACTIVE,
-                                                          GrantStatus.SUSPENDED]))
-    ).all()
-    by_user: dict[int, list[AccessGrant]] = {}
-    for grant in current:
-        by_user.setdefault(grant.user_id, []).append(grant)
-    return render_template("access/people.html", users=users, by_user=by_user, search=search,
+    source = request.form if request.method == "POST" else request.args
+    typed = request.form.get("q", "") if request.method == "POST" else ""
+    arguments = {"sort": source.get("sort") or None, "after": source.get("after") or None}
+    error = None
+    try:
+        page = people_list.people_page(session, search=typed, **arguments)
+    except people_list.SearchTooLong:
+        error = _("A login or a name has at most %(n)s characters.", n=people_list.MAX_SEARCH)
+        page = people_list.people_page(session, sort=arguments["sort"])
+    return render_template("access/people.html", page=page, typed=typed, search_error=error,
+                           sorts=people_list.SORT_LABELS,
                            pending=services.pending_grants(session), form=ActionForm(),
-                           me=_me())
+                           me=_me()), 422 if error else 200
 
 
 @bp.get("/people/<int:user_id>")

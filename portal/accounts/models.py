@@ -17,6 +17,9 @@ class User(Base):
     __table_args__ = (
         # Logins are unique whatever their case (SEC-AUT-1a).
         Index("uq_users_login_normalised", "login_normalised", unique=True),
+        # Keyset pages of the people list by name and by date of creation (access/people.py).
+        Index("ix_users_name", "last_name", "first_name", "id"),
+        Index("ix_users_created", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

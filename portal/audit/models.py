@@ -36,6 +36,12 @@ class AuditEvent(Base):
     """
 
     __tablename__ = "audit_event"
+    __table_args__ = (
+        # Keyset pages of the trail filtered by person or action, either way (trail.py).
+        Index("ix_audit_event_actor_id_seq", "actor_id", "seq"),
+        Index("ix_audit_event_actor_label_seq", "actor_label", "seq"),
+        Index("ix_audit_event_action_seq", "action", "seq"),
+    )
 
     #: gap-free sequence number: a deleted or inserted row breaks the numbering
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=False)

@@ -6,6 +6,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal import clock
@@ -49,16 +50,30 @@ def events() -> str | tuple[str, int]:
     status = check_status(session)
     if not form.validate():
         return render_template("audit/events.html", form=form, page=None, status=status,
-                               export_args={}), 400
+                               export_args={}, sorts=EVENT_SORTS,
+                               oldest=request.args.get("sort") == "oldest"), 400
     flt = form.to_filter()
     before, after = _positive_int("before"), _positive_int("after")
-    page = list_events(session, flt, _zone(), before=before, after=after)
+    oldest = request.args.get("sort") == "oldest"
+    page = list_events(session, flt, _zone(), before=None if oldest else before, after=after,
+                       oldest_first=oldest)
     record(session, _actor(), AuditAction.EVENTS_READ, **flt.details(), before=before,
-           after=after, shown=len(page.entries))
+           after=after, shown=len(page.entries), sort="oldest" if oldest else "newest")
     session.commit()
-    export_args = {k: v for k, v in request.args.items() if k not in ("before", "after") and v}
+    filters = {k: v for k, v in request.args.items()
+               if k not in ("before", "after", "sort") and v}
     return render_template("audit/events.html", form=form, page=page, status=status,
-                           export_args=export_args)
+                           export_args=filters, list_args={**filters, "sort": _sort_code()},
+                           oldest=oldest, sorts=EVENT_SORTS, continued=after is not None
+                           or before is not None)
+
+
+#: how the trail may be ordered (by sequence number, which follows time)
+EVENT_SORTS = {"newest": _l("Newest first"), "oldest": _l("Oldest first")}
+
+
+def _sort_code() -> str:
+    return "oldest" if request.args.get("sort") == "oldest" else "newest"
 
 
 @bp.get("/export.csv")

@@ -97,10 +97,21 @@ class EventPage:
 
 def list_events(
     session: Session, flt: EventFilter, zone: ZoneInfo, *, before: int | None = None,
-    after: int | None = None, limit: int = PAGE_SIZE,
+    after: int | None = None, limit: int | None = None, oldest_first: bool = False,
 ) -> EventPage:
-    """Return a page of entries matching `flt`, by keyset on the sequence number."""
+    """Return a page of entries matching `flt`, by keyset on the sequence number.
+
+    Newest first, `before` pages back in time and `after` forward; oldest first, a page
+    starts after `after` and `older_before` stays None (the next page is `newer_after`).
+    """
+    limit = limit or PAGE_SIZE
     statement = apply_filter(session, select(AuditEvent), flt, zone)
+    if oldest_first:
+        if after is not None:
+            statement = statement.where(AuditEvent.seq > after)
+        rows = list(session.scalars(statement.order_by(AuditEvent.seq).limit(limit + 1)))
+        entries = rows[:limit]
+        return EventPage(entries, entries[-1].seq if len(rows) > limit else None, None)
     if after is not None:
         rows = list(session.scalars(
             statement.where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit + 1)

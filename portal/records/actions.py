@@ -32,6 +32,10 @@ class RecordsAction(enum.StrEnum):
     #: a follow-up dated outside its visit's window, saved after the professional confirmed it
     VISIT_OUT_OF_WINDOW = "records:submission:out_of_window"
     DATA_EXPORT = "records:data:export"
+    #: an adverse-event or pregnancy form handed off to the pharmacovigilance system
+    EVENT_HAND_OFF = "records:event:hand_off"
+    #: the pharmacovigilance people were mailed that a serious adverse event was recorded
+    SERIOUS_EVENT_MAIL = "records:event:serious_mail"
     #: a typed value that looks like a NIR or INS was refused (the value is never logged)
     IDENTIFIER_REFUSE = "records:identifier:refuse"
     #: a sealed record failed authentication (altered, moved, or wrong key)

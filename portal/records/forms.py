@@ -134,6 +134,13 @@ class LiftForm(FlaskForm):
                               validators=[Optional(), Length(max=32)])
 
 
+class HandOffForm(FlaskForm):
+    """Record a hand-off to pharmacovigilance; carries the list's sort and view back."""
+
+    sort = HiddenField(validators=[Optional(), Length(max=16)])
+    show = HiddenField(validators=[Optional(), Length(max=16)])
+
+
 class ExportForm(FlaskForm):
     """Choose what to export."""
 

@@ -194,3 +194,36 @@ class SubmissionRevision(Base):
     @property
     def audit_ref(self) -> str:
         return f"S{self.submission_id}"
+
+
+class EventHandOff(Base):
+    """An adverse-event or pregnancy form handed off to the pharmacovigilance system.
+
+    The portal only records the hand-off (who, when, which revision): the case is managed in
+    the pharmacovigilance system. A form rectified afterwards is to hand off again.
+    """
+
+    __tablename__ = "event_hand_off"
+    __table_args__ = (UniqueConstraint("submission_id", "revision_number",
+                                       name="uq_event_hand_off_revision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"))
+    #: the revision of the form that was handed off
+    revision_number: Mapped[int] = mapped_column(Integer)
+    handed_off_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    handed_off_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: the login (or CLI operator) who handed it off, kept if the account goes
+    handed_off_by_label: Mapped[str] = mapped_column(String(128))
+
+
+class EventListVisit(Base):
+    """When a person last looked at the pharmacovigilance list (to mark what is new)."""
+
+    __tablename__ = "event_list_visit"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    #: the last time the list was shown to the person
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: the end of the visit before the current one: what came after it is new
+    previous_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -15,7 +15,7 @@ import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from flask_babel import gettext as _
@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.protocols.models import ProtocolVersion
 from portal.protocols.schema import FormKind, Protocol
+from portal.records import pharmacovigilance
 from portal.records.actions import RecordsAction
 from portal.records.integrity import RecordIntegrityError
-from portal.records.models import Patient, Submission
+from portal.records.models import EventHandOff, Patient, Submission
 from portal.records.policy import view_for, visible_patients
 from portal.records.schedule import (
     Filled,
@@ -288,6 +289,9 @@ class ListPage:
     continued: bool
     scanned: int = 0
     failures: list[str] = field(default_factory=list)
+    #: the review list: which events it shows, and since when a row counts as new
+    show: str | None = None
+    since: datetime | None = None
 
 
 def patient_page(session: Session, actor: Any, *, sort: str | None = None,
@@ -426,13 +430,32 @@ EVENT_SORT_LABELS = {
 }
 
 
+class EventShow(enum.StrEnum):
+    """Which events the review list shows."""
+
+    TO_HAND_OFF = "to_hand_off"
+    ALL = "all"
+
+
+EVENT_SHOW_LABELS = {
+    EventShow.TO_HAND_OFF: _l("To hand off"),
+    EventShow.ALL: _l("All, handed off included"),
+}
+
+
 @dataclass(frozen=True)
 class EventRow:
-    """A submitted adverse-event or pregnancy form, as the review list shows it."""
+    """A submitted adverse-event or pregnancy form, as the review list shows it.
+
+    `new`: submitted or rectified since the person's last visit; `handed_off`: the hand-off of
+    its current revision, if done.
+    """
 
     submission: Submission
     patient: Patient
     title: str
+    new: bool = False
+    handed_off: EventHandOff | None = None
 
 
 def event_form_keys(session: Session, protocol_keys: Sequence[str]) -> dict[str, str]:
@@ -453,11 +476,13 @@ def event_form_keys(session: Session, protocol_keys: Sequence[str]) -> dict[str,
 
 def event_page(session: Session, actor: Any, *, sort: str | None = None,
                search: str | None = None, after: str | None = None,
-               page_size: int | None = None) -> ListPage:
+               page_size: int | None = None, show: str | None = None) -> ListPage:
     """Return one page of the submitted adverse-event and pregnancy forms; logs the list.
 
     Only what is stored in clear is shown (case number, form, dates, establishment): the
-    reviewer opens a form to read it, and that read is logged as any other.
+    reviewer opens a form to read it, and that read is logged as any other. By default only
+    the forms still to hand off are listed; rows submitted or rectified since the person's
+    last visit are marked new (a first page counts as a visit, `pharmacovigilance.visit`).
     :raises SearchError: the search text cannot be a case number.
     """
     from portal.audit.services import record
@@ -477,6 +502,12 @@ def event_page(session: Session, actor: Any, *, sort: str | None = None,
     query = (select(Submission, Patient).join(Patient, Patient.id == Submission.patient_id)
              .where(Submission.status == "submitted", view.patient_filter(),
                     Submission.form_key.in_(sorted(titles)) if titles else false()))
+    try:
+        shown = EventShow(show or EventShow.TO_HAND_OFF)
+    except ValueError:
+        shown = EventShow.TO_HAND_OFF
+    if shown == EventShow.TO_HAND_OFF:
+        query = query.where(pharmacovigilance.not_handed_off())
     query = _searched(query, wanted)
     last = None
     if after and len(after) <= 32:
@@ -493,13 +524,18 @@ def event_page(session: Session, actor: Any, *, sort: str | None = None,
     found = list(session.execute(query.limit(page_size + 1)))
     more = len(found) > page_size
     found = found[:page_size]
-    rows = [EventRow(s, p, titles.get(s.form_key, s.form_key)) for s, p in found]
+    since = pharmacovigilance.visit(session, actor) if last is None else \
+        pharmacovigilance.previous_visit(session, actor)
+    hand_offs = pharmacovigilance.hand_offs_of(session, [s for s, _p in found])
+    rows = [EventRow(s, p, titles.get(s.form_key, s.form_key),
+                     since is None or s.updated_at > since, hand_offs.get(s.id))
+            for s, p in found]
     record(session, actor, RecordsAction.PATIENT_LIST, None, row_count=len(rows),
            list="events", sort=str(order), searched=wanted is not None,
-           continued=last is not None)
+           continued=last is not None, show=str(shown))
     return ListPage(rows, str(order), wanted,
                     rows[-1].submission.handle if more and rows else None, last is not None,
-                    len(rows))
+                    len(rows), show=str(shown), since=since)
 
 
 # --- a visit outside its window ----------------------------------------------------------------

@@ -28,19 +28,27 @@ from portal.errors import BadRequest, Forbidden, NotFound
 from portal.permissions import Permission, requires
 from portal.protocols.builder import current_locale
 from portal.protocols.models import ProtocolVersion
-from portal.records import export, overview, paper, services, submissions
+from portal.records import (
+    export,
+    overview,
+    paper,
+    pharmacovigilance,
+    services,
+    submissions,
+)
 from portal.records.actions import (
     LIMITATION_LABELS,
 )
 from portal.records.blueprint import bp, current_actor
 from portal.records.forms import (
     ExportForm,
+    HandOffForm,
     LiftForm,
     LimitationForm,
     RegistrationForm,
 )
 from portal.records.models import Patient
-from portal.records.policy import patient_for, view_for
+from portal.records.policy import patient_for, submission_for, view_for
 from portal.records.versions import in_force, protocol_of
 
 # --- patients ------------------------------------------------------------------------------------
@@ -88,14 +96,41 @@ def patients() -> Any:
 @bp.route("/pharmacovigilance", methods=["GET", "POST"])
 @requires(Permission.SUBMISSION_READ)
 def events() -> Any:
-    """The adverse-event and pregnancy forms submitted, for review, a page at a time."""
+    """The adverse-event and pregnancy forms submitted, for review and hand-off, a page at a
+    time: by default those still to hand off, the ones new since the last visit marked."""
     session, actor = get_session(), current_actor()
-    page, typed, error = _listed(overview.event_page, session, actor)
+    source = request.form if request.method == "POST" else request.args
+    show = source.get("show") or None
+
+    def read(session: Any, actor: Any, **arguments: Any) -> overview.ListPage:
+        return overview.event_page(session, actor, show=show, **arguments)
+
+    page, typed, error = _listed(read, session, actor)
     names = _establishment_names(session, {r.patient.establishment_id for r in page.rows})
+    can_hand_off = pharmacovigilance.holds_pharmacovigilance(session, actor)
     session.commit()
     return render_template("records/events.html", page=page, names=names, typed=typed,
-                           search_error=error, sorts=overview.EVENT_SORT_LABELS), \
+                           search_error=error, sorts=overview.EVENT_SORT_LABELS,
+                           shows=overview.EVENT_SHOW_LABELS, can_hand_off=can_hand_off,
+                           hand_off_form=HandOffForm()), \
         422 if error else 200
+
+
+@bp.post("/pharmacovigilance/<handle>/hand-off")
+@requires(Permission.SUBMISSION_READ)
+def hand_off(handle: str) -> Response:
+    """Record that an event form went to the pharmacovigilance system (pharmacovigilance)."""
+    session, actor = get_session(), current_actor()
+    form = HandOffForm()
+    if not form.validate_on_submit():
+        raise BadRequest(_("The form expired: show the list again and retry."))
+    found = submission_for(session, actor, handle, audit=False)
+    pharmacovigilance.hand_off(session, actor, found)
+    session.commit()
+    flash(_("Case %(case)s: the form is recorded as handed off to pharmacovigilance.",
+            case=found.patient.case_number), "success")
+    back = {"sort": form.sort.data or None, "show": form.show.data or None}
+    return redirect(url_for(".events", **{k: v for k, v in back.items() if v}), 303)
 
 
 def _establishment_names(session: Any, ids: set[int]) -> dict[int, str]:

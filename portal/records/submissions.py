@@ -27,6 +27,7 @@ from portal.protocols.builder import FormPlan, form_plan, validate_answers, vali
 from portal.protocols.loader import LoadedProtocol
 from portal.protocols.models import ProtocolVersion
 from portal.protocols.schema import Form, FormKind
+from portal.records import pharmacovigilance
 from portal.records.actions import RecordsAction, RectificationReason
 from portal.records.crypto_store import open_with_refresh, revision_aad, ring_of, seal_value
 from portal.records.integrity import RecordIntegrityError, report_integrity_failure
@@ -42,7 +43,7 @@ from portal.records.services import (
 from portal.records.versions import in_force, protocol_of
 
 #: forms that may be opened from a follow-up (an event seen at a visit)
-EVENT_KINDS = frozenset({FormKind.adverse_event, FormKind.pregnancy, FormKind.exposure})
+EVENT_KINDS = pharmacovigilance.EVENT_KINDS
 
 
 class SubmissionConflict(Conflict):
@@ -342,6 +343,8 @@ def submit(session: Session, actor: Any, patient: Patient, ref: FormRef,
     record(session, actor, RecordsAction.SUBMISSION_CREATE, submission,
            patient=patient.audit_ref, form=submission.form_key,
            protocol_version=ref.version.version_label, notice_version=notice)
+    if pharmacovigilance.is_serious(ref.definition.kind, answers):
+        pharmacovigilance.notify_serious(session, actor, submission)
     return submission
 
 
@@ -401,6 +404,10 @@ def rectify(session: Session, actor: Any, submission: Submission, answers: dict[
     record(session, actor, RecordsAction.SUBMISSION_RECTIFY, submission,
            patient=patient.audit_ref, form=submission.form_key, revision=number,
            reason=reason, changed=len(changed), request=request_ref)
+    kind = ref.definition.kind
+    if pharmacovigilance.is_serious(kind, answers) and \
+            not pharmacovigilance.is_serious(kind, before):
+        pharmacovigilance.notify_serious(session, actor, submission)
     return submission
 
 

@@ -233,16 +233,27 @@ def letter(handle: str) -> tuple[str, int, dict[str, str]]:
 # --- the DPO ------------------------------------------------------------------------------------
 
 
-@bp.get("/dpo")
+@bp.route("/dpo", methods=["GET", "POST"])
 @requires(Permission.RIGHTS_HANDLE)
-def dashboard() -> str:
-    """The DPO's list: open requests by due date, flagged due soon or overdue."""
+def dashboard() -> tuple[str, int]:
+    """The DPO's inbox: open requests a page at a time, by due date or receipt, flagged due
+    soon or overdue, searchable by request or case number (sent by POST only)."""
     session = get_session()
+    source = request.form if request.method == "POST" else request.args
+    typed = request.form.get("q", "") if request.method == "POST" else ""
+    arguments = {"sort": source.get("sort") or None, "after": source.get("after") or None}
+    error = None
+    try:
+        page = queries.inbox_page(session, search=typed, **arguments)
+    except queries.InboxSearchError as exc:
+        error = str(exc)
+        page = queries.inbox_page(session, sort=arguments["sort"])
     return render_template(
-        "rights/dashboard.html", rows=queries.dashboard(session),
+        "rights/dashboard.html", page=page, typed=typed, search_error=error,
+        sorts=queries.INBOX_SORT_LABELS,
         to_close=queries.awaiting_closure(session),
         limited=handling.limitations_in_force(session),
-    )
+    ), 422 if error else 200
 
 
 @bp.route("/dpo/record", methods=["GET", "POST"])

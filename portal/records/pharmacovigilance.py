@@ -1,0 +1,206 @@
+"""The pharmacovigilance hand-off: what is new since a person's last visit, what is handed off.
+
+The portal is not a pharmacovigilance database: an adverse-event or pregnancy form is read
+here, then handed off to the laboratory's pharmacovigilance system, and the portal records
+only that hand-off (who, when, which revision). A rectified form is to hand off again.
+
+A serious adverse event (an adverse-event form whose `serious` question is answered yes, see
+`forms/put-sp-demo.yaml`, when submitted or rectified from not serious) is mailed, once
+committed, to every person holding
+a valid pharmacovigilance grant that reaches the patient's protocol. The mail names the case
+number and nothing of the event: the details are read in the portal, where the read is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask, has_app_context
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, exists, select
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.access.models import AccessGrant, GrantStatus
+from portal.access.policy import valid_grants
+from portal.accounts.models import User
+from portal.audit.services import actor_fields, record
+from portal.db import app_of, new_session
+from portal.errors import Forbidden
+from portal.mail import send_after_commit
+from portal.permissions import Role
+from portal.protocols.schema import FormKind
+from portal.records.actions import RecordsAction
+from portal.records.models import EventHandOff, EventListVisit, Patient, Submission
+from portal.records.versions import protocol_of
+
+#: the forms pharmacovigilance reviews and hands off
+EVENT_KINDS = frozenset({FormKind.adverse_event, FormKind.pregnancy, FormKind.exposure})
+
+log = logging.getLogger(__name__)
+
+#: the yes/no question of an adverse-event form that declares it serious
+SERIOUS_FIELD = "serious"
+#: two looks at the list closer than this are one visit: the "new" marks stay meanwhile
+VISIT_GAP = timedelta(hours=1)
+
+MAIL_SUBJECT = _l("Serious adverse event recorded")
+MAIL_BODY = _l("A serious adverse event was recorded for case %(case)s. See the portal:")
+
+
+def is_serious(kind: FormKind, answers: dict[str, Any]) -> bool:
+    """Tell whether submitted answers declare a serious adverse event."""
+    return kind == FormKind.adverse_event and answers.get(SERIOUS_FIELD) == "yes"
+
+
+def holds_pharmacovigilance(session: Session, actor: Any) -> bool:
+    """Tell whether the actor holds a valid pharmacovigilance grant now."""
+    if not isinstance(actor, User):
+        return False
+    return any(g.role == Role.PHARMACOVIGILANCE for g in valid_grants(session, actor))
+
+
+# --- hand-off --------------------------------------------------------------------------------
+
+
+def not_handed_off() -> Any:
+    """SQL condition: the submission's current revision has not been handed off."""
+    return ~exists().where(and_(EventHandOff.submission_id == Submission.id,
+                                EventHandOff.revision_number == Submission.revision_number))
+
+
+def hand_offs_of(session: Session, submissions: list[Submission]) -> dict[int, EventHandOff]:
+    """Return submission id → the hand-off of its current revision, for those handed off."""
+    if not submissions:
+        return {}
+    revision = {s.id: s.revision_number for s in submissions}
+    found: dict[int, EventHandOff] = {}
+    for hand_off in session.scalars(select(EventHandOff).where(
+            EventHandOff.submission_id.in_(sorted(revision)))):
+        if revision[hand_off.submission_id] == hand_off.revision_number:
+            found[hand_off.submission_id] = hand_off
+    return found
+
+
+def hand_off(session: Session, actor: Any, submission: Submission) -> EventHandOff:
+    """Record that the current revision of an event form went to pharmacovigilance (audited).
+
+    Handing off twice the same revision changes nothing and returns the first hand-off.
+    :raises Forbidden: the actor holds no pharmacovigilance grant, or the form is no event.
+    """
+    if not holds_pharmacovigilance(session, actor):
+        raise Forbidden(_("Only pharmacovigilance hands events off."))
+    kind = protocol_of(submission.protocol_version).definition.form(submission.form_key).kind
+    if submission.is_draft or kind not in EVENT_KINDS:
+        raise Forbidden(_("Only submitted adverse-event and pregnancy forms are handed off."))
+    existing = hand_offs_of(session, [submission]).get(submission.id)
+    if existing is not None:
+        return existing
+    _kind, user_id, label = actor_fields(actor)
+    done = EventHandOff(submission_id=submission.id, revision_number=submission.revision_number,
+                        handed_off_at=clock.now(), handed_off_by_id=user_id,
+                        handed_off_by_label=label[:128])
+    session.add(done)
+    session.flush()
+    record(session, actor, RecordsAction.EVENT_HAND_OFF, submission,
+           patient=submission.patient.audit_ref, form=submission.form_key,
+           revision=submission.revision_number)
+    return done
+
+
+# --- last visit ------------------------------------------------------------------------------
+
+
+def visit(session: Session, actor: Any) -> datetime | None:
+    """Note that the actor looks at the list now; return since when rows count as new.
+
+    None: the person never looked before (every row is new). Looks closer than VISIT_GAP
+    belong to one visit, so handing off an event does not clear the other marks.
+    """
+    if not isinstance(actor, User):
+        return None
+    now = clock.now()
+    seen = session.get(EventListVisit, actor.id)
+    if seen is None:
+        session.add(EventListVisit(user_id=actor.id, seen_at=now, previous_seen_at=None))
+        session.flush()
+        return None
+    if now - seen.seen_at >= VISIT_GAP:
+        seen.previous_seen_at = seen.seen_at
+    seen.seen_at = now
+    session.flush()
+    return seen.previous_seen_at
+
+
+def previous_visit(session: Session, actor: Any) -> datetime | None:
+    """Since when rows count as new on the next pages of a visit (which do not move it)."""
+    if not isinstance(actor, User):
+        return None
+    seen = session.get(EventListVisit, actor.id)
+    return seen.previous_seen_at if seen is not None else None
+
+
+# --- the serious-event mail ------------------------------------------------------------------
+
+
+def recipients(session: Session, patient: Patient) -> list[User]:
+    """The people holding a valid pharmacovigilance grant that reaches the patient's protocol."""
+    now = clock.now()
+    users = session.scalars(
+        select(User).join(AccessGrant, AccessGrant.user_id == User.id).where(
+            AccessGrant.role == Role.PHARMACOVIGILANCE.value,
+            AccessGrant.status == GrantStatus.ACTIVE,
+            AccessGrant.valid_from <= now, AccessGrant.valid_until >= now,
+            (AccessGrant.protocol_key.is_(None))
+            | (AccessGrant.protocol_key == patient.protocol_key),
+            User.disabled_at.is_(None),
+        ).distinct().order_by(User.id)
+    ).all()
+    return [u for u in users if u.email]
+
+
+def _compose(app: Flask, user: User, case_number: str) -> tuple[str, str]:
+    link = f"{app.config['BASE_URL'].rstrip('/')}/pharmacovigilance"
+
+    def render() -> tuple[str, str]:
+        with force_locale(user.locale or app.config.get("BABEL_DEFAULT_LOCALE", "fr")):
+            return str(MAIL_SUBJECT), f"{MAIL_BODY % {'case': case_number}}\n\n{link}\n"
+
+    if has_app_context():
+        return render()
+    with app.app_context():
+        return render()
+
+
+def notify_serious(session: Session, actor: Any, submission: Submission) -> int:
+    """Mail every pharmacovigilance person that a serious event was recorded, after commit.
+
+    Returns how many mails were queued. A mail that cannot be sent does not undo the
+    submission: the failure is logged and audited in a transaction of its own.
+    """
+    patient = submission.patient
+    people = recipients(session, patient)
+    if not people:
+        log.warning("a serious adverse event was recorded but nobody holds pharmacovigilance")
+    app = app_of(session)
+    submission_id = submission.id
+    for user in people:
+        subject, body = _compose(app, user, patient.case_number)
+        user_ref = user.audit_ref
+
+        def failed(app: Flask, user_ref: str = user_ref) -> None:
+            with new_session(app) as db:
+                found = db.get(Submission, submission_id)
+                if found is not None:
+                    record(db, actor, RecordsAction.SERIOUS_EVENT_MAIL, found,
+                           outcome="failure", recipient=user_ref)
+                    db.commit()
+
+        send_after_commit(session, user.email, subject, body, on_failure=failed)
+    record(session, actor, RecordsAction.SERIOUS_EVENT_MAIL, submission,
+           patient=patient.audit_ref, recipients=len(people), delivery="after_commit")
+    return len(people)
