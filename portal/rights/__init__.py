@@ -21,7 +21,7 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(bp)
     app.cli.add_command(rights_cli)
-    add_menu_entry(app, NavEntry("rights.my_requests", _l("Rights requests"),
+    add_menu_entry(app, NavEntry("rights.my_requests", _l("Patients' rights"),
                                  Permission.RIGHTS_SUBMIT))
     add_menu_entry(app, NavEntry("rights.dashboard", _l("Requests to handle"),
                                  Permission.RIGHTS_HANDLE))
