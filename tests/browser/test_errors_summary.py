@@ -4,12 +4,14 @@ with a link to each field, and each field's own error tied to it (aria-described
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
 import portal.notices.models  # noqa: F401 - every table on the metadata (PostgreSQL schema)
 import portal.records.models  # noqa: F401
 import portal.rights.models  # noqa: F401
+from portal import clock
 from portal.permissions import Role
 from tests.browser.conftest import log_in
 from tests.helpers_auth import make_user
@@ -85,8 +87,8 @@ def test_a_grant_form_reports_every_broken_rule_on_its_field(app, db, page, live
     page.select_option("#role", "auditor")
     page.select_option("#scope", "pseudonymised")
     page.select_option("#category", "health")
-    last_day = page.evaluate(
-        "new Date(Date.now() + 60 * 86400000).toISOString().slice(0, 10)")
+    # Counted from the portal's clock (the test's), not the browser's.
+    last_day = (clock.now() + timedelta(days=60)).date().isoformat()
     page.fill("#valid_until", last_day)
     page.get_by_role("button", name="Ask for this grant").click()
     page.wait_for_load_state()
