@@ -70,7 +70,10 @@ def test_the_dpo_publishes_and_a_professional_acknowledges_at_first_login(
         as_doctor.goto(live_server + "/account")
         assert "/notices/acknowledge" in as_doctor.url  # no way around it
         as_doctor.get_by_role("button", name="Confirm and continue").click()
-        assert as_doctor.get_by_text("Tick the box to confirm").is_visible()
+        # The error shows beside the box, and the summary at the top links to it.
+        refusal = "Tick the box to confirm that you have read the information and the charter."
+        assert as_doctor.get_by_text(refusal, exact=True).is_visible()
+        assert as_doctor.locator("#error-summary a[href='#read']").is_visible()
         as_doctor.get_by_label(re.compile("I have read this information")).check()
         as_doctor.get_by_role("button", name="Confirm and continue").click()
         as_doctor.wait_for_url(live_server + "/account")
