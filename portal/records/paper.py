@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from flask_babel import gettext as _
 
+from portal.i18n import local_number
 from portal.protocols.builder import current_locale
 from portal.protocols.phrasing import sentence
 from portal.protocols.schema import FieldDef, Form, Protocol
@@ -112,7 +113,8 @@ def _paper_field(fld: FieldDef, protocol: Protocol, locale: str,
     bounds = [getattr(fld, b, None) for b in ("min", "max")]
     if fld.type in ("integer", "decimal") and all(
             isinstance(b, int | float | Decimal) for b in bounds):
-        hint = f"{hint}, {bounds[0]}–{bounds[1]}"
+        low, high = (local_number(b, locale) for b in bounds)
+        hint = f"{hint}, {low}–{high}"
     return PaperField(
         fld.key, fld.label.get(locale), fld.type, fld.help.get(locale) if fld.help else None,
         fld.required, getattr(fld, "unit", None),
