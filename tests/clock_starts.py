@@ -13,7 +13,7 @@ and is already valid, when each test starts.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -59,6 +59,8 @@ def start_from_environment() -> tuple[str, datetime]:
 
 
 START_NAME, START = start_from_environment()
+#: the same instant in UTC, as the portal stores and computes times
+START_UTC = START.astimezone(UTC)
 
 
 def long_date(moment: datetime, lang: str) -> str:

@@ -21,7 +21,7 @@ from portal import clock, create_app
 from portal.core.services import check_keys_against_database
 from portal.db import Base, get_engine, make_engine, new_session
 from portal.keys import new_keyring, write_key_file
-from tests.clock_starts import MODULE_LEAD, SESSION_LEAD, START, START_NAME
+from tests.clock_starts import MODULE_LEAD, SESSION_LEAD, START, START_NAME, START_UTC
 
 CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
@@ -40,22 +40,26 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.fixture(scope="session", autouse=True)
 def suite_clock() -> Iterator[datetime]:
     """What a session-wide fixture sets up happens the day before the tests' start."""
-    with clock.running_from(START - SESSION_LEAD):
-        yield START - SESSION_LEAD
+    with clock.running_from(START_UTC - SESSION_LEAD):
+        yield START_UTC - SESSION_LEAD
 
 
 @pytest.fixture(scope="module", autouse=True)
 def module_clock() -> Iterator[datetime]:
     """What a module-wide fixture sets up happens an hour before the tests' start."""
-    with clock.running_from(START - MODULE_LEAD):
-        yield START - MODULE_LEAD
+    with clock.running_from(START_UTC - MODULE_LEAD):
+        yield START_UTC - MODULE_LEAD
 
 
 @pytest.fixture(autouse=True)
 def test_clock() -> Iterator[datetime]:
-    """Every test starts on the same chosen date (tests/clock_starts.py), never on today's."""
-    with clock.running_from(START):
-        yield START
+    """Every test starts on the same chosen date (tests/clock_starts.py), never on today's.
+
+    It is given in UTC, as the portal stores times: adding a day to it adds 24 hours, even on a
+    day when Paris changes its clocks (arithmetic on a Europe/Paris time would not).
+    """
+    with clock.running_from(START_UTC):
+        yield START_UTC
 
 
 @pytest.fixture(scope="session")
