@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 from sqlalchemy import func, select
@@ -15,38 +14,10 @@ from portal.accounts.models import LoginFailure, LoginThrottle
 from portal.audit.models import AuditEvent
 from portal.config import ConfigError
 from portal.permissions import Role
-from tests.conftest import REDIS_URL
+from tests.accounts.limiter_fixtures import app_config, own_key_prefix  # noqa: F401
 from tests.helpers_auth import DEFAULT_PASSWORD, login, make_user
 
 BUSY = "Many logins are being checked at this moment"
-
-
-@pytest.fixture(params=["memory", "redis"])
-def app_config(request, app_config):  # noqa: ANN001, ANN201
-    if request.param == "memory":
-        return app_config
-    if not REDIS_URL:
-        pytest.skip("Redis not configured: set PORTAL_TEST_REDIS_URL to run the shared hashing "
-                    "budget and the limiter against Redis")
-    # A fresh key prefix per test: Redis keeps counters and slots between tests.
-    return {**app_config, "RATELIMIT_STORAGE_URI": REDIS_URL,
-            "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
-
-
-@pytest.fixture(autouse=True)
-def _own_key_prefix(request):  # noqa: ANN001, ANN202
-    # Flask-Limiter keeps the first key prefix it was given for the life of its one extension
-    # object; give this test's app its own (as test_limits.py does).
-    from portal.extensions import limiter
-
-    if "app" not in request.fixturenames:
-        yield
-        return
-    app = request.getfixturevalue("app")
-    previous = limiter._key_prefix
-    limiter._key_prefix = app.config.get("RATELIMIT_KEY_PREFIX", "")
-    yield
-    limiter._key_prefix = previous
 
 
 def _from(address: str) -> dict[str, dict[str, str]]:

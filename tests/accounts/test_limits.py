@@ -2,42 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from portal.accounts.actions import AccountAction
 from portal.permissions import Role
-from tests.conftest import REDIS_URL
+from tests.accounts.limiter_fixtures import app_config, own_key_prefix  # noqa: F401
 from tests.helpers_auth import DEFAULT_PASSWORD, make_user, totp_code
-
-
-@pytest.fixture(params=["memory", "redis"])
-def app_config(request, app_config):  # noqa: ANN001, ANN201
-    if request.param == "memory":
-        return app_config
-    if not REDIS_URL:
-        pytest.skip("Redis not configured: set PORTAL_TEST_REDIS_URL to run the limiter "
-                    "tests against Redis")
-    # A fresh key prefix per test: Redis keeps counters between tests.
-    return {**app_config, "RATELIMIT_STORAGE_URI": REDIS_URL,
-            "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
-
-
-@pytest.fixture(autouse=True)
-def _own_key_prefix(request):  # noqa: ANN001, ANN202
-    # Flask-Limiter keeps the first key prefix it was given for the life of its one extension
-    # object (`self._key_prefix or config...`); give this test's app its own.
-    from portal.extensions import limiter
-
-    if "app" not in request.fixturenames:
-        yield
-        return
-    app = request.getfixturevalue("app")
-    previous = limiter._key_prefix
-    limiter._key_prefix = app.config.get("RATELIMIT_KEY_PREFIX", "")
-    yield
-    limiter._key_prefix = previous
 
 
 def _from(address: str) -> dict[str, dict[str, str]]:
