@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from portal import create_app
 from portal.cli import cli
@@ -17,6 +20,21 @@ def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "portal.cli", *args],
         capture_output=True, text=True, env={**os.environ, **env}, timeout=120,
     )
+
+
+@pytest.fixture(scope="module")
+def seeded_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One `portal demo --no-serve` run, shared seeding takes seconds. Tests change copies."""
+    instance = tmp_path_factory.mktemp("demo") / "instance"
+    seeded = _run("demo", "--no-serve", env={"PORTAL_INSTANCE_PATH": str(instance)})
+    assert seeded.returncode == 0, seeded.stderr
+    return instance, seeded.stdout
+
+
+def _copy_of(seeded_demo: tuple[Path, str], tmp_path: Path) -> Path:
+    instance = tmp_path / "instance"
+    shutil.copytree(seeded_demo[0], instance)
+    return instance
 
 
 def test_help_lists_every_command(tmp_path: Path) -> None:
@@ -63,10 +81,9 @@ def test_keys_init_writes_a_read_only_file_and_never_overwrites(tmp_path: Path) 
     assert target.read_bytes() == content
 
 
-def test_demo_seeds_twice_without_duplicating(tmp_path: Path) -> None:
-    env = {"PORTAL_INSTANCE_PATH": str(tmp_path / "instance")}
-    first = _run("demo", "--no-serve", env=env)
-    assert first.returncode == 0, first.stderr
+def test_demo_seeds_twice_without_duplicating(seeded_demo: tuple[Path, str],
+                                              tmp_path: Path) -> None:
+    env = {"PORTAL_INSTANCE_PATH": str(_copy_of(seeded_demo, tmp_path))}
     second = _run("demo", "--no-serve", env=env)
     assert second.returncode == 0, second.stderr
     assert "Database ready" in second.stdout
@@ -95,13 +112,13 @@ def test_key_rotation_is_under_the_keys_group(tmp_path: Path) -> None:
     assert "  rotate " in result.stdout and "  retire-kek " in result.stdout
 
 
-def test_demo_serves_the_portal(tmp_path: Path) -> None:
+def test_demo_serves_the_portal(seeded_demo: tuple[Path, str], tmp_path: Path) -> None:
     import requests
 
     from tests.servers import free_port, wait_until_up
 
     port = free_port()
-    env = {**os.environ, "PORTAL_INSTANCE_PATH": str(tmp_path / "instance")}
+    env = {**os.environ, "PORTAL_INSTANCE_PATH": str(_copy_of(seeded_demo, tmp_path))}
     process = subprocess.Popen(
         [sys.executable, "-m", "portal.cli", "demo", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -126,15 +143,14 @@ def test_version_prints_the_portal_version(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_demo_totp_prints_the_current_code_of_a_demo_account(tmp_path: Path) -> None:
+def test_demo_totp_prints_the_current_code_of_a_demo_account(seeded_demo: tuple[Path, str]) -> None:
     import re
 
     import pyotp
 
-    env = {"PORTAL_INSTANCE_PATH": str(tmp_path / "instance")}
-    seeded = _run("demo", "--no-serve", env=env)
-    assert seeded.returncode == 0, seeded.stderr
-    secret = re.search(r" c\.martin .*TOTP secret ([A-Z2-7]+)", seeded.stdout).group(1)
+    instance, seeded_output = seeded_demo
+    env = {"PORTAL_INSTANCE_PATH": str(instance)}
+    secret = re.search(r" c\.martin .*TOTP secret ([A-Z2-7]+)", seeded_output).group(1)
     shown = _run("demo", "totp", "c.martin", env=env)
     assert shown.returncode == 0, shown.stderr
     code = shown.stdout.strip()
