@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 import portal.models  # noqa: F401 - every table on the metadata
 from portal import clock, create_app
-from portal.core.services import check_keys_against_database
 from portal.db import Base, get_engine, make_engine, new_session
 from portal.keys import new_keyring, write_key_file
+from portal.sealing import check_keys_against_database
 from tests.clock_starts import MODULE_LEAD, SESSION_LEAD, START, START_NAME, START_UTC
 
 CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}

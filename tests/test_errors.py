@@ -7,10 +7,10 @@ from flask import Flask
 from sqlalchemy import select
 
 from portal import create_app
-from portal.core.models import KeyCheck
 from portal.db import get_session, new_session
 from portal.errors import BadRequest, RateLimited
 from portal.permissions import public
+from portal.sealing import KeyCheck
 
 TITLES = {
     400: ("La demande n'a pas pu être comprise", "The request could not be understood"),

@@ -39,11 +39,11 @@ from portal.accounts.services import (
     void_tokens,
 )
 from portal.audit.services import record
-from portal.crypto import open_, seal
 from portal.db import app_of
 from portal.errors import Conflict
 from portal.keys import keyring_of
 from portal.permissions import Permission
+from portal.sealing import open_, seal, totp_aad
 
 #: administrators renew their password after this long (CNIL 2022-100, SEC-AUT-3h)
 PRIVILEGED_PASSWORD_AGE = timedelta(days=365)
@@ -230,14 +230,9 @@ class CodeCheck(enum.Enum):
     REPLAYED = "replayed"
 
 
-def _totp_aad(user_id: int) -> bytes:
-    # Binds the ciphertext to its row and column: copied to another account it fails to open.
-    return f"aac-portal/users/{user_id}/totp_secret_sealed".encode()
-
-
 def seal_secret(session: Session, user: User, secret: str) -> bytes:
     """Seal a TOTP secret for `user` with the TOTP key (never the patient-data keys)."""
-    return seal(keyring_of(session).key("totp"), secret.encode(), _totp_aad(user.id))
+    return seal(keyring_of(session).key("totp"), secret.encode(), totp_aad(user.id))
 
 
 def totp_secret(session: Session, user: User) -> str:
@@ -245,7 +240,7 @@ def totp_secret(session: Session, user: User) -> str:
     if user.totp_secret_sealed is None:
         raise Conflict(_("No second factor is set up for this account."))
     return open_(keyring_of(session).key("totp"), user.totp_secret_sealed,
-                 _totp_aad(user.id)).decode()
+                 totp_aad(user.id)).decode()
 
 
 def prepare_enrolment(session: Session, user: User) -> None:

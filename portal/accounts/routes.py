@@ -117,7 +117,7 @@ def _second_factor_breached(_limit: Any) -> None:
 
 
 def _home() -> str:
-    return url_for("core.home")
+    return url_for("home.home")
 
 
 def _current_user() -> User:

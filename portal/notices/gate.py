@@ -49,7 +49,7 @@ def gate(user: Any) -> str | None:
 #: language switch, the public notices themselves, the health check and static files (the
 #: app's and every blueprint's)
 PUBLIC_EXEMPT_PREFIXES = ("accounts.", "notices.")
-PUBLIC_EXEMPT = frozenset({"static", "core.set_language", "core.healthz"})
+PUBLIC_EXEMPT = frozenset({"static", "home.set_language", "home.healthz"})
 
 
 def _gate_public_pages() -> Response | None:

@@ -22,13 +22,6 @@ from portal import clock
 from portal.audit.services import record
 from portal.db import app_of
 from portal.errors import Conflict, NotFound
-from portal.records.crypto_store import (
-    associated_data,
-    canonical_json,
-    open_with_refresh,
-    ring_of,
-    seal_value,
-)
 from portal.rights import links
 from portal.rights.actions import RightsAction
 from portal.rights.labels import (
@@ -46,6 +39,7 @@ from portal.rights.models import (
     RightsAnswer,
     RightsRequest,
 )
+from portal.sealing import canonical_json, open_with_refresh, rights_answer_aad, ring_of, seal_value
 
 FORMAT = "aac-portal/access-answer/1"
 
@@ -211,13 +205,8 @@ def build_document(session: Session, actor: Any, request: RightsRequest,
         return build()
 
 
-def answer_aad(handle: str, request_id: int) -> bytes:
-    """Return the associated data binding a sealed answer to its row and its request."""
-    return associated_data("rights_answer", handle, f"request:{request_id}")
-
-
 def _aad(answer: RightsAnswer) -> bytes:
-    return answer_aad(answer.handle, answer.request_id)
+    return rights_answer_aad(answer.handle, answer.request_id)
 
 
 def assemble(session: Session, actor: Any, request: RightsRequest) -> RightsAnswer:

@@ -29,9 +29,9 @@ from portal import clock, create_app
 from portal.access import services
 from portal.access.models import Category, Scope
 from portal.access.policy import HEALTH, RECORD_LEVEL, grant_permissions
-from portal.core.services import check_keys_against_database
 from portal.db import Base, get_engine, new_session
 from portal.permissions import HEALTHCARE_ROLES, Permission, Role, declared_access
+from portal.sealing import check_keys_against_database
 from tests.access.helpers import CLI, FINESS_A, make_user
 from tests.access.login import ensure_authorizer, log_in
 from tests.conftest import _empty_postgres, make_test_config

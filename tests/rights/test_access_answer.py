@@ -10,9 +10,7 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.audit.models import AuditEvent
-from portal.crypto import IntegrityCheckFailed
 from portal.errors import Conflict
-from portal.records.crypto_store import canonical_json
 from portal.rights import answers, handling, services
 from portal.rights.models import (
     Channel,
@@ -22,6 +20,7 @@ from portal.rights.models import (
     RequestState,
     RightsAnswer,
 )
+from portal.sealing import IntegrityCheckFailed, canonical_json
 from tests.rights.helpers import (
     FOLLOW_UP,
     PREGNANCY,
