@@ -7,13 +7,16 @@ and every table is emptied after each test.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 import portal.models  # noqa: F401 - every table on the metadata
@@ -107,6 +110,44 @@ def _empty_postgres(app: Flask | None = None) -> None:
         engine.dispose()
 
 
+@contextmanager
+def app_database(app: Flask) -> Iterator[Flask]:
+    """Give a test app its tables, and leave them empty after it.
+
+    SQLite: create the schema in the app's own file (and record the key check values, as a
+    started portal would). PostgreSQL: the schema exists once per run (`postgres_schema`);
+    every row is deleted afterwards.
+    """
+    if not POSTGRES_URL:
+        Base.metadata.create_all(get_engine(app))
+        with new_session(app) as session:
+            check_keys_against_database(session, app.extensions["portal.keys"])
+    try:
+        yield app
+    finally:
+        if POSTGRES_URL:
+            _empty_postgres(app)
+        get_engine(app).dispose()
+
+
+@contextmanager
+def fresh_database_url(tmp_path: Path, prefix: str) -> Iterator[str]:
+    """An empty database of the test database's kind, dropped afterwards (no schema in it)."""
+    if not POSTGRES_URL:
+        yield f"sqlite:///{tmp_path / (prefix + '.db')}"
+        return
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def make_test_config(tmp_path: Path, key_file: Path, **overrides: object) -> dict[str, object]:
     """Return the configuration of a test app."""
     config: dict[str, object] = {
@@ -147,15 +188,8 @@ def app(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Flask]:
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
-    application = create_app(app_config)
-    if postgres_schema is None:
-        Base.metadata.create_all(get_engine(application))
-        with new_session(application) as session:
-            check_keys_against_database(session, application.extensions["portal.keys"])
-    yield application
-    if postgres_schema is not None:
-        _empty_postgres(application)
-    get_engine(application).dispose()
+    with app_database(create_app(app_config)) as application:
+        yield application
 
 
 @pytest.fixture

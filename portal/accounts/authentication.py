@@ -28,9 +28,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from portal import clock
 from portal.accounts import hash_budget, lockout, sessions, totp_codes
 from portal.accounts.actions import AccountAction
+from portal.accounts.hashing import hasher
 from portal.accounts.models import AccountToken, LoginFailure, LoginThrottle, RecoveryCode, User
 from portal.accounts.password_policy import check_password
-from portal.accounts.passwords import hasher
 from portal.accounts.services import (
     AccountError,
     login_key,
@@ -387,7 +387,7 @@ def regenerate_recovery_codes(session: Session, user: User, password: str,
 def policy_context(session: Session, user: User) -> dict[str, object]:
     """Return the personal and product words a password of `user` must not contain."""
     app = app_of(session)
-    names = [user.first_name, user.last_name, str(app.config.get("CONTROLLER_NAME") or "")]
+    names = [user.first_name, user.last_name, str(app.config["CONTROLLER_NAME"])]
     return {"login": user.login, "email": user.email, "names": [n for n in names if n]}
 
 

@@ -25,7 +25,7 @@ from portal import clock
 from portal.accounts import authentication as authn
 from portal.accounts import sessions
 from portal.accounts.actions import AccountAction
-from portal.accounts.auth import current_permissions, second_factor_url
+from portal.accounts.authorization import current_permissions, second_factor_url
 from portal.accounts.forms import (
     ChangePasswordForm,
     CodeForm,

@@ -122,7 +122,7 @@ def _information(session: Session, request: RightsRequest, lang: str,
         items.append({"key": key, "article": article, "heading": str(heading), "text": text})
     controller = {
         "name": _slot_text("controller_name", values.get("controller_name"), lang)
-        or str(app_of(session).config.get("CONTROLLER_NAME", "")),
+        or str(app_of(session).config["CONTROLLER_NAME"]),
         "address": _slot_text("controller_address", values.get("controller_address"), lang),
         "dpo_contact": _slot_text("dpo_contact", values.get("dpo_contact"), lang),
         "eu_representative": _slot_text("eu_representative", values.get("eu_representative"),
@@ -150,7 +150,7 @@ def _language(session: Session, request: RightsRequest) -> str:
     recipient = recipient_of(session, request)
     app = app_of(session)
     return (recipient.locale if recipient and recipient.locale else
-            app.config.get("BABEL_DEFAULT_LOCALE", "fr"))
+            app.config["BABEL_DEFAULT_LOCALE"])
 
 
 def _form_kinds(request: RightsRequest) -> frozenset[str] | None:
@@ -295,7 +295,7 @@ def refusal_letter(session: Session, request: RightsRequest) -> dict[str, Any]:
         "complaint": complaint,
         "complaint_default": COMPLAINT,
         "controller": _slot_text("controller_name", values.get("controller_name"), lang)
-        or str(app_of(session).config.get("CONTROLLER_NAME", "")),
+        or str(app_of(session).config["CONTROLLER_NAME"]),
         "dpo_contact": _slot_text("dpo_contact", values.get("dpo_contact"), lang),
     }
 

@@ -17,7 +17,6 @@ area but `audit` (the rotation's trail entries).
 
 from __future__ import annotations
 
-from portal.sealing.blind_index import blind_index
 from portal.sealing.bulk import BulkOpener
 from portal.sealing.envelope import (
     NONCE_BYTES,
@@ -36,6 +35,7 @@ from portal.sealing.envelope import (
     wrap_context_prefix,
     wrap_data_key,
 )
+from portal.sealing.indexes import blind_index
 from portal.sealing.key_checks import KeyCheck, check_keys_against_database
 from portal.sealing.layouts import (
     PATIENT_DUPLICATE_INDEX,

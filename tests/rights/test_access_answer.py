@@ -26,8 +26,6 @@ from tests.rights.helpers import (
     PREGNANCY,
     audit_actions,
     fill,
-    install_protocol,
-    register_patient,
 )
 
 ART15 = ["15(1)(a)", "15(1)(b)", "15(1)(c)", "15(1)(d)", "15(1)(e)", "15(1)(f)", "15(1)(g)",
@@ -35,10 +33,8 @@ ART15 = ["15(1)(a)", "15(1)(b)", "15(1)(c)", "15(1)(d)", "15(1)(e)", "15(1)(f)",
 
 
 @pytest.fixture
-def patient(db, doctor, hospital_a):  # noqa: ANN001, ANN201
-    install_protocol(db)
-    patient = register_patient(db, doctor, hospital_a)
-    fill(db, doctor, patient, "followup", FOLLOW_UP)
+def patient(patient, db, doctor):  # noqa: ANN001, ANN201
+    """The rights tests' patient, with a second follow-up and a pregnancy form too."""
     fill(db, doctor, patient, "followup", {**FOLLOW_UP, "visit_date": "2026-11-02",
                                            "ecog": "2", "dose_mg": "80", "adverse_event": "yes"})
     fill(db, doctor, patient, "pregnancy", PREGNANCY)
