@@ -352,8 +352,10 @@ def seed(app: Any, patients: int = 8) -> tuple[Any, list[Any]]:
         admin_a = _admin(db, cli, "bench.admin1")
         admin_b = _admin(db, cli, "bench.admin2")
         now = _now()
-        grant = access.request_grant(db, admin_a, user, Role.PRESCRIBER, Scope.IDENTIFYING,
-                                     Category.HEALTH, now, now + timedelta(days=300), (place,))
+        grant = access.request_grant(db, admin_a, access.GrantRequest(
+            user, Role.PRESCRIBER, Scope.IDENTIFYING, Category.HEALTH, now,
+            now + timedelta(days=300), (place,),
+        ))
         access.approve_grant(db, admin_b, grant)
         db.commit()
         made = []
@@ -384,8 +386,9 @@ def _admin(db: Any, cli: Any, login: str) -> Any:
     db.add(admin)
     db.flush()
     now = _now()
-    access.request_grant(db, cli, admin, Role.ADMINISTRATOR, Scope.AGGREGATED, Category.OTHER,
-                         now, now + timedelta(days=300))
+    access.request_grant(db, cli, access.GrantRequest(
+        admin, Role.ADMINISTRATOR, Scope.AGGREGATED, Category.OTHER, now, now + timedelta(days=300),
+    ))
     return admin
 
 

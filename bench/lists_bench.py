@@ -50,8 +50,8 @@ def _grow(app: Any, total: int) -> None:
     from portal.db import new_session
     from portal.protocols.services import current_version
     from portal.records import services
-    from portal.records.crypto_store import patient_aad, ring_of, seal_value
     from portal.records.models import Patient, Submission, SubmissionRevision
+    from portal.sealing import patient_aad, ring_of, seal_value
 
     with new_session(app) as db:
         have = db.scalar(select(func.count()).select_from(Patient)) or 0

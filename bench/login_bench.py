@@ -58,8 +58,8 @@ def prepare(app: Any) -> tuple[str, str]:
 
     from portal import clock
     from portal.accounts import sessions
+    from portal.accounts.hashing import hasher
     from portal.accounts.models import User, UserSession
-    from portal.accounts.passwords import hasher
     from portal.db import new_session
 
     user, _patients = seed(app, patients=1)

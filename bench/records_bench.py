@@ -104,8 +104,8 @@ def _seed_submissions(app: Any, rows: int) -> None:
     from portal.protocols.builder import validate_answers
     from portal.protocols.services import current_version
     from portal.records import services, submissions
-    from portal.records.crypto_store import revision_aad, ring_of, seal_value
     from portal.records.models import Patient, Submission, SubmissionRevision
+    from portal.sealing import revision_aad, ring_of, seal_value
 
     with new_session(app) as db:
         version = current_version(db, "put_sp_xyz123")
@@ -171,10 +171,10 @@ def _floor(app: Any) -> tuple[float, float, int]:
 
     from portal.db import new_session
     from portal.protocols.models import ProtocolVersion
-    from portal.records.crypto_store import BulkOpener, revision_aad, ring_of
     from portal.records.export import CsvLayout, submitted_text
     from portal.records.models import Patient, Submission, SubmissionRevision
     from portal.records.versions import protocol_of
+    from portal.sealing import BulkOpener, revision_aad, ring_of
 
     with new_session(app) as db:
         ring = ring_of(db)

@@ -95,8 +95,8 @@ def _add_favicon(app: Flask) -> None:
 
 
 def _check_keys(app: Flask) -> None:
-    from portal.core.services import check_keys_against_database
     from portal.db import new_session
+    from portal.sealing import check_keys_against_database
 
     try:
         with new_session(app) as session:
@@ -132,9 +132,9 @@ def _register_areas(app: Flask) -> None:
     import importlib.util
 
     from portal.cli import register_commands
-    from portal.core.routes import bp as core_bp
+    from portal.home.routes import bp as home_bp
 
-    app.register_blueprint(core_bp)
+    app.register_blueprint(home_bp)
     _add_favicon(app)
     for area in AREAS:
         if importlib.util.find_spec(f"portal.{area}") is None:

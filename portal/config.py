@@ -14,6 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: the zone of people-facing times; also what code outside a portal app falls back to
+DEFAULT_TIMEZONE = "Europe/Paris"
 
 
 class ConfigError(Exception):
@@ -50,7 +52,7 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         #: the language of a visitor whose browser asks for neither French nor English
         "BABEL_DEFAULT_LOCALE": "fr",
         #: local time zone for people-facing times and night-activity checks
-        "TIMEZONE": "Europe/Paris",
+        "TIMEZONE": DEFAULT_TIMEZONE,
         #: audit entries older than this are purged (183 to 365 days)
         "AUDIT_RETENTION_DAYS": 365,
         #: where the daily audit jobs write the signed chain head, out of the database owner's

@@ -19,6 +19,8 @@ from flask import Flask, current_app, has_app_context, has_request_context, requ
 from flask_babel import get_locale
 from flask_login import current_user
 
+from portal.config import DEFAULT_TIMEZONE
+
 LANGUAGES = {"fr": "Français", "en": "English"}
 DEFAULT = "fr"
 
@@ -56,8 +58,8 @@ def page_language() -> str:
 
 def local_zone() -> ZoneInfo:
     """The portal's zone for people-facing times (PORTAL_TIMEZONE)."""
-    name = current_app.config.get("TIMEZONE", "Europe/Paris") if has_app_context() else None
-    return ZoneInfo(name or "Europe/Paris")
+    name = current_app.config.get("TIMEZONE") if has_app_context() else None
+    return ZoneInfo(name or DEFAULT_TIMEZONE)
 
 
 #: style → (babel date format, babel time format or None for a date alone)

@@ -4,7 +4,7 @@ import importlib
 import importlib.util
 
 from portal import AREAS
-from portal.core import models as core_models
+from portal.sealing import KeyCheck
 
 #: the models module of each area present in this installation
 AREA_MODELS = {
@@ -14,4 +14,4 @@ AREA_MODELS = {
     and importlib.util.find_spec(f"portal.{area}.models") is not None
 }
 
-__all__ = ["AREA_MODELS", "core_models"]
+__all__ = ["AREA_MODELS", "KeyCheck"]

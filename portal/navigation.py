@@ -79,7 +79,7 @@ def init_app(app: Flask) -> None:
     """Expose nav_items(), footer_items(), language_url() and chrome() to templates."""
 
     def language_url(code: str) -> str:
-        return url_for("core.set_language", code=code, next=request.full_path.rstrip("?"))
+        return url_for("home.set_language", code=code, next=request.full_path.rstrip("?"))
 
     helpers: dict[str, Callable[..., Any]] = {
         "nav_items": lambda: _shown("portal.nav"),

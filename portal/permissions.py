@@ -3,7 +3,7 @@
 Every view declares what it needs with `@requires(...)` or is explicitly `@public`; a view with
 neither is refused at request time, and `tests/test_permissions.py` fails on it. Whether the
 current person holds a permission is decided by the authorizer that the accounts area installs
-(`portal.accounts.auth`: login, second factor, gates), which asks the access policy
+(`portal.accounts.authorization`: login, second factor, gates), which asks the access policy
 (`portal.access.policy.permissions_for`: role and valid grants). Before it is installed,
 everything that is not public is refused.
 """

@@ -7,21 +7,26 @@ and every table is emptied after each test.
 from __future__ import annotations
 
 import os
+import sqlite3
+import tempfile
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import make_url, text
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from werkzeug.routing import rules as werkzeug_rules
 
 import portal.models  # noqa: F401 - every table on the metadata
 from portal import clock, create_app
-from portal.core.services import check_keys_against_database
 from portal.db import Base, get_engine, make_engine, new_session
 from portal.keys import new_keyring, write_key_file
+from portal.sealing import check_keys_against_database
 from tests.clock_starts import MODULE_LEAD, SESSION_LEAD, START, START_NAME, START_UTC
 
 CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
@@ -97,35 +102,6 @@ def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sqlite_schema(tmp_path_factory: pytest.TempPathFactory) -> bytes | None:
-    """The bytes of an empty SQLite database holding the whole schema, built once per run:
-    each test's fresh file starts as a copy (creating every table and trigger per test costs
-    more than most tests). None on PostgreSQL."""
-    if POSTGRES_URL:
-        return None
-    path = tmp_path_factory.mktemp("schema") / "schema.db"
-    engine = make_engine(f"sqlite:///{path}")
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    return path.read_bytes()
-
-
-def _lay_sqlite_schema(url: str, schema: bytes) -> bool:
-    """Write the schema copy where a test's SQLite database will be, if nothing is there yet
-    (owner-only, as the portal creates it). False when the URL is not a new SQLite file."""
-    database = make_url(url).database
-    if not url.startswith("sqlite") or not database or database == ":memory:":
-        return False
-    path = Path(database)
-    if path.exists() and path.stat().st_size:
-        return False
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(schema)
-    return True
-
-
-@pytest.fixture(scope="session")
 def postgres_schema() -> Iterator[str | None]:
     """Create the schema once on PostgreSQL; None on SQLite."""
     if not POSTGRES_URL:
@@ -161,6 +137,84 @@ def _empty_postgres(app: Flask | None = None) -> None:
         ))
     if app is None:
         engine.dispose()
+
+
+_SQLITE_SCHEMA: list[bytes] = []
+
+
+def _sqlite_schema() -> bytes:
+    """The bytes of an empty SQLite database holding the whole schema, built once per process:
+    each test's fresh file starts as a copy (creating every table and trigger per test costs
+    more than most tests do)."""
+    if not _SQLITE_SCHEMA:
+        path = Path(tempfile.mkdtemp(prefix="portal-schema-")) / "schema.db"
+        engine = make_engine(f"sqlite:///{path}")
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        _SQLITE_SCHEMA.append(path.read_bytes())
+    return _SQLITE_SCHEMA[0]
+
+
+def _lay_sqlite_schema(app: Flask) -> bool:
+    """Turn the app's SQLite file into a copy of the schema if it holds no table yet (owner-only,
+    as the portal creates it). False when the database is not such a file."""
+    engine = get_engine(app)
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or (
+            database.startswith("file:")):
+        return False
+    engine.dispose()
+    path = Path(database)
+    if path.exists():
+        with sqlite3.connect(path) as connection:
+            if connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                return False
+        connection.close()
+    for leftover in (Path(f"{database}-wal"), Path(f"{database}-shm")):
+        leftover.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(_sqlite_schema())
+    return True
+
+
+@contextmanager
+def app_database(app: Flask) -> Iterator[Flask]:
+    """Give a test app its tables, and leave them empty after it.
+
+    SQLite: create the schema in the app's own file (and record the key check values, as a
+    started portal would). PostgreSQL: the schema exists once per run (`postgres_schema`);
+    every row is deleted afterwards.
+    """
+    if not POSTGRES_URL:
+        if not _lay_sqlite_schema(app):
+            Base.metadata.create_all(get_engine(app))
+        with new_session(app) as session:
+            check_keys_against_database(session, app.extensions["portal.keys"])
+    try:
+        yield app
+    finally:
+        if POSTGRES_URL:
+            _empty_postgres(app)
+        get_engine(app).dispose()
+
+
+@contextmanager
+def fresh_database_url(tmp_path: Path, prefix: str) -> Iterator[str]:
+    """An empty database of the test database's kind, dropped afterwards (no schema in it)."""
+    if not POSTGRES_URL:
+        yield f"sqlite:///{tmp_path / (prefix + '.db')}"
+        return
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def make_test_config(tmp_path: Path, key_file: Path, **overrides: object) -> dict[str, object]:
@@ -200,22 +254,11 @@ def app(
     app_config: dict[str, object],
     tmp_path: Path,
     postgres_schema: str | None,
-    sqlite_schema: bytes | None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Flask]:
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
-    laid = sqlite_schema is not None and _lay_sqlite_schema(
-        str(app_config["DATABASE_URL"]), sqlite_schema)
-    application = create_app(app_config)
-    if postgres_schema is None:
-        if not laid:
-            Base.metadata.create_all(get_engine(application))
-        with new_session(application) as session:
-            check_keys_against_database(session, application.extensions["portal.keys"])
-    yield application
-    if postgres_schema is not None:
-        _empty_postgres(application)
-    get_engine(application).dispose()
+    with app_database(create_app(app_config)) as application:
+        yield application
 
 
 @pytest.fixture

@@ -88,15 +88,17 @@ def make_user(
 def _approver(db: Session) -> User:
     """A second administrator, for grants that need approval (created once per database)."""
     from portal.access.models import Category, Scope
-    from portal.access.services import request_grant
+    from portal.access.services import GrantRequest, request_grant
 
     existing = services.user_by_login(db, "o.verdier")
     if existing is not None:
         return existing
     approver = make_user(db, "o.verdier", first_name="Odile", last_name="Verdier")
     start = clock.now()
-    request_grant(db, CLI, approver, Role.ADMINISTRATOR, Scope.AGGREGATED, Category.OTHER,
-                  start, start + timedelta(days=365))
+    request_grant(db, CLI, GrantRequest(
+        approver, Role.ADMINISTRATOR, Scope.AGGREGATED, Category.OTHER, start,
+        start + timedelta(days=365),
+    ))
     return approver
 
 
@@ -125,8 +127,8 @@ def grant_role(db: Session, user: User, role: Role, *, scope: Any = None, catego
     if role == Role.AUDITOR:
         days = min(days, 30)
         kwargs = {"motivation": "internal_procedures", "motivation_reference": "AUD-2026-01"}
-    made = access.request_grant(db, CLI, user, role, scope, category, start,
-                                start + timedelta(days=days), establishments, **kwargs)
+    made = access.request_grant(db, CLI, access.GrantRequest(user, role, scope, category, start,
+                                start + timedelta(days=days), establishments, **kwargs))
     if access.needs_approval(scope, category):
         access.approve_grant(db, _approver(db), made)
     db.flush()

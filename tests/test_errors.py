@@ -7,10 +7,10 @@ from flask import Flask
 from sqlalchemy import select
 
 from portal import create_app
-from portal.core.models import KeyCheck
 from portal.db import get_session, new_session
 from portal.errors import BadRequest, RateLimited
 from portal.permissions import public
+from portal.sealing import KeyCheck
 
 TITLES = {
     400: ("La demande n'a pas pu être comprise", "The request could not be understood"),
@@ -26,8 +26,7 @@ TITLES = {
 @pytest.fixture
 def app(app_config, tmp_path, postgres_schema, monkeypatch):  # noqa: ANN001, ANN201
     """The test app plus routes that fail in each way."""
-    from portal.db import Base, get_engine
-    from tests.conftest import _empty_postgres
+    from tests.conftest import app_database
 
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
     app_config["MAX_CONTENT_LENGTH"] = 1024
@@ -62,12 +61,8 @@ def app(app_config, tmp_path, postgres_schema, monkeypatch):  # noqa: ANN001, AN
         session.flush()
         raise RuntimeError("database password is hunter2")
 
-    if postgres_schema is None:
-        Base.metadata.create_all(get_engine(application))
-    yield application
-    if postgres_schema is not None:
-        _empty_postgres(application)
-    get_engine(application).dispose()
+    with app_database(application):
+        yield application
 
 
 def _request(client, status: int, lang: str):  # noqa: ANN001, ANN202

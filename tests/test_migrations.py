@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect
 
 import portal.models  # noqa: F401
 from portal import create_app, migrate
-from portal.db import Base, get_engine, make_engine
-from tests.conftest import POSTGRES_URL, make_test_config
+from portal.db import Base, get_engine
+from tests.conftest import POSTGRES_URL, fresh_database_url, make_test_config
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -24,16 +22,8 @@ def empty_database_url(request, tmp_path) -> Iterator[str]:  # noqa: ANN001
         return
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL not configured: set PORTAL_TEST_DATABASE_URL (see .ci/run)")
-    name = f"portal_migration_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database_url(tmp_path, "portal_migration") as url:
+        yield url
 
 
 def _app(url: str, tmp_path, key_file, monkeypatch):  # noqa: ANN001, ANN202

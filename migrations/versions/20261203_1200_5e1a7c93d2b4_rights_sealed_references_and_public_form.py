@@ -61,15 +61,15 @@ def _typed_rows(connection: sa.Connection) -> list[sa.Row]:
 
 
 def _seal_existing(connection: sa.Connection, rows: list[sa.Row], ring) -> None:  # noqa: ANN001
-    from portal.records.crypto_store import seal_value
-    from portal.rights.references import case_index_with, details_aad
+    from portal.rights.references import case_index_with
+    from portal.sealing import rights_details_aad, seal_value
 
     for row in rows:
         values = {key: value for key, value in (("case_reference", row.case_reference),
                                                 ("correspondence_ref", row.correspondence_ref))
                   if value}
         handle = secrets.token_urlsafe(16)
-        sealed = seal_value(ring, details_aad(handle, row.id), values)
+        sealed = seal_value(ring, rights_details_aad(handle, row.id), values)
         connection.execute(sa.text(
             "INSERT INTO rights_request_details (request_id, handle, kek_version, wrapped_key, "
             "payload) VALUES (:id, :handle, :kek, :wrapped, :payload)"),

@@ -151,11 +151,10 @@ def grant_command(login: str, role: str, scope: str, category: str, until: datet
         valid_from = reporting.day_start(start.date(), zone) if start else clock.now()
         valid_until = reporting.day_end(until.date(), zone)
         approver = find_user(session, approved_by) if approved_by else None
-        grant = services.request_grant(
-            session, cli_actor(), user, role, scope, category, valid_from, valid_until,
-            establishments, protocol_key=protocol, motivation=motivation,
-            motivation_reference=reference,
-        )
+        grant = services.request_grant(session, cli_actor(), services.GrantRequest(
+            user, role, scope, category, valid_from, valid_until, establishments,
+            protocol_key=protocol, motivation=motivation, motivation_reference=reference,
+        ))
         if approver is not None:
             if grant.status != GrantStatus.PENDING_APPROVAL:
                 raise click.ClickException("--approved-by is only for identifying health data.")

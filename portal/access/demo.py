@@ -104,9 +104,10 @@ def seed_demo(app: Flask, session: Session) -> list[str]:
     now = clock.now()
     for admin in admins:
         if not _has_grant(session, admin, Role.ADMINISTRATOR):
-            services.request_grant(session, _DEMO_ACTOR, admin, Role.ADMINISTRATOR,
-                                   Scope.AGGREGATED, Category.OTHER, now,
-                                   now + timedelta(days=services.MAX_GRANT_DAYS))
+            services.request_grant(session, _DEMO_ACTOR, services.GrantRequest(
+                admin, Role.ADMINISTRATOR, Scope.AGGREGATED, Category.OTHER, now,
+                now + timedelta(days=services.MAX_GRANT_DAYS),
+            ))
             lines.append(f"Grant  {admin.login:<12} administrator (aggregated, other data)")
     maker: User | Actor = admins[0] if len(admins) >= 2 else _DEMO_ACTOR
     checker = admins[1] if len(admins) >= 2 else (admins[0] if admins else None)
@@ -130,8 +131,10 @@ def seed_demo(app: Flask, session: Session) -> list[str]:
         if role == DUE_FOR_REVIEW_ROLE:
             grant = _ask_long_ago(session, user, role, scope, category, days)
         else:
-            grant = services.request_grant(session, maker, user, role, scope, category, now,
-                                           now + timedelta(days=days), establishments, **extra)
+            grant = services.request_grant(session, maker, services.GrantRequest(
+                user, role, scope, category, now, now + timedelta(days=days), establishments,
+                **extra,
+            ))
         approved = ""
         if grant.status == GrantStatus.PENDING_APPROVAL and checker is not None:
             services.approve_grant(session, checker, grant)
@@ -153,5 +156,6 @@ def _ask_long_ago(session: Session, user: User, role: Role, scope: Scope, catego
     asked = clock.now() - DUE_FOR_REVIEW_ASKED
     start = asked + DUE_FOR_REVIEW_START
     with clock.frozen(asked):
-        return services.request_grant(session, _DEMO_ACTOR, user, role, scope, category, start,
-                                      start + timedelta(days=days))
+        return services.request_grant(session, _DEMO_ACTOR, services.GrantRequest(
+            user, role, scope, category, start, start + timedelta(days=days),
+        ))

@@ -37,10 +37,10 @@ def run_lazy_expiry(app: Flask) -> bool:
     """Run `expire` if it has not run in this process for the configured interval."""
     from portal.access.services import expire
 
-    if not app.config.get("ACCESS_LAZY_EXPIRE", True):
+    if not app.config["ACCESS_LAZY_EXPIRE"]:
         return False
     now = clock.now()
-    interval = timedelta(minutes=float(app.config.get("ACCESS_EXPIRE_INTERVAL_MINUTES", 5)))
+    interval = timedelta(minutes=float(app.config["ACCESS_EXPIRE_INTERVAL_MINUTES"]))
     last = app.extensions.get(_LAST_RUN)
     # A clock moved backwards (tests travelling in time) also triggers a run.
     if last is not None and last <= now < last + interval:
@@ -62,10 +62,7 @@ def run_lazy_expiry(app: Flask) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    """Set the expiry settings' defaults and run expiry lazily before requests."""
-    app.config.setdefault("ACCESS_LAZY_EXPIRE", True)
-    app.config.setdefault("ACCESS_EXPIRE_INTERVAL_MINUTES", 5)
-    app.config.setdefault("ACCESS_INACTIVITY_DAYS", 180)
+    """Run expiry lazily before requests (the settings' defaults are in portal/config.py)."""
     app.extensions[_LOCK] = threading.Lock()
 
     @app.before_request

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.access.actions import AccessAction
-from portal.access.common import Acting, audit, require, review_due_at
+from portal.access.grant_lifecycle import Acting, audit, require, review_due_at
 from portal.access.models import AccessGrant
 from portal.access.review import ReviewGroup, grants_due_for_review
 from portal.db import app_of
@@ -26,7 +26,7 @@ REVIEW_COLUMNS = (
 
 def local_zone(session: Session) -> ZoneInfo:
     """Return the portal's local time zone (PORTAL_TIMEZONE)."""
-    return ZoneInfo(app_of(session).config.get("TIMEZONE", "Europe/Paris"))
+    return ZoneInfo(app_of(session).config["TIMEZONE"])
 
 
 def day_start(day: date, zone: ZoneInfo) -> datetime:

@@ -13,12 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal import clock
 from portal.access.actions import AccessAction
-from portal.access.common import (
-    DEFAULT_INACTIVITY_DAYS,
-    REVIEW_DECISIONS,
-    REVIEW_GRACE,
-    REVIEW_PERIOD,
-    SCOPE_ORDER,
+from portal.access.grant_lifecycle import (
     Acting,
     audit,
     end_grant,
@@ -27,7 +22,9 @@ from portal.access.common import (
     review_due_at,
     user_id_of,
 )
+from portal.access.limits import REVIEW_DECISIONS, REVIEW_GRACE, REVIEW_PERIOD
 from portal.access.models import AccessGrant, Category, Establishment, GrantStatus, Scope
+from portal.access.policy import SCOPE_ORDER
 from portal.accounts.models import User
 from portal.accounts.services import disable_user
 from portal.audit.services import SYSTEM
@@ -187,10 +184,7 @@ def inactivity_days(session: Session) -> int:
     """Return after how many days without login an account is disabled."""
     from portal.db import app_of
 
-    try:
-        return int(app_of(session).config.get("ACCESS_INACTIVITY_DAYS", DEFAULT_INACTIVITY_DAYS))
-    except KeyError:
-        return DEFAULT_INACTIVITY_DAYS
+    return int(app_of(session).config["ACCESS_INACTIVITY_DAYS"])
 
 
 def expire(session: Session, now: datetime | None = None, actor: Acting = SYSTEM

@@ -185,14 +185,15 @@ def new_grant(user_id: int) -> Any:
     chosen = [e for e in memberships if e.id in (form.establishments.data or [])]
     start = (_local_day(form.valid_from.data, end=False) if form.valid_from.data
              else clock.now())
+    until = _local_day(form.valid_until.data, end=True) if form.valid_until.data else None
+    wanted = services.GrantRequest(
+        user, form.role.data, form.scope.data, form.category.data, start, until, chosen,
+        protocol_key=form.protocol_key.data, motivation=form.motivation.data,
+        motivation_reference=form.motivation_reference.data,
+    )
     if form.validate_on_submit():
         try:
-            grant = services.request_grant(
-                session, _me(), user, form.role.data, form.scope.data, form.category.data,
-                start, _local_day(form.valid_until.data, end=True), chosen,
-                protocol_key=form.protocol_key.data, motivation=form.motivation.data,
-                motivation_reference=form.motivation_reference.data,
-            )
+            grant = services.request_grant(session, _me(), wanted)
         except services.GrantRefused as exc:
             _put_problems(form, exc.problems)
             status = 400
@@ -211,12 +212,7 @@ def new_grant(user_id: int) -> Any:
         # Every error at once: the rules the values the form accepted break, too.
         refused = {name for name, field in form._fields.items() if field.errors}
         try:
-            problems = services.grant_problems(
-                session, _me(), user, form.role.data, form.scope.data, form.category.data,
-                start, _local_day(form.valid_until.data, end=True)
-                if form.valid_until.data else None, chosen,
-                protocol_key=form.protocol_key.data, motivation=form.motivation.data,
-                motivation_reference=form.motivation_reference.data)
+            problems = services.grant_problems(session, _me(), wanted)
         except PortalError as exc:
             problems = [(None, str(exc.message))]
         _put_problems(form, [(f, m) for f, m in problems if f not in refused])

@@ -2,14 +2,16 @@
 
 Every function takes the session and the acting person (a `User`, or an `Actor` for the CLI
 operator and system jobs), checks that the actor may act through the one policy
-(`common.require`), applies the rules, writes one audit entry through `common.audit` and
-flushes. Nothing here commits. The review and expiry jobs live in review.py and the records
-perimeter in policy.py; both are re-exported here, so that other areas import one module.
+(`grant_lifecycle.require`), applies the rules, writes one audit entry through
+`grant_lifecycle.audit` and flushes. Nothing here commits. The review and expiry jobs live in
+review.py and the records perimeter in policy.py; both are re-exported here, so that other
+areas import one module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
@@ -18,17 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal import clock
 from portal.access.actions import AccessAction
-from portal.access.common import (  # noqa: F401 - re-exported
-    DEFAULT_INACTIVITY_DAYS,
-    END_REASONS,
-    MAX_AUDITOR_DAYS,
-    MAX_GRANT_DAYS,
-    MOTIVATIONS,
-    PROTOCOL_KEY,
-    REFERENCE,
-    REVIEW_DECISIONS,
-    REVIEW_GRACE,
-    REVIEW_PERIOD,
+from portal.access.grant_lifecycle import (  # noqa: F401 - re-exported
     Acting,
     audit,
     end_grant,
@@ -39,6 +31,17 @@ from portal.access.common import (  # noqa: F401 - re-exported
     review_due_at,
     role_reaches_health,
     user_id_of,
+)
+from portal.access.limits import (  # noqa: F401 - re-exported
+    END_REASONS,
+    MAX_AUDITOR_DAYS,
+    MAX_GRANT_DAYS,
+    MOTIVATIONS,
+    PROTOCOL_KEY,
+    REFERENCE,
+    REVIEW_DECISIONS,
+    REVIEW_GRACE,
+    REVIEW_PERIOD,
 )
 from portal.access.models import AccessGrant, Category, Establishment, GrantStatus, Scope
 from portal.access.policy import (  # noqa: F401 - re-exported
@@ -158,20 +161,48 @@ class GrantRefused(BadRequest):
         self.problems = problems
 
 
-def grant_problems(
-    session: Session,
-    actor: Acting,
-    user: User,
-    role: Role | str,
-    scope: Scope | str,
-    category: Category | str,
-    valid_from: datetime,
-    valid_until: datetime | None,
-    establishments: Iterable[Establishment] = (),
-    protocol_key: str | None = None,
-    motivation: str | None = None,
-    motivation_reference: str | None = None,
-) -> list[tuple[str | None, str]]:
+@dataclass(frozen=True)
+class GrantRequest:
+    """What a grant request asks for, as typed (a form, the command line, a test).
+
+    `grant_problems` and `request_grant` both take one; `normalised` gives the checked values.
+    """
+
+    user: User
+    role: Role | str
+    scope: Scope | str
+    category: Category | str
+    valid_from: datetime
+    valid_until: datetime | None
+    establishments: Iterable[Establishment] = ()
+    protocol_key: str | None = None
+    motivation: str | None = None
+    motivation_reference: str | None = None
+
+    def normalised(self) -> GrantRequest:
+        """The same request with enum values, establishments once each, blanks as None.
+
+        :raises BadRequest: unknown role, scope or category.
+        """
+        try:
+            role, scope, category = Role(self.role), Scope(self.scope), Category(self.category)
+        except ValueError:
+            raise BadRequest(_("Unknown role, scope or category.")) from None
+        return replace(
+            self, role=role, scope=scope, category=category,
+            establishments=tuple(dict.fromkeys(self.establishments)),
+            protocol_key=_blank_to_none(self.protocol_key),
+            motivation=_blank_to_none(self.motivation),
+            motivation_reference=_blank_to_none(self.motivation_reference),
+        )
+
+
+def _blank_to_none(text: str | None) -> str | None:
+    return (text or "").strip() or None
+
+
+def grant_problems(session: Session, actor: Acting,
+                   wanted: GrantRequest) -> list[tuple[str | None, str]]:
     """Return every rule of section 8 or SEC-HAB a grant request breaks: (field, message).
 
     The grant page asks for them even when its own form refused some values, so that the
@@ -180,22 +211,16 @@ def grant_problems(
     :raises BadRequest: unknown role, scope or category.
     :raises Forbidden: a grant to oneself.
     """
-    try:
-        role, scope, category = Role(role), Scope(scope), Category(category)
-    except ValueError:
-        raise BadRequest(_("Unknown role, scope or category.")) from None
-    return _grant_problems(session, actor, user, role, scope, category, valid_from, valid_until,
-                           list(dict.fromkeys(establishments)),
-                           (protocol_key or "").strip() or None,
-                           (motivation or "").strip() or None,
-                           (motivation_reference or "").strip() or None)
+    return _grant_problems(session, actor, wanted.normalised())
 
 
-def _grant_problems(session: Session, actor: Acting, user: User, role: Role, scope: Scope,
-                    category: Category, valid_from: datetime, valid_until: datetime | None,
-                    establishments: list[Establishment], protocol_key: str | None,
-                    motivation: str | None, reference: str | None
-                    ) -> list[tuple[str | None, str]]:
+def _grant_problems(session: Session, actor: Acting,
+                    wanted: GrantRequest) -> list[tuple[str | None, str]]:
+    user, role, valid_from, valid_until = (wanted.user, wanted.role, wanted.valid_from,
+                                           wanted.valid_until)
+    category, protocol_key, establishments = (wanted.category, wanted.protocol_key,
+                                              list(wanted.establishments))
+    motivation, reference = wanted.motivation, wanted.motivation_reference
     if isinstance(actor, User) and actor.id == user.id:
         raise Forbidden(_("You cannot grant access to yourself: ask another administrator."))
     problems: list[tuple[str | None, str]] = []
@@ -252,20 +277,7 @@ def _grant_problems(session: Session, actor: Acting, user: User, role: Role, sco
     return problems
 
 
-def request_grant(
-    session: Session,
-    actor: Acting,
-    user: User,
-    role: Role | str,
-    scope: Scope | str,
-    category: Category | str,
-    valid_from: datetime,
-    valid_until: datetime | None,
-    establishments: Iterable[Establishment] = (),
-    protocol_key: str | None = None,
-    motivation: str | None = None,
-    motivation_reference: str | None = None,
-) -> AccessGrant:
+def request_grant(session: Session, actor: Acting, wanted: GrantRequest) -> AccessGrant:
     """Create a grant; directly identifying health data wait for a second administrator.
 
     :raises GrantRefused: rules of section 8 or SEC-HAB are broken (each one is named).
@@ -273,34 +285,30 @@ def request_grant(
     :raises Forbidden: the actor may not manage grants, or grants to themselves.
     """
     require(session, actor, Permission.GRANT_ADMIN)
-    try:
-        role, scope, category = Role(role), Scope(scope), Category(category)
-    except ValueError:
-        raise BadRequest(_("Unknown role, scope or category.")) from None
-    establishments = list(dict.fromkeys(establishments))
-    protocol_key = (protocol_key or "").strip() or None
-    motivation = (motivation or "").strip() or None
-    motivation_reference = (motivation_reference or "").strip() or None
-    problems = _grant_problems(session, actor, user, role, scope, category, valid_from,
-                               valid_until, establishments, protocol_key, motivation,
-                               motivation_reference)
+    wanted = wanted.normalised()
+    problems = _grant_problems(session, actor, wanted)
     if problems:
         raise GrantRefused(problems)
+    role, scope, category = Role(wanted.role), Scope(wanted.scope), Category(wanted.category)
+    assert wanted.valid_until is not None  # a request without an end date has a problem
+    establishments = list(wanted.establishments)
     pending = needs_approval(scope, category)
     grant = AccessGrant(
-        user_id=user.id, role=role.value, scope=scope.value, category=category.value,
-        protocol_key=protocol_key, valid_from=valid_from, valid_until=valid_until,
+        user_id=wanted.user.id, role=role.value, scope=scope.value, category=category.value,
+        protocol_key=wanted.protocol_key, valid_from=wanted.valid_from,
+        valid_until=wanted.valid_until,
         status=GrantStatus.PENDING_APPROVAL if pending else GrantStatus.ACTIVE,
-        requested_by_id=user_id_of(actor), motivation=motivation,
-        motivation_reference=motivation_reference, establishments=establishments,
+        requested_by_id=user_id_of(actor), motivation=wanted.motivation,
+        motivation_reference=wanted.motivation_reference, establishments=establishments,
     )
     session.add(grant)
     session.flush()
-    audit(session, actor, AccessAction.GRANT_REQUEST, grant, user=user.audit_ref,
-           role=role.value, scope=scope.value, category=category.value,
-           protocol=protocol_key, valid_from=valid_from.isoformat(),
-           valid_until=valid_until.isoformat(), establishments=len(establishments),
-           motivation=motivation, reference=motivation_reference, status=grant.status)
+    audit(session, actor, AccessAction.GRANT_REQUEST, grant, user=wanted.user.audit_ref,
+          role=role.value, scope=scope.value, category=category.value,
+          protocol=wanted.protocol_key, valid_from=wanted.valid_from.isoformat(),
+          valid_until=wanted.valid_until.isoformat(), establishments=len(establishments),
+          motivation=wanted.motivation, reference=wanted.motivation_reference,
+          status=grant.status)
     return grant
 
 

@@ -19,13 +19,13 @@ def _user_from_request(_request: Any) -> Any:
 
 def init_app(app: Flask) -> None:
     """Wire the accounts area: session loader, authorizer, pages, `portal users`, menu."""
-    from portal.accounts import admin, auth, hash_budget, passwords, routes, sessions
+    from portal.accounts import admin, authorization, hash_budget, hashing, routes, sessions
     from portal.accounts.cli import users_cli
     from portal.extensions import login_manager
     from portal.navigation import NavEntry, add_menu_entry
     from portal.permissions import Permission
 
-    passwords.check_profile(app)
+    hashing.check_profile(app)
     hash_budget.init_app(app)
     # Flask-Login's own session bookkeeping would rewrite the cookie on every request; the
     # server-side record does the protecting. No remember-me cookie is ever set (SEC-SES-4).
@@ -39,7 +39,7 @@ def init_app(app: Flask) -> None:
         if sessions.SESSION_KEY in flask_session:
             sessions.load_state()
 
-    auth.init_app(app)
+    authorization.init_app(app)
     app.register_blueprint(routes.bp)
     app.register_blueprint(admin.bp)
     app.cli.add_command(users_cli)
@@ -47,7 +47,7 @@ def init_app(app: Flask) -> None:
 
 
 def register_gate(app: Flask, gate: Any, *, exempt_endpoints: tuple[str, ...] = ()) -> None:
-    """Add a first-page gate; see `portal.accounts.auth.register_gate`."""
-    from portal.accounts.auth import register_gate as register
+    """Add a first-page gate; see `portal.accounts.authorization.register_gate`."""
+    from portal.accounts.authorization import register_gate as register
 
     register(app, gate, exempt_endpoints=exempt_endpoints)

@@ -28,9 +28,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from portal import clock
 from portal.accounts import hash_budget, lockout, sessions, totp_codes
 from portal.accounts.actions import AccountAction
+from portal.accounts.hashing import hasher
 from portal.accounts.models import AccountToken, LoginFailure, LoginThrottle, RecoveryCode, User
 from portal.accounts.password_policy import check_password
-from portal.accounts.passwords import hasher
 from portal.accounts.services import (
     AccountError,
     login_key,
@@ -39,11 +39,11 @@ from portal.accounts.services import (
     void_tokens,
 )
 from portal.audit.services import record
-from portal.crypto import open_, seal
 from portal.db import app_of
 from portal.errors import Conflict
 from portal.keys import keyring_of
 from portal.permissions import Permission
+from portal.sealing import open_, seal, totp_aad
 
 #: administrators renew their password after this long (CNIL 2022-100, SEC-AUT-3h)
 PRIVILEGED_PASSWORD_AGE = timedelta(days=365)
@@ -230,14 +230,9 @@ class CodeCheck(enum.Enum):
     REPLAYED = "replayed"
 
 
-def _totp_aad(user_id: int) -> bytes:
-    # Binds the ciphertext to its row and column: copied to another account it fails to open.
-    return f"aac-portal/users/{user_id}/totp_secret_sealed".encode()
-
-
 def seal_secret(session: Session, user: User, secret: str) -> bytes:
     """Seal a TOTP secret for `user` with the TOTP key (never the patient-data keys)."""
-    return seal(keyring_of(session).key("totp"), secret.encode(), _totp_aad(user.id))
+    return seal(keyring_of(session).key("totp"), secret.encode(), totp_aad(user.id))
 
 
 def totp_secret(session: Session, user: User) -> str:
@@ -245,7 +240,7 @@ def totp_secret(session: Session, user: User) -> str:
     if user.totp_secret_sealed is None:
         raise Conflict(_("No second factor is set up for this account."))
     return open_(keyring_of(session).key("totp"), user.totp_secret_sealed,
-                 _totp_aad(user.id)).decode()
+                 totp_aad(user.id)).decode()
 
 
 def prepare_enrolment(session: Session, user: User) -> None:
@@ -392,7 +387,7 @@ def regenerate_recovery_codes(session: Session, user: User, password: str,
 def policy_context(session: Session, user: User) -> dict[str, object]:
     """Return the personal and product words a password of `user` must not contain."""
     app = app_of(session)
-    names = [user.first_name, user.last_name, str(app.config.get("CONTROLLER_NAME") or "")]
+    names = [user.first_name, user.last_name, str(app.config["CONTROLLER_NAME"])]
     return {"login": user.login, "email": user.email, "names": [n for n in names if n]}
 
 

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.accounts import totp_codes
 from portal.accounts.authentication import policy_context, seal_secret, totp_secret
+from portal.accounts.hashing import hasher
 from portal.accounts.password_policy import check_password
-from portal.accounts.passwords import hasher
 from portal.accounts.services import NewAccount, create_user, user_by_login, void_tokens
 from portal.audit.services import Actor
 from portal.permissions import Role

@@ -38,7 +38,7 @@ def _local(app: Flask, value: Any, locale: str) -> Any:
     # Stored times are UTC; a person reads the portal's local time, in their language.
     if not isinstance(value, datetime):
         return value
-    zone = ZoneInfo(app.config.get("TIMEZONE") or "Europe/Paris")
+    zone = ZoneInfo(app.config["TIMEZONE"])
     return format_datetime(value, "short", tzinfo=zone, locale=locale)
 
 
@@ -47,7 +47,7 @@ def notify(app: Flask, user: User, kind: str, **context: Any) -> bool:
 
     Datetimes in `context` reach the template as local times in the person's language.
     """
-    locale = user.locale or app.config.get("BABEL_DEFAULT_LOCALE", "fr")
+    locale = user.locale or app.config["BABEL_DEFAULT_LOCALE"]
     context = {name: _local(app, value, locale) for name, value in context.items()}
     with force_locale(locale):
         subject = str(SUBJECTS[kind])

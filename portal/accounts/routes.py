@@ -25,7 +25,7 @@ from portal import clock
 from portal.accounts import authentication as authn
 from portal.accounts import sessions
 from portal.accounts.actions import AccountAction
-from portal.accounts.auth import current_permissions, second_factor_url
+from portal.accounts.authorization import current_permissions, second_factor_url
 from portal.accounts.forms import (
     ChangePasswordForm,
     CodeForm,
@@ -117,7 +117,7 @@ def _second_factor_breached(_limit: Any) -> None:
 
 
 def _home() -> str:
-    return url_for("core.home")
+    return url_for("home.home")
 
 
 def _current_user() -> User:

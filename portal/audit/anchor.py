@@ -325,7 +325,7 @@ def _mail(app: Flask, recipient: str, anchor: Anchor, key: bytes) -> None:
 
     from portal.mail import MailError, send_mail
 
-    with force_locale(app.config.get("BABEL_DEFAULT_LOCALE", "fr")):
+    with force_locale(app.config["BABEL_DEFAULT_LOCALE"]):
         subject = _("AAC Portal audit anchor: entry %(seq)s", seq=anchor.seq)
         intro = _("Keep this message: it lets `portal audit verify --head FILE` prove that the "
                   "audit trail still reaches this entry. Save the text below as FILE.")

@@ -1,7 +1,8 @@
 """Settings of the audit area: retention bounds and the thresholds of the automatic checks.
 
-Each is an app.config key with the default below (`init_app` fills the missing ones); the lead
-can move them into portal/config.py so that PORTAL_<KEY> sets them too.
+Each is an app.config key with the default below (`init_app` fills the missing ones, PORTAL_<KEY>
+sets them). The audit settings production checks (`AUDIT_RETENTION_DAYS`, `AUDIT_ANCHOR_DIR`,
+`AUDIT_ANCHOR_MAIL`) have their one default in portal/config.py instead.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ MIN_RETENTION_DAYS = 183
 MAX_RETENTION_DAYS = 365
 
 DEFAULTS: dict[str, Any] = {
-    #: entries older than this are purged (183 to 365); also in portal/config.py
-    "AUDIT_RETENTION_DAYS": 365,
     #: one person reading more than this many distinct patients within one hour
     "AUDIT_MAX_PATIENTS_PER_HOUR": 50,
     #: local hours (TIMEZONE) of the night: activity from START to END raises an alert
@@ -35,10 +34,6 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_CHECK_MAX_AGE_DAYS": 60,
     #: each check re-reads this many hours before the end of the previous one
     "AUDIT_CHECK_OVERLAP_HOURS": 24,
-    #: where the daily jobs write the signed chain head (anchor.py); also in portal/config.py
-    "AUDIT_ANCHOR_DIR": "",
-    #: who receives each anchor by mail; also in portal/config.py
-    "AUDIT_ANCHOR_MAIL": "",
     #: `portal audit verify` warns when the newest anchor is older than this
     "AUDIT_ANCHOR_MAX_AGE_DAYS": 2,
 }
@@ -59,9 +54,9 @@ def setting(session_or_app: Session | Flask, name: str) -> Any:
         from portal.db import app_of
 
         app = app_of(session_or_app)
-    return app.config.get(name, DEFAULTS.get(name))
+    return app.config[name]
 
 
 def timezone_name(session_or_app: Session | Flask) -> str:
     """Return the local time zone of people-facing times and of the night rule."""
-    return str(setting(session_or_app, "TIMEZONE") or "Europe/Paris")
+    return str(setting(session_or_app, "TIMEZONE"))

@@ -396,7 +396,7 @@ def initial_slots(app: Flask, audience: Audience, session: Any = None) -> dict[s
     """Return the values a first draft for `audience` starts from."""
     values: dict[str, Any] = {slot.key: empty_value(slot) for slot in slots_for(audience)}
     known: dict[str, Any] = {**SHARED, **SPECIFIC.get(audience, {})}
-    known["controller_name"] = app.config.get("CONTROLLER_NAME", "")
+    known["controller_name"] = app.config["CONTROLLER_NAME"]
     known["retention"] = retention_text(app)
     known.update(protocol_facts(app, session))
     for key in values:

@@ -49,7 +49,7 @@ def gate(user: Any) -> str | None:
 #: language switch, the public notices themselves, the health check and static files (the
 #: app's and every blueprint's)
 PUBLIC_EXEMPT_PREFIXES = ("accounts.", "notices.")
-PUBLIC_EXEMPT = frozenset({"static", "core.set_language", "core.healthz"})
+PUBLIC_EXEMPT = frozenset({"static", "home.set_language", "home.healthz"})
 
 
 def _gate_public_pages() -> Response | None:
@@ -75,9 +75,9 @@ def install(app: Flask) -> None:
     """Register the gate with the accounts area's authorizer, and for public pages."""
     app.before_request(_gate_public_pages)
     try:
-        from portal.accounts.auth import register_gate
+        from portal.accounts.authorization import register_gate
     except ImportError:
-        log.warning("portal.accounts.auth.register_gate is missing: the first-login notice "
-                    "is not enforced")
+        log.warning("portal.accounts.authorization.register_gate is missing: the first-login "
+                    "notice is not enforced")
         return
     register_gate(app, gate, exempt_endpoints=EXEMPT_ENDPOINTS)

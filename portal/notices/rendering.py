@@ -136,7 +136,7 @@ def local_date(app: Flask, moment: datetime | None, lang: str) -> str:
     """Return a date in the portal's time zone, written out in `lang`."""
     if moment is None:
         return ""
-    zone = ZoneInfo(app.config.get("TIMEZONE", "Europe/Paris"))
+    zone = ZoneInfo(app.config["TIMEZONE"])
     return format_date(moment.astimezone(zone).date(), format="long", locale=lang)
 
 
@@ -173,7 +173,7 @@ def render_body(
         "published_on": local_date(app, published_at, lang),
         "preview": preview,
         "controller_in_eu": SlotView(values, lang).choice("controller_in_eu") != "no",
-        "audit_retention_days": int(app.config.get("AUDIT_RETENTION_DAYS", 365)),
+        "audit_retention_days": int(app.config["AUDIT_RETENTION_DAYS"]),
     }
     if has_request_context():
         with force_locale(lang):

@@ -306,7 +306,7 @@ def acknowledge() -> Any:
     """Show the transparency notice and the IT charter in full; record that they were read."""
     session = get_session()
     user = _user()
-    target = safe_next_url(request.args.get("next"), url_for("core.home"))
+    target = safe_next_url(request.args.get("next"), url_for("home.home"))
     version = services.current_published(session, Audience.TRANSPARENCY)
     if version is None:
         return redirect(target)

@@ -17,11 +17,13 @@ def init_app(app: Flask) -> None:
     from portal.records import form_routes, models, routes  # noqa: F401 - views, tables
     from portal.records.blueprint import bp
     from portal.records.cli import records_cli
+    from portal.records.sealed_tables import register as register_sealed_tables
 
     app.register_blueprint(bp)
     # The blueprint's static files (the print stylesheet) carry no data.
     app.view_functions["records.static"] = public(_static_view(bp.send_static_file))
     app.cli.add_command(records_cli)
+    register_sealed_tables()
     add_menu_entry(app, NavEntry("records.my_patients", _l("My patients"),
                                  Permission.PATIENT_CREATE))
     add_menu_entry(app, NavEntry("records.patients", _l("Patients"), Permission.PATIENT_READ))

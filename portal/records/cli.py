@@ -1,7 +1,7 @@
 """`portal records ...`: key-encryption key rotation and retirement.
 
 The lead exposes them as `portal keys rotate` and `portal keys retire-kek`; both run the same
-services (`portal.records.rotation`).
+services (`portal.sealing`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 from portal.audit.services import cli_actor
 from portal.db import new_session
 from portal.keys import KeyFileError
+from portal.sealing import retire_kek, rotate_kek
 
 #: the commands are exposed as `portal keys rotate` and `portal keys retire-kek` (portal/cli.py)
 records_cli = AppGroup("records", help="Patient records: key rotation.")
@@ -23,8 +24,6 @@ records_cli = AppGroup("records", help="Patient records: key rotation.")
               help="Rows re-wrapped per transaction.")
 def rekey(batch_size: int) -> None:
     """Add a new key-encryption key and re-wrap every data key (resumes an interrupted run)."""
-    from portal.records.rotation import rotate_kek
-
     def progress(table: str, done: int) -> None:
         click.echo(f"  {table}: {done} re-wrapped")
 
@@ -54,8 +53,6 @@ def rekey(batch_size: int) -> None:
 @click.argument("version", type=int)
 def retire(version: int) -> None:
     """Remove an old key-encryption key from the key file (refused while rows use it)."""
-    from portal.records.rotation import retire_kek
-
     with new_session(current_app) as session:
         try:
             retire_kek(session, cli_actor(), version)

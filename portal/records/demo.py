@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 from portal.accounts.models import User
 from portal.protocols.builder import validate_answers
 from portal.records import services, submissions
-from portal.records.crypto_store import duplicate_index, ring_of
+from portal.records.duplicate_index import duplicate_index
 from portal.records.models import Patient
 from portal.records.versions import in_force
+from portal.sealing import ring_of
 
 DEMO_PROTOCOL_KEY = "put_sp_xyz123"
 DEMO_PRESCRIBER = "c.martin"

@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.audit.services import record
-from portal.crypto import IntegrityCheckFailed
 from portal.errors import Forbidden, NotFound
 from portal.keys import KeyFileError
 from portal.meddra.services import TermNames
@@ -35,12 +34,12 @@ from portal.protocols.builder import current_locale
 from portal.protocols.models import ProtocolVersion
 from portal.protocols.schema import FieldDef, Form, Protocol
 from portal.records.actions import RecordsAction
-from portal.records.crypto_store import BulkOpener, revision_aad_maker, ring_of
 from portal.records.display import choice_labels
 from portal.records.integrity import report_integrity_failure
 from portal.records.models import Patient, Submission, SubmissionRevision
 from portal.records.policy import HIDDEN_IDENTIFIERS, View, view_for
 from portal.records.versions import in_force, protocol_of
+from portal.sealing import BulkOpener, IntegrityCheckFailed, revision_aad_maker, ring_of
 
 FORMATS = ("csv", "odm")
 BATCH = 2000

@@ -167,7 +167,7 @@ def _compose(app: Flask, user: User, case_number: str) -> tuple[str, str]:
     link = f"{app.config['BASE_URL'].rstrip('/')}/pharmacovigilance"
 
     def render() -> tuple[str, str]:
-        with force_locale(user.locale or app.config.get("BABEL_DEFAULT_LOCALE", "fr")):
+        with force_locale(user.locale or app.config["BABEL_DEFAULT_LOCALE"]):
             return str(MAIL_SUBJECT), f"{MAIL_BODY % {'case': case_number}}\n\n{link}\n"
 
     if has_app_context():

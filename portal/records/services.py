@@ -20,23 +20,23 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.access.models import Establishment
 from portal.audit.services import Actor, record
-from portal.crypto import IntegrityCheckFailed
 from portal.errors import BadRequest, Conflict, Forbidden
 from portal.identifiers import looks_like_nir_or_ins, normalise_name_letters, normalise_typed
 from portal.permissions import Permission
 from portal.protocols.models import ProtocolVersion
 from portal.records.actions import LimitationReason, RecordsAction
-from portal.records.crypto_store import (
-    duplicate_index,
+from portal.records.duplicate_index import duplicate_index
+from portal.records.integrity import RecordIntegrityError, report_integrity_failure
+from portal.records.models import Patient, Submission
+from portal.records.policy import View, view_for
+from portal.records.versions import in_force, protocol_of
+from portal.sealing import (
+    IntegrityCheckFailed,
     open_with_refresh,
     patient_aad,
     ring_of,
     seal_value,
 )
-from portal.records.integrity import RecordIntegrityError, report_integrity_failure
-from portal.records.models import Patient, Submission
-from portal.records.policy import View, view_for
-from portal.records.versions import in_force, protocol_of
 
 SEXES = ("F", "M")
 #: a full date of birth is collected only for children younger than this (MIN-02)

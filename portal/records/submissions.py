@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.audit.services import actor_fields, record
-from portal.crypto import IntegrityCheckFailed
 from portal.errors import Conflict, Forbidden, NotFound
 from portal.permissions import Permission
 from portal.protocols.builder import FormPlan, form_plan, validate_answers, validate_draft
@@ -29,7 +28,6 @@ from portal.protocols.models import ProtocolVersion
 from portal.protocols.schema import Form, FormKind
 from portal.records import pharmacovigilance
 from portal.records.actions import RecordsAction, RectificationReason
-from portal.records.crypto_store import open_with_refresh, revision_aad, ring_of, seal_value
 from portal.records.integrity import RecordIntegrityError, report_integrity_failure
 from portal.records.models import Patient, Submission, SubmissionRevision
 from portal.records.policy import HIDDEN_IDENTIFIERS, View, view_for
@@ -41,6 +39,13 @@ from portal.records.services import (
     refuse_identifiers,
 )
 from portal.records.versions import in_force, protocol_of
+from portal.sealing import (
+    IntegrityCheckFailed,
+    open_with_refresh,
+    revision_aad,
+    ring_of,
+    seal_value,
+)
 
 #: forms that may be opened from a follow-up (an event seen at a visit)
 EVENT_KINDS = pharmacovigilance.EVENT_KINDS

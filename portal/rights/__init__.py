@@ -29,24 +29,27 @@ def init_app(app: Flask) -> None:
 
 
 def _register_sealed_table() -> None:
-    """Let `portal records rekey` re-wrap the data keys of the sealed answers and details."""
+    """Let `portal keys rotate` re-wrap the data keys of the sealed answers and details."""
     from sqlalchemy import select
 
-    from portal.records.rotation import WrappedTable, register_wrapped_table
-    from portal.rights.answers import answer_aad
     from portal.rights.models import RightsAnswer, RightsRequestDetails
-    from portal.rights.references import details_aad
+    from portal.sealing import (
+        WrappedTable,
+        register_wrapped_table,
+        rights_answer_aad,
+        rights_details_aad,
+    )
 
     register_wrapped_table(WrappedTable(
         "rights_request_details", RightsRequestDetails.__table__,  # type: ignore[arg-type]
         lambda: select(RightsRequestDetails.id, RightsRequestDetails.kek_version,
                        RightsRequestDetails.wrapped_key, RightsRequestDetails.handle,
                        RightsRequestDetails.request_id),
-        lambda row: details_aad(row.handle, row.request_id),
+        lambda row: rights_details_aad(row.handle, row.request_id),
     ))
     register_wrapped_table(WrappedTable(
         "rights_answer", RightsAnswer.__table__,  # type: ignore[arg-type]
         lambda: select(RightsAnswer.id, RightsAnswer.kek_version, RightsAnswer.wrapped_key,
                        RightsAnswer.handle, RightsAnswer.request_id),
-        lambda row: answer_aad(row.handle, row.request_id),
+        lambda row: rights_answer_aad(row.handle, row.request_id),
     ))

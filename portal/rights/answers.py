@@ -22,13 +22,6 @@ from portal import clock
 from portal.audit.services import record
 from portal.db import app_of
 from portal.errors import Conflict, NotFound
-from portal.records.crypto_store import (
-    associated_data,
-    canonical_json,
-    open_with_refresh,
-    ring_of,
-    seal_value,
-)
 from portal.rights import links
 from portal.rights.actions import RightsAction
 from portal.rights.labels import (
@@ -46,6 +39,7 @@ from portal.rights.models import (
     RightsAnswer,
     RightsRequest,
 )
+from portal.sealing import canonical_json, open_with_refresh, rights_answer_aad, ring_of, seal_value
 
 FORMAT = "aac-portal/access-answer/1"
 
@@ -128,7 +122,7 @@ def _information(session: Session, request: RightsRequest, lang: str,
         items.append({"key": key, "article": article, "heading": str(heading), "text": text})
     controller = {
         "name": _slot_text("controller_name", values.get("controller_name"), lang)
-        or str(app_of(session).config.get("CONTROLLER_NAME", "")),
+        or str(app_of(session).config["CONTROLLER_NAME"]),
         "address": _slot_text("controller_address", values.get("controller_address"), lang),
         "dpo_contact": _slot_text("dpo_contact", values.get("dpo_contact"), lang),
         "eu_representative": _slot_text("eu_representative", values.get("eu_representative"),
@@ -156,7 +150,7 @@ def _language(session: Session, request: RightsRequest) -> str:
     recipient = recipient_of(session, request)
     app = app_of(session)
     return (recipient.locale if recipient and recipient.locale else
-            app.config.get("BABEL_DEFAULT_LOCALE", "fr"))
+            app.config["BABEL_DEFAULT_LOCALE"])
 
 
 def _form_kinds(request: RightsRequest) -> frozenset[str] | None:
@@ -211,13 +205,8 @@ def build_document(session: Session, actor: Any, request: RightsRequest,
         return build()
 
 
-def answer_aad(handle: str, request_id: int) -> bytes:
-    """Return the associated data binding a sealed answer to its row and its request."""
-    return associated_data("rights_answer", handle, f"request:{request_id}")
-
-
 def _aad(answer: RightsAnswer) -> bytes:
-    return answer_aad(answer.handle, answer.request_id)
+    return rights_answer_aad(answer.handle, answer.request_id)
 
 
 def assemble(session: Session, actor: Any, request: RightsRequest) -> RightsAnswer:
@@ -306,7 +295,7 @@ def refusal_letter(session: Session, request: RightsRequest) -> dict[str, Any]:
         "complaint": complaint,
         "complaint_default": COMPLAINT,
         "controller": _slot_text("controller_name", values.get("controller_name"), lang)
-        or str(app_of(session).config.get("CONTROLLER_NAME", "")),
+        or str(app_of(session).config["CONTROLLER_NAME"]),
         "dpo_contact": _slot_text("dpo_contact", values.get("dpo_contact"), lang),
     }
 

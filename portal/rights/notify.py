@@ -74,7 +74,7 @@ def _compose(session: Session, user: User, notice: Notice,
     link = f"{app.config['BASE_URL'].rstrip('/')}/rights/r/{request.handle}"
 
     def render() -> tuple[str, str]:
-        with force_locale(user.locale or app.config.get("BABEL_DEFAULT_LOCALE", "fr")):
+        with force_locale(user.locale or app.config["BABEL_DEFAULT_LOCALE"]):
             subject = str(SUBJECTS[notice] % {"number": request.number})
             body = str(BODIES[notice] % {"number": request.number})
             return subject, f"{body}\n\n{link}\n"

@@ -11,28 +11,29 @@ only) so that requests naming the same case can be matched without reading them.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import unicodedata
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from portal.errors import BadRequest
 from portal.identifiers import looks_like_nir_or_ins
 from portal.keys import KeyRing
-from portal.records.crypto_store import associated_data, open_with_refresh, ring_of, seal_value
 from portal.rights.models import RightsRequest, RightsRequestDetails
+from portal.sealing import (
+    RIGHTS_CASE_REFERENCE_INDEX,
+    blind_index,
+    open_with_refresh,
+    rights_details_aad,
+    ring_of,
+    seal_value,
+)
 
 CASE_REFERENCE_MAX = 32
 #: the portal's case numbers: eight letters and digits shown as XXXX-XXXX
 _CASE_LENGTH = 8
-_INDEX_INFO = b"aac-portal/bidx/rights-case-reference/v1"
-_derived: dict[bytes, bytes] = {}
 
 NIR_MESSAGE = _l("This looks like a social security number (NIR) or a national health "
                  "identifier (INS). Never give it in the portal: give the case number shown in "
@@ -125,17 +126,6 @@ def clean_text(value: str | None, max_length: int, *, reference: bool = False) -
     return text or None
 
 
-def _index_key(ring: KeyRing) -> bytes:
-    root = ring.key("blind_index")
-    key = _derived.get(root)
-    if key is None:
-        # One derived key per index: the patients' duplicate index uses another.
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                   info=_INDEX_INFO).derive(root)
-        _derived[root] = key
-    return key
-
-
 def case_index(session: Session, case_reference: str | None) -> str | None:
     """Return the keyed blind index of a canonical case number (hex), None for none."""
     return case_index_with(ring_of(session), case_reference)
@@ -145,13 +135,7 @@ def case_index_with(ring: KeyRing, case_reference: str | None) -> str | None:
     """`case_index` from a key ring (the migration has no session of the app)."""
     if not case_reference:
         return None
-    return hmac.new(_index_key(ring), compact(case_reference).encode(),
-                    hashlib.sha256).hexdigest()
-
-
-def details_aad(handle: str, request_id: int) -> bytes:
-    """Return the associated data binding sealed details to their row and request."""
-    return associated_data("rights_request_details", handle, f"request:{request_id}")
+    return blind_index(ring, RIGHTS_CASE_REFERENCE_INDEX, compact(case_reference).encode())
 
 
 def seal_details(session: Session, request: RightsRequest, values: dict[str, Any]) -> None:
@@ -164,7 +148,7 @@ def seal_details(session: Session, request: RightsRequest, values: dict[str, Any
         details = RightsRequestDetails(request_id=request.id, handle=secrets.token_urlsafe(16))
     else:
         kept = {**read_details(session, request), **kept}
-    sealed = seal_value(ring_of(session), details_aad(details.handle, request.id), kept)
+    sealed = seal_value(ring_of(session), rights_details_aad(details.handle, request.id), kept)
     details.payload, details.wrapped_key, details.kek_version = (
         sealed.payload, sealed.wrapped_key, sealed.kek_version)
     request.details = details
@@ -176,5 +160,5 @@ def read_details(session: Session, request: RightsRequest) -> dict[str, Any]:
     details = request.details
     if details is None:
         return {}
-    return open_with_refresh(session, details_aad(details.handle, request.id),
+    return open_with_refresh(session, rights_details_aad(details.handle, request.id),
                              details.payload, details.wrapped_key, details.kek_version)

@@ -65,7 +65,7 @@ def send_reminders(session: Session, actor: Any, now: datetime | None = None) ->
             continue
 
         def compose(user: User = user) -> tuple[str, str]:
-            with force_locale(user.locale or app.config.get("BABEL_DEFAULT_LOCALE", "fr")):
+            with force_locale(user.locale or app.config["BABEL_DEFAULT_LOCALE"]):
                 return (str(_l("Rights requests: %(count)s to answer soon", count=len(rows))),
                         _body(rows))
 

@@ -44,8 +44,9 @@ def grant(session: Session, user: User, role: Role, scope: Scope = Scope.PSEUDON
           approver: User | None = None, **kwargs: object) -> AccessGrant:
     """Give `user` a grant (approved by `approver` when it needs a second administrator)."""
     start = valid_from or clock.now()
-    made = services.request_grant(session, actor, user, role, scope, category, start,
-                                  start + timedelta(days=days), establishments, **kwargs)
+    made = services.request_grant(session, actor, services.GrantRequest(
+        user, role, scope, category, start, start + timedelta(days=days), establishments, **kwargs,
+    ))
     if approver is not None:
         services.approve_grant(session, approver, made)
     return made

@@ -22,9 +22,9 @@ from portal.permissions import _deny_all
 def ensure_authorizer(app: Flask) -> None:
     """Install the accounts area's authorizer when its init_app has not done it yet."""
     if app.extensions.get("portal.authorizer") in (None, _deny_all):
-        from portal.accounts import auth
+        from portal.accounts import authorization
 
-        auth.init_app(app)
+        authorization.init_app(app)
 
 
 def log_in(client: FlaskClient, session: Session, user: User) -> UserSession:

@@ -29,12 +29,11 @@ from portal import clock, create_app
 from portal.access import services
 from portal.access.models import Category, Scope
 from portal.access.policy import HEALTH, RECORD_LEVEL, grant_permissions
-from portal.core.services import check_keys_against_database
-from portal.db import Base, get_engine, new_session
+from portal.db import new_session
 from portal.permissions import HEALTHCARE_ROLES, Permission, Role, declared_access
 from tests.access.helpers import CLI, FINESS_A, make_user
 from tests.access.login import ensure_authorizer, log_in
-from tests.conftest import _empty_postgres, make_test_config
+from tests.conftest import app_database, make_test_config
 
 #: routes whose answer a persona's request may change for the next ones: log in again after
 PUBLIC_SESSION_ENDPOINTS_PREFIX = "accounts."
@@ -115,14 +114,8 @@ def matrix_app(tmp_path_factory: pytest.TempPathFactory, key_file: Path,
     ensure_authorizer(app)
     # First-page gates (notices...) are tested by their areas; here only authorization counts.
     app.extensions["portal.accounts.gates"] = []
-    if postgres_schema is None:
-        Base.metadata.create_all(get_engine(app))
-        with new_session(app) as session:
-            check_keys_against_database(session, app.extensions["portal.keys"])
-    yield app
-    if postgres_schema is not None:
-        _empty_postgres(app)
-    get_engine(app).dispose()
+    with app_database(app):
+        yield app
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +124,10 @@ def people(matrix_app: Flask) -> Iterator[tuple[Session, dict[str, object]]]:
     session = new_session(matrix_app)
     now = clock.now()
     checker = make_user(session, "matrix.checker")
-    services.request_grant(session, CLI, checker, Role.ADMINISTRATOR, Scope.AGGREGATED,
-                           Category.OTHER, now, now + timedelta(days=30))
+    services.request_grant(session, CLI, services.GrantRequest(
+        checker, Role.ADMINISTRATOR, Scope.AGGREGATED, Category.OTHER, now,
+        now + timedelta(days=30),
+    ))
     place = services.create_establishment(session, CLI, FINESS_A, "Hôpital de la matrice")
     users: dict[str, object] = {}
     for persona in PERSONAS:
@@ -148,9 +143,10 @@ def people(matrix_app: Flask) -> Iterator[tuple[Session, dict[str, object]]]:
             extra["establishments"] = [place]
         if persona.role == Role.AUDITOR:
             extra.update(motivation="internal_procedures", motivation_reference="MATRIX-1")
-        made = services.request_grant(session, CLI, user, persona.role, persona.scope,
-                                      persona.category, now, now + timedelta(days=20),
-                                      **extra)
+        made = services.request_grant(session, CLI, services.GrantRequest(
+            user, persona.role, persona.scope, persona.category, now, now + timedelta(days=20),
+            **extra,
+        ))
         if services.needs_approval(made.scope, made.category):
             services.approve_grant(session, checker, made)
     session.commit()

@@ -79,8 +79,10 @@ def test_membership_is_added_once_and_removed_only_without_covering_grant(
 
 def test_a_grant_of_exactly_365_days_is_accepted(db, admin) -> None:
     person = make_user(db)
-    made = services.request_grant(db, admin, person, Role.MEDICAL_AFFAIRS, Scope.AGGREGATED,
-                                  Category.HEALTH, NOW, NOW + timedelta(days=365))
+    made = services.request_grant(db, admin, services.GrantRequest(
+        person, Role.MEDICAL_AFFAIRS, Scope.AGGREGATED, Category.HEALTH, NOW,
+        NOW + timedelta(days=365),
+    ))
     assert made.status == GrantStatus.ACTIVE
     assert Permission.AGGREGATE_READ in permissions_for(db, person)
 
@@ -90,38 +92,77 @@ def test_a_grant_of_exactly_365_days_is_accepted(db, admin) -> None:
 def test_a_grant_longer_than_365_days_or_without_end_is_refused(db, admin, until) -> None:
     person = make_user(db)
     with pytest.raises(BadRequest, match="365 days|end date is mandatory"):
-        services.request_grant(db, admin, person, Role.MEDICAL_AFFAIRS, Scope.AGGREGATED,
-                               Category.HEALTH, NOW, until)
+        services.request_grant(db, admin, services.GrantRequest(
+            person, Role.MEDICAL_AFFAIRS, Scope.AGGREGATED, Category.HEALTH, NOW, until,
+        ))
     assert services.grants_of(db, person) == []
 
 
 def test_an_end_in_the_past_or_before_the_start_is_refused(db, admin) -> None:
     person = make_user(db)
     with pytest.raises(BadRequest, match="already past"):
-        services.request_grant(db, admin, person, Role.SUPPLY, Scope.AGGREGATED, Category.OTHER,
-                               NOW - timedelta(days=10), NOW - timedelta(days=1))
+        services.request_grant(db, admin, services.GrantRequest(
+            person, Role.SUPPLY, Scope.AGGREGATED, Category.OTHER, NOW - timedelta(days=10),
+            NOW - timedelta(days=1),
+        ))
     with pytest.raises(BadRequest, match="after the start"):
-        services.request_grant(db, admin, person, Role.SUPPLY, Scope.AGGREGATED, Category.OTHER,
-                               NOW + timedelta(days=10), NOW + timedelta(days=5))
+        services.request_grant(db, admin, services.GrantRequest(
+            person, Role.SUPPLY, Scope.AGGREGATED, Category.OTHER, NOW + timedelta(days=10),
+            NOW + timedelta(days=5),
+        ))
+
+
+def test_one_request_value_is_checked_and_refused_with_every_rule_it_breaks(db, admin) -> None:
+    wanted = services.GrantRequest(
+        make_user(db), Role.PRESCRIBER, Scope.IDENTIFYING, Category.HEALTH, NOW,
+        NOW + timedelta(days=400), motivation="  internal_procedures ", protocol_key="  ",
+    )
+    problems = services.grant_problems(db, admin, wanted)
+    assert [field for field, _message in problems] == [
+        "valid_until", "motivation", "establishments"]
+    with pytest.raises(services.GrantRefused) as refused:
+        services.request_grant(db, admin, wanted)
+    assert refused.value.problems == problems
+    assert services.grants_of(db, wanted.user) == []
+    normalised = wanted.normalised()
+    assert normalised.role is Role.PRESCRIBER and normalised.motivation == "internal_procedures"
+    assert normalised.protocol_key is None
+
+
+def test_an_unknown_role_is_a_clear_refusal(db, admin) -> None:
+    wanted = services.GrantRequest(make_user(db), "superuser", Scope.AGGREGATED, Category.OTHER,
+                                   NOW, NOW + timedelta(days=10))
+    with pytest.raises(BadRequest, match="Unknown role, scope or category"):
+        services.grant_problems(db, admin, wanted)
+    with pytest.raises(BadRequest, match="Unknown role, scope or category"):
+        services.request_grant(db, admin, wanted)
 
 
 # --- auditors ----------------------------------------------------------------------------------
 
 def test_auditor_access_needs_a_listed_motivation_and_a_reference(db, admin) -> None:
     auditor = make_user(db)
-    base = (db, admin, auditor, Role.AUDITOR, Scope.PSEUDONYMISED, Category.HEALTH, NOW,
+    base = (auditor, Role.AUDITOR, Scope.PSEUDONYMISED, Category.HEALTH, NOW,
             NOW + timedelta(days=10))
     with pytest.raises(BadRequest, match="motivation"):
-        services.request_grant(*base, motivation_reference="AUD-2026-01")
+        services.request_grant(db, admin, services.GrantRequest(
+            *base, motivation_reference="AUD-2026-01",
+        ))
     with pytest.raises(BadRequest, match="motivation"):
-        services.request_grant(*base, motivation="curiosity", motivation_reference="AUD-1")
+        services.request_grant(db, admin, services.GrantRequest(
+            *base, motivation="curiosity", motivation_reference="AUD-1",
+        ))
     with pytest.raises(BadRequest, match="reference"):
-        services.request_grant(*base, motivation="internal_procedures")
+        services.request_grant(db, admin, services.GrantRequest(
+            *base, motivation="internal_procedures",
+        ))
     with pytest.raises(BadRequest, match="reference"):
-        services.request_grant(*base, motivation="internal_procedures",
-                               motivation_reference="free text with spaces")
-    made = services.request_grant(*base, motivation="internal_procedures",
-                                  motivation_reference="AUD-2026-01")
+        services.request_grant(db, admin, services.GrantRequest(
+            *base, motivation="internal_procedures", motivation_reference="free text with spaces",
+        ))
+    made = services.request_grant(db, admin, services.GrantRequest(
+        *base, motivation="internal_procedures", motivation_reference="AUD-2026-01",
+    ))
     assert made.status == GrantStatus.ACTIVE
     event = db.scalars(select(AuditEvent).where(
         AuditEvent.action == "access:grant:request")).all()[-1]
@@ -133,19 +174,23 @@ def test_auditor_access_lasts_at_most_30_days(db, admin) -> None:
     auditor = make_user(db)
     args = dict(motivation="regulatory_compliance", motivation_reference="INS-42")
     with pytest.raises(BadRequest, match="30 days"):
-        services.request_grant(db, admin, auditor, Role.AUDITOR, Scope.PSEUDONYMISED,
-                               Category.HEALTH, NOW, NOW + timedelta(days=30, seconds=1), **args)
-    made = services.request_grant(db, admin, auditor, Role.AUDITOR, Scope.PSEUDONYMISED,
-                                  Category.HEALTH, NOW, NOW + timedelta(days=30), **args)
+        services.request_grant(db, admin, services.GrantRequest(
+            auditor, Role.AUDITOR, Scope.PSEUDONYMISED, Category.HEALTH, NOW,
+            NOW + timedelta(days=30, seconds=1), **args,
+        ))
+    made = services.request_grant(db, admin, services.GrantRequest(
+        auditor, Role.AUDITOR, Scope.PSEUDONYMISED, Category.HEALTH, NOW, NOW + timedelta(days=30),
+        **args,
+    ))
     assert made.valid_until == NOW + timedelta(days=30)
 
 
 def test_only_auditors_carry_a_motivation(db, admin) -> None:
     with pytest.raises(BadRequest, match="Only auditor"):
-        services.request_grant(db, admin, make_user(db), Role.PHARMACOVIGILANCE,
-                               Scope.PSEUDONYMISED, Category.HEALTH, NOW,
-                               NOW + timedelta(days=10), motivation="internal_procedures",
-                               motivation_reference="X-1")
+        services.request_grant(db, admin, services.GrantRequest(
+            make_user(db), Role.PHARMACOVIGILANCE, Scope.PSEUDONYMISED, Category.HEALTH, NOW,
+            NOW + timedelta(days=10), motivation="internal_procedures", motivation_reference="X-1",
+        ))
 
 
 # --- perimeter ---------------------------------------------------------------------------------
@@ -154,49 +199,60 @@ def test_healthcare_roles_need_an_establishment_they_belong_to(db, admin, establ
     other = make_establishment(db, FINESS_B, "CHU Autre")
     doctor = make_user(db)
     services.add_member(db, admin, doctor, establishment)
-    args = (db, admin, doctor, Role.PRESCRIBER, Scope.IDENTIFYING, Category.HEALTH, NOW,
+    args = (doctor, Role.PRESCRIBER, Scope.IDENTIFYING, Category.HEALTH, NOW,
             NOW + timedelta(days=100))
     with pytest.raises(BadRequest, match="at least one establishment"):
-        services.request_grant(*args)
+        services.request_grant(db, admin, services.GrantRequest(*args))
     with pytest.raises(BadRequest, match="not a member of CHU Autre"):
-        services.request_grant(*args, establishments=[establishment, other])
-    made = services.request_grant(*args, establishments=[establishment])
+        services.request_grant(db, admin, services.GrantRequest(
+            *args, establishments=[establishment, other],
+        ))
+    made = services.request_grant(db, admin, services.GrantRequest(
+        *args, establishments=[establishment],
+    ))
     assert [e.finess for e in made.establishments] == [establishment.finess]
 
 
 def test_laboratory_roles_have_no_establishment(db, admin, establishment) -> None:
     with pytest.raises(BadRequest, match="Only healthcare staff"):
-        services.request_grant(db, admin, make_user(db), Role.PHARMACOVIGILANCE,
-                               Scope.PSEUDONYMISED, Category.HEALTH, NOW,
-                               NOW + timedelta(days=10), establishments=[establishment])
+        services.request_grant(db, admin, services.GrantRequest(
+            make_user(db), Role.PHARMACOVIGILANCE, Scope.PSEUDONYMISED, Category.HEALTH, NOW,
+            NOW + timedelta(days=10), establishments=[establishment],
+        ))
 
 
 @pytest.mark.parametrize("role", [Role.SUPPLY, Role.ADMINISTRATOR])
 def test_roles_without_health_permissions_cannot_get_the_health_category(db, admin, role) -> None:
     with pytest.raises(BadRequest, match="never sees health data"):
-        services.request_grant(db, admin, make_user(db), role, Scope.AGGREGATED,
-                               Category.HEALTH, NOW, NOW + timedelta(days=10))
+        services.request_grant(db, admin, services.GrantRequest(
+            make_user(db), role, Scope.AGGREGATED, Category.HEALTH, NOW, NOW + timedelta(days=10),
+        ))
 
 
 def test_an_administrator_cannot_grant_themselves_anything(db, admin) -> None:
     with pytest.raises(Forbidden, match="yourself"):
-        services.request_grant(db, admin, admin, Role.PHARMACOVIGILANCE, Scope.PSEUDONYMISED,
-                               Category.HEALTH, NOW, NOW + timedelta(days=10))
+        services.request_grant(db, admin, services.GrantRequest(
+            admin, Role.PHARMACOVIGILANCE, Scope.PSEUDONYMISED, Category.HEALTH, NOW,
+            NOW + timedelta(days=10),
+        ))
 
 
 def test_a_person_without_grant_admin_cannot_request_grants(db, admin) -> None:
     supply = make_user(db)
     grant(db, supply, Role.SUPPLY, Scope.AGGREGATED, Category.OTHER)
     with pytest.raises(Forbidden):
-        services.request_grant(db, supply, make_user(db), Role.SUPPLY, Scope.AGGREGATED,
-                               Category.OTHER, NOW, NOW + timedelta(days=10))
+        services.request_grant(db, supply, services.GrantRequest(
+            make_user(db), Role.SUPPLY, Scope.AGGREGATED, Category.OTHER, NOW,
+            NOW + timedelta(days=10),
+        ))
 
 
 def test_a_disabled_account_cannot_receive_a_grant(db, admin) -> None:
     person = make_user(db, disabled_at=NOW)
     with pytest.raises(BadRequest, match="disabled"):
-        services.request_grant(db, admin, person, Role.SUPPLY, Scope.AGGREGATED, Category.OTHER,
-                               NOW, NOW + timedelta(days=10))
+        services.request_grant(db, admin, services.GrantRequest(
+            person, Role.SUPPLY, Scope.AGGREGATED, Category.OTHER, NOW, NOW + timedelta(days=10),
+        ))
 
 
 # --- maker-checker -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ def app_config(tmp_path: Path, key_file: Path) -> dict[str, object]:
 def _only_our_gates(request):  # noqa: ANN001, ANN202
     # Other areas' first-page gates (the transparency notice) are tested by those areas; these
     # tests check the accounts machinery itself, and test_gates.py the gate mechanism.
-    from portal.accounts.auth import _GATES
+    from portal.accounts.authorization import _GATES
 
     if "app" in request.fixturenames:
         request.getfixturevalue("app").extensions[_GATES] = []

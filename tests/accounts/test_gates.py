@@ -6,7 +6,7 @@ from flask import Flask, url_for
 from sqlalchemy import select
 
 from portal.accounts.actions import AccountAction
-from portal.accounts.auth import register_gate
+from portal.accounts.authorization import register_gate
 from portal.audit.models import AuditEvent
 from portal.permissions import Permission, Role, requires
 from tests.helpers_auth import login, make_user

@@ -91,7 +91,7 @@ def test_unusable_budget_settings_are_refused_at_start(tmp_path, key_file, monke
 
 def test_over_budget_an_unknown_login_gets_a_fast_503_nothing_hashed_nor_counted(
         app, db, client, monkeypatch) -> None:  # noqa: ANN001
-    from portal.accounts.passwords import Hasher
+    from portal.accounts.hashing import Hasher
 
     hashed = []
     monkeypatch.setattr(Hasher, "verify_dummy", lambda self, secret: hashed.append(1))

@@ -62,21 +62,21 @@ def test_fifth_failure_locks_two_minutes_then_sixth_four(app, db, client) -> Non
 
 
 def test_while_locked_the_password_is_not_checked(app, db, client, monkeypatch) -> None:  # noqa: ANN001
-    from portal.accounts import passwords
+    from portal.accounts import hashing
 
     with clock.frozen(T0):
         make_user(db, "c.martin", role=Role.PRESCRIBER)
         for _ in range(5):
             attempt(client, "c.martin", WRONG)
         calls: list[str] = []
-        original = passwords.Hasher.verify
+        original = hashing.Hasher.verify
 
         def counting(self, stored, secret):  # noqa: ANN001, ANN202
             calls.append(secret)
             return original(self, stored, secret)
 
-        monkeypatch.setattr(passwords.Hasher, "verify", counting)
-        monkeypatch.setattr(passwords.Hasher, "verify_dummy", lambda self, s: calls.append(s))
+        monkeypatch.setattr(hashing.Hasher, "verify", counting)
+        monkeypatch.setattr(hashing.Hasher, "verify_dummy", lambda self, s: calls.append(s))
         assert not attempt(client, "c.martin", DEFAULT_PASSWORD)
         assert calls == []
         db.expire_all()

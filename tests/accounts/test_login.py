@@ -234,16 +234,14 @@ def test_an_unknown_login_takes_as_long_as_a_wrong_password(tmp_path, key_file, 
 
     from portal import create_app
     from portal.accounts.models import LoginFailure
-    from portal.db import Base, get_engine, new_session
-    from tests.conftest import POSTGRES_URL, _empty_postgres
+    from portal.db import new_session
+    from tests.conftest import app_database
 
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
     costly = {"time_cost": 2, "memory_cost": 65536, "parallelism": 1}
     app = create_app(make_test_config(tmp_path, key_file, PASSWORD_HASHER=costly,
                                       RATELIMIT_ENABLED=True))
-    if not POSTGRES_URL:
-        Base.metadata.create_all(get_engine(app))
-    try:
+    with app_database(app):
         with new_session(app) as db:
             known_logins = [make_user(db, name).login for name in ("c.martin", "j.lefebvre")]
         client = app.test_client()
@@ -264,10 +262,6 @@ def test_an_unknown_login_takes_as_long_as_a_wrong_password(tmp_path, key_file, 
                 assert response.status_code == 200
             ratios.append(timings[1] / timings[0])
         assert abs(statistics.median(ratios) - 1) < 0.20, sorted(ratios)
-    finally:
-        if POSTGRES_URL:
-            _empty_postgres(app)
-        get_engine(app).dispose()
 
 
 # --- sessions ------------------------------------------------------------------------------
@@ -357,16 +351,14 @@ def test_no_remember_me_cookie_is_ever_set(app, db, client) -> None:  # noqa: AN
 def test_session_cookie_flags_in_production_shape(tmp_path, key_file, monkeypatch) -> None:  # noqa: ANN001
     """SEC-SES-5: __Host- prefix, Secure, HttpOnly, SameSite=Lax, Path=/, no Domain."""
     from portal import create_app
-    from portal.db import Base, get_engine, new_session
-    from tests.conftest import POSTGRES_URL, _empty_postgres
+    from portal.db import new_session
+    from tests.conftest import app_database
     from tests.helpers_auth import CHEAP_ARGON2
 
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
     app = create_app(make_test_config(tmp_path, key_file, SESSION_COOKIE_SECURE=True,
                                       PASSWORD_HASHER=CHEAP_ARGON2))
-    if not POSTGRES_URL:
-        Base.metadata.create_all(get_engine(app))
-    try:
+    with app_database(app):
         with new_session(app) as db:
             user = make_user(db, "c.martin")
         client = app.test_client()
@@ -379,10 +371,6 @@ def test_session_cookie_flags_in_production_shape(tmp_path, key_file, monkeypatc
         assert "samesite=lax" in cookie.lower()
         assert "path=/" in cookie.lower()
         assert "domain" not in attributes
-    finally:
-        if POSTGRES_URL:
-            _empty_postgres(app)
-        get_engine(app).dispose()
 
 
 def test_audit_entries_carry_the_session_hash(app, db, client) -> None:  # noqa: ANN001

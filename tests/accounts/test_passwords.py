@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from portal import clock, create_app
-from portal.accounts import hashing, passwords
+from portal.accounts import hashing
 from portal.accounts.actions import AccountAction
 from portal.accounts.forms import RULE_TEXTS
 from portal.accounts.models import User
@@ -58,9 +58,9 @@ def test_production_and_development_hash_with_argon2_defaults(tmp_path, key_file
     config = make_test_config(tmp_path, key_file, ENV="development")
     del config["PASSWORD_HASHER"]  # the test configuration's cheap profile
     app = create_app(config)
-    stored = passwords.hasher(app).hash("Tq7!vLm#2xRp")
+    stored = hashing.hasher(app).hash("Tq7!vLm#2xRp")
     assert _params(stored) == (65536, 3, 4)
-    again = passwords.hasher(app).hash("Tq7!vLm#2xRp")
+    again = hashing.hasher(app).hash("Tq7!vLm#2xRp")
     assert stored != again  # salted
     assert hashing.verify_password(stored, "Tq7!vLm#2xRp")
 
@@ -139,7 +139,7 @@ def test_the_change_form_shows_why_a_password_is_refused(app, db, client) -> Non
         response = change(client, DEFAULT_PASSWORD, password)
         assert response.status_code == 200, password
         assert message in response.get_data(as_text=True), password
-    assert passwords.hasher(app).verify(_hash_of(db, user), DEFAULT_PASSWORD)
+    assert hashing.hasher(app).verify(_hash_of(db, user), DEFAULT_PASSWORD)
 
 
 def test_the_change_form_accepts_each_cnil_rule(app, db, client) -> None:  # noqa: ANN001
@@ -151,7 +151,7 @@ def test_the_change_form_accepts_each_cnil_rule(app, db, client) -> None:  # noq
                      "4829105736284910573829104", "lune verte saute sur sept toits rouges"):
         assert change(client, current, password).status_code == 302, password
         current = password
-    assert passwords.hasher(app).verify(_hash_of(db, user), current)
+    assert hashing.hasher(app).verify(_hash_of(db, user), current)
 
 
 def test_the_rules_are_shown_on_every_form_setting_a_password(app, db, client) -> None:  # noqa: ANN001
@@ -183,7 +183,7 @@ def test_changing_requires_the_current_password(app, db, client) -> None:  # noq
     assert "current password is not correct" in refused.get_data(as_text=True)
     missing = change(client, "", "Tq7!vLm#2xRp")
     assert missing.status_code == 200
-    assert passwords.hasher(app).verify(_hash_of(db, user), DEFAULT_PASSWORD)
+    assert hashing.hasher(app).verify(_hash_of(db, user), DEFAULT_PASSWORD)
     failure = db.scalars(select(AuditEvent).where(
         AuditEvent.action == AccountAction.PASSWORD_CHANGE, AuditEvent.outcome == "failure"))
     assert failure.one().details == {"reason": "bad_current_password"}

@@ -18,9 +18,9 @@ from portal.accounts import authentication, totp_codes
 from portal.accounts.actions import AccountAction
 from portal.accounts.models import RecoveryCode, User
 from portal.audit.models import AuditEvent
-from portal.crypto import IntegrityCheckFailed, open_
 from portal.keys import keyring_of
 from portal.permissions import Role
+from portal.sealing import IntegrityCheckFailed, open_
 from tests.helpers_auth import DEFAULT_PASSWORD, login, mail_body, make_user, outbox, totp_code
 from tests.servers import threaded
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -20,7 +18,7 @@ from portal.audit.purge import purge
 from portal.db import Base, make_engine
 from tests.audit.conftest import requires_postgres
 from tests.audit.helpers import CLI, entries, write_entries
-from tests.conftest import POSTGRES_URL
+from tests.conftest import fresh_database_url
 
 REFUSED = "append-only"
 
@@ -124,22 +122,11 @@ def test_the_purge_leaves_the_protection_in_place(db: Session) -> None:
     db.rollback()
 
 
-@pytest.fixture
-def fresh_database_url(tmp_path) -> Iterator[str]:  # noqa: ANN001
+@pytest.fixture(name="fresh_database_url")
+def _fresh_database_url(tmp_path) -> Iterator[str]:  # noqa: ANN001
     """An empty database of the same kind as the test database."""
-    if not POSTGRES_URL:
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    name = f"portal_audit_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database_url(tmp_path, "portal_audit") as url:
+        yield url
 
 
 def test_create_all_installs_the_head_row_and_the_triggers(fresh_database_url: str) -> None:

@@ -12,12 +12,11 @@ from sqlalchemy import select, update
 
 from portal import create_app
 from portal.audit.models import AuditAlert, AuditEvent
-from portal.crypto import IntegrityCheckFailed
 from portal.keys import KeyFileError, new_keyring, write_key_file
 from portal.records import services, submissions
-from portal.records.crypto_store import open_value, patient_aad, ring_of, seal_value
 from portal.records.integrity import RecordIntegrityError
 from portal.records.models import Patient, SubmissionRevision
+from portal.sealing import IntegrityCheckFailed, open_value, patient_aad, ring_of, seal_value
 from tests.conftest import POSTGRES_URL, make_test_config
 from tests.helpers_auth import login
 from tests.records import helpers
@@ -161,7 +160,7 @@ def test_portal_refuses_to_start_with_the_wrong_key_file(app, tmp_path, monkeypa
 
 
 def test_bulk_opener_agrees_with_the_crypto_module(db, prescriber, patient):
-    from portal.records.crypto_store import BulkOpener, revision_aad, revision_aad_maker
+    from portal.sealing import BulkOpener, revision_aad, revision_aad_maker
 
     submission = helpers.submit(db, prescriber, patient, "initiation")
     revision = submission.revisions[0]

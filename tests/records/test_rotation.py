@@ -1,4 +1,4 @@
-"""Key-encryption key rotation: re-wrap without re-encrypting, resume, retire the old key."""
+"""Key-encryption key rotation (portal.sealing) on records: re-wrap, resume, retire the old key."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from portal import create_app
-from portal.core.models import KeyCheck
+from portal import sealing as rotation
 from portal.db import new_session
 from portal.keys import KeyFileError, load_key_file, new_keyring, write_key_file
-from portal.records import rotation, services, submissions
+from portal.records import services, submissions
 from portal.records.models import Patient, Submission, SubmissionRevision
+from portal.sealing import KeyCheck
 from tests.conftest import make_test_config
 from tests.helpers_auth import CHEAP_ARGON2
 from tests.records import helpers

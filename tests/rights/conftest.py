@@ -1,4 +1,4 @@
-"""Fixtures of the rights tests: two establishments, their doctors, the DPO."""
+"""Fixtures of the rights tests: two establishments, their doctors, the DPO, a patient."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ import portal.notices.models  # noqa: F401
 import portal.records.models  # noqa: F401
 import portal.rights.models  # noqa: F401
 from tests.helpers_auth import CHEAP_ARGON2, TEST_FINESS
-from tests.rights.helpers import OTHER_FINESS, establishment, make_doctor, make_dpo
+from tests.rights.helpers import (
+    FOLLOW_UP,
+    OTHER_FINESS,
+    establishment,
+    fill,
+    install_protocol,
+    make_doctor,
+    make_dpo,
+    register_patient,
+)
 
 
 @pytest.fixture
@@ -43,3 +52,12 @@ def doctor_b(db: Session, hospital_b):  # noqa: ANN001, ANN201
 @pytest.fixture
 def dpo(db: Session):  # noqa: ANN201
     return make_dpo(db)
+
+
+@pytest.fixture
+def patient(db, doctor, hospital_a):  # noqa: ANN001, ANN201
+    """A patient of `doctor` at hospital A, with one follow-up form filled in."""
+    install_protocol(db)
+    patient = register_patient(db, doctor, hospital_a)
+    fill(db, doctor, patient, "followup", FOLLOW_UP)
+    return patient

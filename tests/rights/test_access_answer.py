@@ -10,9 +10,7 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.audit.models import AuditEvent
-from portal.crypto import IntegrityCheckFailed
 from portal.errors import Conflict
-from portal.records.crypto_store import canonical_json
 from portal.rights import answers, handling, services
 from portal.rights.models import (
     Channel,
@@ -22,13 +20,12 @@ from portal.rights.models import (
     RequestState,
     RightsAnswer,
 )
+from portal.sealing import IntegrityCheckFailed, canonical_json
 from tests.rights.helpers import (
     FOLLOW_UP,
     PREGNANCY,
     audit_actions,
     fill,
-    install_protocol,
-    register_patient,
 )
 
 ART15 = ["15(1)(a)", "15(1)(b)", "15(1)(c)", "15(1)(d)", "15(1)(e)", "15(1)(f)", "15(1)(g)",
@@ -36,10 +33,8 @@ ART15 = ["15(1)(a)", "15(1)(b)", "15(1)(c)", "15(1)(d)", "15(1)(e)", "15(1)(f)",
 
 
 @pytest.fixture
-def patient(db, doctor, hospital_a):  # noqa: ANN001, ANN201
-    install_protocol(db)
-    patient = register_patient(db, doctor, hospital_a)
-    fill(db, doctor, patient, "followup", FOLLOW_UP)
+def patient(patient, db, doctor):  # noqa: ANN001, ANN201
+    """The rights tests' patient, with a second follow-up and a pregnancy form too."""
     fill(db, doctor, patient, "followup", {**FOLLOW_UP, "visit_date": "2026-11-02",
                                            "ecog": "2", "dose_mg": "80", "adverse_event": "yes"})
     fill(db, doctor, patient, "pregnancy", PREGNANCY)

@@ -9,18 +9,9 @@ from sqlalchemy import select
 from portal import clock
 from portal.rights.models import RequestState, RightsRequest
 from tests.helpers_auth import login
-from tests.rights.helpers import FOLLOW_UP, fill, install_protocol, register_patient
 
 #: a valid RPPS number (Luhn check digit) nobody in the portal has
 RPPS = "10003456786"
-
-
-@pytest.fixture
-def patient(db, doctor, hospital_a):  # noqa: ANN001, ANN201
-    install_protocol(db)
-    patient = register_patient(db, doctor, hospital_a)
-    fill(db, doctor, patient, "followup", FOLLOW_UP)
-    return patient
 
 
 @pytest.fixture

@@ -11,15 +11,6 @@ from portal import clock
 from portal.rights import queries, services
 from portal.rights.models import RefusalReason, RequestKind
 from tests.helpers_auth import login
-from tests.rights.helpers import FOLLOW_UP, fill, install_protocol, register_patient
-
-
-@pytest.fixture
-def patient(db, doctor, hospital_a):  # noqa: ANN001, ANN201
-    install_protocol(db)
-    patient = register_patient(db, doctor, hospital_a)
-    fill(db, doctor, patient, "followup", FOLLOW_UP)
-    return patient
 
 
 @pytest.fixture

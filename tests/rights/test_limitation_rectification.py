@@ -20,17 +20,7 @@ from tests.rights.helpers import (
     PROTOCOL_KEY,
     audit_actions,
     fill,
-    install_protocol,
-    register_patient,
 )
-
-
-@pytest.fixture
-def patient(db, doctor, hospital_a):  # noqa: ANN001, ANN201
-    install_protocol(db)
-    patient = register_patient(db, doctor, hospital_a)
-    fill(db, doctor, patient, "followup", FOLLOW_UP)
-    return patient
 
 
 def _limitation(db, doctor, patient):  # noqa: ANN001, ANN202

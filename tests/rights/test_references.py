@@ -139,7 +139,7 @@ def test_the_doctor_does_not_see_their_typed_case_number_echoed_back(as_doctor, 
 
 
 def test_sealed_details_moved_to_another_request_do_not_open(db, doctor) -> None:
-    from portal.crypto import IntegrityCheckFailed
+    from portal.sealing import IntegrityCheckFailed
 
     first = services.submit_request(db, doctor, kind="access", case_number="QX4K-7MWP")
     second = services.submit_request(db, doctor, kind="access", case_number="WR9T-3KZD")

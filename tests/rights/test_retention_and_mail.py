@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from portal import clock
@@ -19,20 +18,8 @@ from portal.rights.models import (
 )
 from tests.helpers_auth import mail_body, outbox
 from tests.rights.helpers import (
-    FOLLOW_UP,
     at,
-    fill,
-    install_protocol,
-    register_patient,
 )
-
-
-@pytest.fixture
-def patient(db, doctor, hospital_a):  # noqa: ANN001, ANN201
-    install_protocol(db)
-    patient = register_patient(db, doctor, hospital_a)
-    fill(db, doctor, patient, "followup", FOLLOW_UP)
-    return patient
 
 
 def test_the_requester_is_mailed_without_health_data(app, db, doctor, dpo, patient) -> None:

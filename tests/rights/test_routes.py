@@ -11,15 +11,7 @@ from portal import clock
 from portal.rights import services
 from portal.rights.models import RequestKind, RequestState, RightsRequest
 from tests.helpers_auth import login
-from tests.rights.helpers import FOLLOW_UP, at, fill, install_protocol, register_patient
-
-
-@pytest.fixture
-def patient(db, doctor, hospital_a):  # noqa: ANN001, ANN201
-    install_protocol(db)
-    patient = register_patient(db, doctor, hospital_a)
-    fill(db, doctor, patient, "followup", FOLLOW_UP)
-    return patient
+from tests.rights.helpers import FOLLOW_UP, at
 
 
 @pytest.fixture

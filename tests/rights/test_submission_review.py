@@ -7,15 +7,7 @@ import pytest
 from portal.errors import BadRequest, Conflict
 from portal.rights import handling, queries, references, services
 from portal.rights.models import RequestKind, RequestState
-from tests.rights.helpers import FOLLOW_UP, audit_actions, fill, install_protocol, register_patient
-
-
-@pytest.fixture
-def patient(db, doctor, hospital_a):  # noqa: ANN001, ANN201
-    install_protocol(db)
-    patient = register_patient(db, doctor, hospital_a)
-    fill(db, doctor, patient, "followup", FOLLOW_UP)
-    return patient
+from tests.rights.helpers import audit_actions
 
 
 def test_a_doctor_of_the_patients_establishment_is_not_reviewed(db, doctor, patient) -> None:

@@ -5,10 +5,14 @@ re-wraps the data keys in batches, committing after each batch. Each row records
 that wraps its key, so an interrupted run is resumed by running it again: it first finishes
 the rows still on an older version before it would ever add another key. `retire_kek` removes
 an old version from the key file once no row uses it.
+
+The areas holding sealed rows register their tables (`register_wrapped_table`), so this module
+imports none of them.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,15 +22,14 @@ from sqlalchemy import Table, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.audit.services import record
-from portal.core.models import KeyCheck
-from portal.core.services import check_keys_against_database
-from portal.crypto import IntegrityCheckFailed, WrappedKey, rewrap_data_key
 from portal.db import Base, app_of, new_session
 from portal.keys import KeyFileError, KeyRing, write_key_file
-from portal.protocols.models import ProtocolVersion
-from portal.records.actions import RecordsAction
-from portal.records.crypto_store import patient_aad, revision_aad, ring_of
-from portal.records.models import Patient, Submission, SubmissionRevision
+from portal.sealing.actions import SealingAction
+from portal.sealing.envelope import IntegrityCheckFailed, WrappedKey, rewrap_data_key
+from portal.sealing.key_checks import KeyCheck, check_keys_against_database
+from portal.sealing.ring import ring_of
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 500
 
@@ -44,40 +47,26 @@ class WrappedTable:
 
 
 _REGISTRY: dict[str, WrappedTable] = {}
+#: (session, actor, target, **details): raises the alert and writes the audit entry
+IntegrityReporter = Callable[..., None]
+_REPORTERS: list[IntegrityReporter] = []
 
 
 def register_wrapped_table(entry: WrappedTable) -> None:
-    """Let another area's sealed table be re-wrapped by the rotation (e.g. rights answers)."""
+    """Let an area's sealed table be re-wrapped by the rotation (records, rights answers)."""
     _REGISTRY[entry.name] = entry
 
 
-def _patients() -> Any:
-    return select(Patient.id, Patient.kek_version, Patient.wrapped_key, Patient.handle,
-                  Patient.protocol_key)
+def register_integrity_reporter(reporter: IntegrityReporter) -> None:
+    """Say who raises the alert when a row's wrapped key fails authentication (records)."""
+    _REPORTERS[:] = [reporter]
 
 
-def _revisions() -> Any:
-    return (
-        select(SubmissionRevision.id, SubmissionRevision.kek_version,
-               SubmissionRevision.wrapped_key, SubmissionRevision.number,
-               SubmissionRevision.kind, Submission.handle.label("submission_handle"),
-               Submission.form_key, Patient.handle.label("patient_handle"),
-               ProtocolVersion.protocol_key, ProtocolVersion.content_hash)
-        .join(Submission, Submission.id == SubmissionRevision.submission_id)
-        .join(Patient, Patient.id == Submission.patient_id)
-        .join(ProtocolVersion, ProtocolVersion.id == Submission.protocol_version_id)
-    )
-
-
-register_wrapped_table(WrappedTable(
-    "patient", Patient.__table__, _patients,
-    lambda row: patient_aad(row.handle, row.protocol_key),
-))
-register_wrapped_table(WrappedTable(
-    "submission_revision", SubmissionRevision.__table__, _revisions,
-    lambda row: revision_aad(row.submission_handle, row.number, row.kind, row.patient_handle,
-                             row.protocol_key, row.content_hash, row.form_key),
-))
+def _report_failure(session: Session, target: tuple[str, str]) -> None:
+    if not _REPORTERS:
+        log.error("integrity check failed on %s %s during a key rotation", *target)
+        return
+    _REPORTERS[0](session, None, target, during="kek_rotation")
 
 
 @dataclass
@@ -161,14 +150,14 @@ def rotate_kek(session: Session, actor: Any, *, batch_size: int = DEFAULT_BATCH,
         ring = _add_kek(session, ring)
         report.added_key = True
         report.from_versions.add(previous)
-        record(session, actor, RecordsAction.KEK_ROTATE, ("kek", f"v{ring.current_kek}"),
+        record(session, actor, SealingAction.KEK_ROTATE, ("kek", f"v{ring.current_kek}"),
                step="key_added", previous=previous)
         session.commit()
     report.to_version = ring.current_kek
     for entry in _REGISTRY.values():
         report.rewrapped[entry.name] = _rewrap_table(session, ring, entry, batch_size, report,
                                                      progress)
-    record(session, actor, RecordsAction.KEK_ROTATE, ("kek", f"v{ring.current_kek}"),
+    record(session, actor, SealingAction.KEK_ROTATE, ("kek", f"v{ring.current_kek}"),
            step="rewrapped", rows=report.total,
            failed=sum(len(ids) for ids in report.failed.values()))
     session.commit()
@@ -212,11 +201,8 @@ def _rewrap_table(session: Session, ring: KeyRing, entry: WrappedTable, batch_si
         if progress is not None:
             progress(entry.name, done)
     if failed:
-        from portal.records.integrity import report_integrity_failure
-
         for row_id in failed:
-            report_integrity_failure(session, None, (entry.name, str(row_id)),
-                                     during="kek_rotation")
+            _report_failure(session, (entry.name, str(row_id)))
         session.commit()
     return done
 
@@ -241,7 +227,7 @@ def retire_kek(session: Session, actor: Any, version: int) -> None:
     stale = session.get(KeyCheck, f"kek:{version}")
     if stale is not None:
         session.delete(stale)
-    record(session, actor, RecordsAction.KEK_RETIRE, ("kek", f"v{version}"),
+    record(session, actor, SealingAction.KEK_RETIRE, ("kek", f"v{version}"),
            current=ring.current_kek)
     session.flush()
     _write(fresh)

@@ -9,14 +9,14 @@ from portal.i18n import LANGUAGES
 from portal.permissions import public
 from portal.security import safe_next_url
 
-bp = Blueprint("core", __name__)
+bp = Blueprint("home", __name__)
 
 
 @bp.get("/")
 @public
 def home() -> str:
     """Show what the portal is for, and the way in."""
-    return render_template("core/home.html")
+    return render_template("home/home.html")
 
 
 @bp.get("/language/<code>")
@@ -33,7 +33,7 @@ def set_language(code: str) -> Response:
 @public
 def healthz() -> tuple[str, int, dict[str, str]]:
     """Answer 200 when the database answers, 503 otherwise; no personal data."""
-    from portal.core.services import database_answers
+    from portal.home.services import database_answers
 
     ok = database_answers(get_session())
     return ("ok\n" if ok else "database unavailable\n"), (200 if ok else 503), {

@@ -1,23 +1,29 @@
-"""Services of the portal's shell."""
+"""Key check values: prove the key file matches this database without storing a key."""
 
 from __future__ import annotations
 
-from sqlalchemy import inspect, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
-from sqlalchemy.orm import Session
+from sqlalchemy import String, inspect, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from portal.core.models import KeyCheck
+from portal.db import Base, created_at
 from portal.keys import KeyFileError, KeyRing
 
 
-def database_answers(session: Session) -> bool:
-    """Return True when the database answers a trivial query."""
-    try:
-        session.execute(text("SELECT 1"))
-        return True
-    except (OperationalError, ProgrammingError):
-        session.rollback()
-        return False
+class KeyCheck(Base):
+    """A key check value: proves the key file matches this database without storing a key."""
+
+    __tablename__ = "key_check"
+
+    #: key id in the key file: kek:<version>, blind_index, totp, audit, backup
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: truncated HMAC of a fixed label under the key
+    check_value: Mapped[str] = mapped_column(String(64))
+    #: when the key was first seen by this database
+    recorded_at: Mapped[created_at]
+
+    def __repr__(self) -> str:
+        return f"<KeyCheck {self.key_id}>"
 
 
 def check_keys_against_database(session: Session, ring: KeyRing) -> None:

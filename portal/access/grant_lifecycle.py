@@ -1,4 +1,4 @@
-"""What the access services share: limits, fixed lists, the actor check, the audit call.
+"""What the grant services and the review jobs share: the actor check, the audit call, ends.
 
 Kept apart so that the grant services (services.py) and the review and expiry jobs
 (review.py) use one `audit` call and one `require` check without importing each other.
@@ -6,65 +6,25 @@ Kept apart so that the grant services (services.py) and the review and expiry jo
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.access.actions import AccessAction
+from portal.access.limits import REVIEW_PERIOD
 from portal.access.models import AccessGrant, Category, GrantStatus, Scope
-from portal.access.policy import HEALTH, SCOPE_ORDER, permissions_for  # noqa: F401
+from portal.access.policy import HEALTH, permissions_for
 from portal.accounts.models import User, UserSession
 from portal.audit.services import Actor, record
 from portal.errors import Forbidden
 from portal.permissions import ROLE_PERMISSIONS, Permission, Role
 
-#: the longest validity of a grant (SEC-HAB-1b)
-MAX_GRANT_DAYS = 365
-#: auditors get ad hoc, time-boxed access (section 8.2)
-MAX_AUDITOR_DAYS = 30
-#: a grant falls due for review this long after its last review (SEC-HAB-3a)
-REVIEW_PERIOD = timedelta(days=365)
-#: and is suspended when still not reviewed this long after it fell due
-REVIEW_GRACE = timedelta(days=30)
-#: accounts unused for this many days are disabled (SEC-HAB-2a); PORTAL config may change it
-DEFAULT_INACTIVITY_DAYS = 180
-
-#: auditor motivations: a fixed list (section 8.2 "ad hoc and motivated")
-MOTIVATIONS: dict[str, Any] = {
-    "regulatory_compliance": _l("Check of compliance with regulatory requirements"),
-    "internal_procedures": _l("Check of compliance with internal procedures"),
-    "authority_request": _l("Request from a supervisory authority (ANSM, CNIL)"),
-    "incident_investigation": _l("Investigation of a security incident or data breach"),
-}
-
-#: why a grant is withdrawn or suspended (short codes, shown translated)
-END_REASONS: dict[str, Any] = {
-    "no_longer_needed": _l("No longer needed"),
-    "left_organisation": _l("Left the organisation"),
-    "role_changed": _l("Role changed"),
-    "security_incident": _l("Security incident"),
-    "request_refused": _l("Request refused"),
-    "review": _l("Decided at the annual review"),
-    "review_overdue": _l("Annual review overdue"),
-    "other": _l("Other"),
-}
-
-REVIEW_DECISIONS = ("keep", "change", "revoke")
-
-REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{1,63}")
-PROTOCOL_KEY = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-
 #: who acts: a logged-in person, or the CLI operator / a system job
 Acting = User | Actor
-
-
-# --- helpers ---------------------------------------------------------------------------------
 
 
 def audit(session: Session, actor: Acting, action: AccessAction, target: Any,

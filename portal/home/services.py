@@ -1,0 +1,17 @@
+"""Services of the home area: the health check's question to the database."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
+
+
+def database_answers(session: Session) -> bool:
+    """Return True when the database answers a trivial query."""
+    try:
+        session.execute(text("SELECT 1"))
+        return True
+    except (OperationalError, ProgrammingError):
+        session.rollback()
+        return False
