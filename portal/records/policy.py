@@ -222,15 +222,25 @@ def _deny(session: Session, actor: Any, action: RecordsAction, target: Any) -> F
 
 
 def patient_for(session: Session, actor: Any, handle: str, *,
-                need: Permission = Permission.PATIENT_READ, audit: bool = True) -> Patient:
+                need: Permission = Permission.PATIENT_READ) -> Patient:
     """Return the patient behind a URL handle if the actor may reach it; log the read.
-
-    The read is logged when the caller commits (`log_read`); pass `audit=False` when the
-    request writes instead (the write's own entry names the patient).
 
     :raises NotFound: no patient has this handle.
     :raises Forbidden: the patient lies outside the actor's perimeter, or the actor lacks
         `need` (the refusal is audited).
+    """
+    patient = patient_to_change(session, actor, handle, need=need)
+    log_read(session, actor, RecordsAction.PATIENT_READ, patient)
+    return patient
+
+
+def patient_to_change(session: Session, actor: Any, handle: str, *,
+                      need: Permission = Permission.SUBMISSION_WRITE) -> Patient:
+    """Return the patient behind a URL handle for a change: the same checks as `patient_for`,
+    no read entry (the change writes its own entry, which names the patient).
+
+    :raises NotFound: no patient has this handle.
+    :raises Forbidden: outside the perimeter, or without `need` (audited).
     """
     view = view_for(session, actor)
     patient = _by_handle(session, Patient, handle)
@@ -238,15 +248,27 @@ def patient_for(session: Session, actor: Any, handle: str, *,
         raise NotFound()
     if not view.covers(patient) or not view.can(need):
         raise _deny(session, actor, RecordsAction.PATIENT_READ, patient)
-    if audit:
-        log_read(session, actor, RecordsAction.PATIENT_READ, patient)
     return patient
 
 
 def submission_for(session: Session, actor: Any, handle: str, *,
-                   need: Permission = Permission.SUBMISSION_READ,
-                   audit: bool = True) -> Submission:
-    """Return the submission behind a URL handle if the actor may reach its patient.
+                   need: Permission = Permission.SUBMISSION_READ) -> Submission:
+    """Return the submission behind a URL handle if the actor may reach its patient; log the
+    read.
+
+    :raises NotFound: no submission has this handle.
+    :raises Forbidden: outside the perimeter, or without `need` (audited).
+    """
+    submission = submission_to_change(session, actor, handle, need=need)
+    log_read(session, actor, RecordsAction.SUBMISSION_READ, submission,
+             patient=submission.patient.audit_ref, form=submission.form_key)
+    return submission
+
+
+def submission_to_change(session: Session, actor: Any, handle: str, *,
+                         need: Permission = Permission.SUBMISSION_WRITE) -> Submission:
+    """Return the submission behind a URL handle for a change: the checks of
+    `submission_for`, no read entry (the change's own entry names the submission).
 
     :raises NotFound: no submission has this handle.
     :raises Forbidden: outside the perimeter, or without `need` (audited).
@@ -255,12 +277,8 @@ def submission_for(session: Session, actor: Any, handle: str, *,
     submission = _by_handle(session, Submission, handle)
     if submission is None:
         raise NotFound()
-    patient = submission.patient
-    if not view.covers(patient) or not view.can(need):
+    if not view.covers(submission.patient) or not view.can(need):
         raise _deny(session, actor, RecordsAction.SUBMISSION_READ, submission)
-    if audit:
-        log_read(session, actor, RecordsAction.SUBMISSION_READ, submission,
-                 patient=patient.audit_ref, form=submission.form_key)
     return submission
 
 

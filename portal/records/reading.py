@@ -12,9 +12,17 @@ What a caller gets
 - `case_submissions(...)`: a case's submitted forms, opened, oldest first.
 - `protocol_submissions(...)`: a streamed iteration over a protocol's submitted forms as they
   stood at a given time (`as_of`), in keyset batches: memory stays bounded whatever the count.
+- `case_record(...)`: a case's identity and submitted forms in one read (a copy of the data).
 - `bulk_read(...)`: a context manager for a job reading many cases (a purge, an archive, a
   report): the door functions called on it write one audit entry for the whole job instead of
   one per call, with the counts of what was read.
+
+`READ_FUNCTIONS` lists them (a test enumerates it). Beside them, and logging nothing since they
+read no patient data: `may_read` (the policy's answer, for links and menus), `form_of` and
+`shown_sections` (a submission's form definition and its answers as labelled sections),
+`case_search`/`SearchError` (what a typed case number is), `forms_with_submissions`, and the
+records' coded lists (`LIMITATION_LABELS`, `RECTIFICATION_LABELS`). Two changes other areas
+trigger also pass here: `limit_patient` and `lift_limitation` (each audited as a write).
 
 Every read function takes `purpose` (a `Purpose`) and writes exactly one audit entry: the
 `records:patient:read`, `records:submission:read` or `records:data:read` action with detail
@@ -62,26 +70,44 @@ from portal.errors import Forbidden, NotFound
 from portal.keys import KeyFileError
 from portal.permissions import Permission
 from portal.protocols.models import ProtocolVersion
-from portal.records.actions import RecordsAction
+from portal.records.actions import LIMITATION_LABELS, RECTIFICATION_LABELS, RecordsAction
 from portal.records.crypto_store import BulkOpener, revision_aad_maker, ring_of
+from portal.records.display import shown_answers
+from portal.records.identities import Identity
+from portal.records.identities import read_identity as _open_identity
 from portal.records.integrity import RecordIntegrityError, report_integrity_failure
+from portal.records.limitation import lift_limitation, limit_patient
+from portal.records.lookups import forms_with_submissions
 from portal.records.models import Patient, Submission, SubmissionRevision
+from portal.records.overview import SearchError, case_search
 from portal.records.policy import log_read, permissions_of, view_for
-from portal.records.services import Identity
-from portal.records.services import read_identity as _open_identity
-from portal.records.submissions import open_revision, submission_form
+from portal.records.submissions import FormRef, form_ref, open_revision, submission_form
 
 __all__ = [
+    "LIMITATION_LABELS",
+    "READ_FUNCTIONS",
+    "RECTIFICATION_LABELS",
     "BulkRead",
-    "RecordIntegrityError",
+    "CaseRecord",
+    "FormRef",
     "Identity",
     "Purpose",
+    "RecordIntegrityError",
+    "SearchError",
     "SubmissionValues",
     "bulk_read",
+    "case_record",
+    "case_search",
     "case_submissions",
     "find_patient",
+    "form_of",
+    "forms_with_submissions",
+    "lift_limitation",
+    "limit_patient",
+    "may_read",
     "patient_identity",
     "protocol_submissions",
+    "shown_sections",
     "submission_values",
 ]
 
@@ -129,6 +155,15 @@ class SubmissionValues:
         return f"S{self.submission_id}"
 
 
+@dataclass(frozen=True)
+class CaseRecord:
+    """A case as read for a copy of the data: its identity and its submitted forms."""
+
+    patient: Patient
+    identity: Identity
+    submissions: list[SubmissionValues]
+
+
 # --- the policy per purpose ----------------------------------------------------------------------
 
 
@@ -139,6 +174,13 @@ def _is_server(actor: Any) -> bool:
 def _authorize(session: Session, actor: Any, purpose: Purpose, patient: Patient | None,
                need: Permission, action: RecordsAction, target: Any) -> None:
     """Refuse (logged, `Forbidden`) unless `actor` may read `patient` for `purpose`."""
+    if not _allowed(session, actor, purpose, patient, need):
+        record(session, actor, action, target, outcome="denied", purpose=str(purpose))
+        raise Forbidden()
+
+
+def _allowed(session: Session, actor: Any, purpose: Purpose, patient: Patient | None,
+             need: Permission) -> bool:
     allowed = False
     try:
         if _is_server(actor):
@@ -158,9 +200,7 @@ def _authorize(session: Session, actor: Any, purpose: Purpose, patient: Patient 
             allowed = view.can(wanted) and (patient is None or view.covers(patient))
     except Forbidden:
         allowed = False
-    if not allowed:
-        record(session, actor, action, target, outcome="denied", purpose=str(purpose))
-        raise Forbidden()
+    return allowed
 
 
 def _has_record_view(session: Session, actor: Any) -> bool:
@@ -314,20 +354,10 @@ def case_submissions(session: Session, actor: Any, patient: Patient, *, purpose:
     purpose = Purpose(purpose)
     _authorize(session, actor, purpose, patient, Permission.SUBMISSION_READ,
                RecordsAction.PATIENT_READ, patient)
-    chosen = [
-        s for s in session.scalars(select(Submission).where(
-            Submission.patient_id == patient.id, Submission.status == "submitted")
-            .order_by(Submission.id))
-        if form_kinds is None or str(submission_form(s).definition.kind) in form_kinds
-    ]
+    chosen = _submitted(session, patient, form_kinds)
     _log_one(session, actor, purpose, _bulk, RecordsAction.PATIENT_READ, patient,
              patients=1, submissions=len(chosen))
-    result = []
-    for submission in chosen:
-        revision = _revision(submission, None)
-        result.append(_values(submission, patient, revision,
-                              open_revision(session, actor, submission, revision)))
-    return result
+    return [_opened(session, actor, submission) for submission in chosen]
 
 
 def protocol_submissions(session: Session, actor: Any, protocol_key: str, *,
@@ -430,6 +460,60 @@ def _stream(session: Session, actor: Any, purpose: Purpose, protocol_key: str,
                                    row.status, row.number, row.submitted_at, answers)
 
 
+def case_record(session: Session, actor: Any, patient: Patient, *, purpose: Purpose,
+                form_kinds: frozenset[str] | None = None) -> CaseRecord:
+    """Open a case's identity and every submitted form (drafts left out): one read.
+
+    :param form_kinds: only the forms of these kinds (e.g. a relative's copy).
+    :raises Forbidden: the actor may not read the case for `purpose` (logged).
+    :raises RecordIntegrityError: a sealed value failed its integrity check (alert raised).
+    """
+    purpose = Purpose(purpose)
+    _authorize(session, actor, purpose, patient, Permission.SUBMISSION_READ,
+               RecordsAction.PATIENT_READ, patient)
+    chosen = _submitted(session, patient, form_kinds)
+    log_read(session, actor, RecordsAction.PATIENT_READ, patient, purpose=str(purpose),
+             part="identity", submissions=len(chosen))
+    identity = _open_identity(session, actor, patient)
+    return CaseRecord(patient, identity, [_opened(session, actor, s) for s in chosen])
+
+
+#: the door's read functions: each writes exactly one audit entry naming its purpose
+READ_FUNCTIONS = (find_patient, patient_identity, submission_values, case_submissions,
+                  case_record, protocol_submissions, bulk_read)
+
+
+# --- beside the reads: nothing decrypted, nothing logged ---------------------------------------
+
+
+def may_read(session: Session, actor: Any, patient: Patient | None, *,
+             purpose: Purpose = Purpose.PAGE) -> bool:
+    """Tell whether `actor` may read `patient`'s record now for `purpose` (nothing is logged:
+    no data is read)."""
+    if patient is None or actor is None:
+        return False
+    try:
+        return _allowed(session, actor, Purpose(purpose), patient, Permission.PATIENT_READ)
+    except Forbidden:
+        return False
+
+
+def form_of(session: Session, values: SubmissionValues) -> FormRef:
+    """The form a submission was filled against (protocol version and form definition)."""
+    version = session.get(ProtocolVersion, values.protocol_version_id)
+    if version is None:
+        raise NotFound()
+    return form_ref(version, values.form_key)
+
+
+def shown_sections(session: Session, values: SubmissionValues, *, locale: str | None = None,
+                   hidden: frozenset[str] = frozenset()) -> list[Any]:
+    """The answers as the record page shows them: sections of labelled fields."""
+    ref = form_of(session, values)
+    return shown_answers(ref.protocol.definition, ref.definition, values.answers, hidden,
+                         locale=locale)
+
+
 # --- helpers -------------------------------------------------------------------------------------
 
 
@@ -443,6 +527,22 @@ def _log_one(session: Session, actor: Any, purpose: Purpose, bulk: BulkRead | No
     if action == RecordsAction.PATIENT_READ and submissions:
         details["submissions"] = submissions
     log_read(session, actor, action, target, purpose=str(purpose), **details)
+
+
+def _submitted(session: Session, patient: Patient, form_kinds: frozenset[str] | None
+               ) -> list[Submission]:
+    return [
+        s for s in session.scalars(select(Submission).where(
+            Submission.patient_id == patient.id, Submission.status == "submitted")
+            .order_by(Submission.id))
+        if form_kinds is None or str(submission_form(s).definition.kind) in form_kinds
+    ]
+
+
+def _opened(session: Session, actor: Any, submission: Submission) -> SubmissionValues:
+    revision = _revision(submission, None)
+    return _values(submission, submission.patient, revision,
+                   open_revision(session, actor, submission, revision))
 
 
 def _revision(submission: Submission, number: int | None) -> SubmissionRevision:

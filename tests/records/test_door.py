@@ -42,6 +42,10 @@ def _case(db: Session, actor: Any, patient: Any) -> Any:
     return reading.case_submissions(db, actor, patient, purpose=Purpose.PAGE)
 
 
+def _record(db: Session, actor: Any, patient: Any) -> Any:
+    return reading.case_record(db, actor, patient, purpose=Purpose.PAGE)
+
+
 def _stream(db: Session, actor: Any, patient: Any) -> Any:
     return list(reading.protocol_submissions(db, SYSTEM, patient.protocol_key,
                                              purpose=Purpose.REPORT))
@@ -59,15 +63,14 @@ READS: dict[str, tuple[Callable[[Session, Any, Any], Any], str, str]] = {
     "patient_identity": (_identity, "records:patient:read", "page"),
     "submission_values": (_values, "records:submission:read", "page"),
     "case_submissions": (_case, "records:patient:read", "page"),
+    "case_record": (_record, "records:patient:read", "page"),
     "protocol_submissions": (_stream, "records:data:read", "report"),
     "bulk_read": (_bulk, "records:data:read", "purge"),
 }
 
 
 def test_the_table_names_every_read_function_of_the_door() -> None:
-    public = {name for name in reading.__all__ if callable(getattr(reading, name))
-              and name[0].islower()}
-    assert public == set(READS)
+    assert {read.__name__ for read in reading.READ_FUNCTIONS} == set(READS)
 
 
 @pytest.mark.parametrize("name", sorted(READS))
@@ -106,7 +109,7 @@ def test_the_values_read_are_the_stored_ones(db, prescriber, patient) -> None:
 
 
 def patient_letters(db: Session, patient: Any) -> str:
-    from portal.records.services import read_identity
+    from portal.records.identities import read_identity
 
     return read_identity(db, SYSTEM, patient).letters
 

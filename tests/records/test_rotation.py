@@ -13,7 +13,7 @@ from portal import create_app
 from portal.core.models import KeyCheck
 from portal.db import new_session
 from portal.keys import KeyFileError, load_key_file, new_keyring, write_key_file
-from portal.records import rotation, services, submissions
+from portal.records import identities, rotation, submissions
 from portal.records.models import Patient, Submission, SubmissionRevision
 from tests.conftest import make_test_config
 from tests.helpers_auth import CHEAP_ARGON2
@@ -60,7 +60,7 @@ def _everything_decrypts(app, actor) -> int:  # noqa: ANN001
     count = 0
     with new_session(app) as session:
         for patient in session.scalars(select(Patient)):
-            services.read_identity(session, actor, patient)
+            identities.read_identity(session, actor, patient)
             count += 1
         for submission in session.scalars(select(Submission)):
             if submission.is_draft:
