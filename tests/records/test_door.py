@@ -139,3 +139,23 @@ def test_a_read_outside_the_perimeter_is_refused_and_logged(db, prescriber_b, pa
 def test_a_person_may_not_read_for_a_purge(db, prescriber, patient) -> None:
     with pytest.raises(Forbidden):
         reading.case_submissions(db, prescriber, patient, purpose=Purpose.PURGE)
+
+
+def test_a_page_that_fails_after_the_read_leaves_the_read_on_the_trail(
+    app, db, client, prescriber, patient, monkeypatch
+) -> None:
+    from tests.helpers_auth import login
+
+    login(client, prescriber)
+    before = len(_read_entries(db))
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("the page failed after reading the patient")
+
+    monkeypatch.setattr("portal.records.overview.schedule_of", broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = client.get(f"/patients/{patient.handle}")
+    assert response.status_code == 500
+    entries = _read_entries(db)[before:]
+    assert [(e.action, e.target_ref, e.actor_id) for e in entries] == [
+        ("records:patient:read", patient.case_number, prescriber.id)]
