@@ -61,9 +61,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, false, func, select
 from sqlalchemy.orm import Session, aliased
 
+from portal.access.models import Scope
+from portal.access.services import perimeter_for
 from portal.audit.services import Actor, record
 from portal.crypto import IntegrityCheckFailed
 from portal.errors import Forbidden, NotFound
@@ -80,7 +82,7 @@ from portal.records.limitation import lift_limitation, limit_patient
 from portal.records.lookups import forms_with_submissions
 from portal.records.models import Patient, Submission, SubmissionRevision
 from portal.records.overview import SearchError, case_search
-from portal.records.policy import log_read, permissions_of, view_for
+from portal.records.policy import View, log_read, permissions_of, view_for
 from portal.records.submissions import FormRef, form_ref, open_revision, submission_form
 
 __all__ = [
@@ -213,9 +215,15 @@ def _has_record_view(session: Session, actor: Any) -> bool:
 
 def _protocol_filter(session: Session, actor: Any, purpose: Purpose) -> Any:
     """The SQL perimeter of a bulk read (everything for the server and the DPO)."""
-    if _is_server(actor) or purpose == Purpose.RIGHTS_REQUEST or (
-            purpose == Purpose.REPORT and not _has_record_view(session, actor)):
+    if _is_server(actor) or purpose == Purpose.RIGHTS_REQUEST:
         return None
+    if purpose == Purpose.REPORT and not _has_record_view(session, actor):
+        # Aggregated figures: the same establishments and protocols, no record page.
+        perimeter = perimeter_for(session, actor)
+        if perimeter.scope is None:
+            return false()
+        return View(actor.id, Scope(perimeter.scope), perimeter.establishment_ids,
+                    perimeter.protocol_keys, frozenset()).patient_filter()
     return view_for(session, actor).patient_filter()
 
 

@@ -159,3 +159,12 @@ def test_a_page_that_fails_after_the_read_leaves_the_read_on_the_trail(
     entries = _read_entries(db)[before:]
     assert [(e.action, e.target_ref, e.actor_id) for e in entries] == [
         ("records:patient:read", patient.case_number, prescriber.id)]
+
+
+def test_aggregated_access_streams_for_a_report_only(db, prescriber, patient, aggregated) -> None:
+    submitted = helpers.submit(db, prescriber, patient, "initiation")
+    streamed = reading.protocol_submissions(db, aggregated, patient.protocol_key,
+                                            purpose=Purpose.REPORT)
+    assert [s.handle for s in streamed] == [submitted.handle]
+    with pytest.raises(Forbidden):
+        reading.protocol_submissions(db, aggregated, patient.protocol_key, purpose=Purpose.PAGE)
