@@ -168,3 +168,13 @@ def test_aggregated_access_streams_for_a_report_only(db, prescriber, patient, ag
     assert [s.handle for s in streamed] == [submitted.handle]
     with pytest.raises(Forbidden):
         reading.protocol_submissions(db, aggregated, patient.protocol_key, purpose=Purpose.PAGE)
+
+
+def test_protocols_learn_the_forms_in_use_from_the_hook_the_records_register(
+    db, prescriber, patient
+) -> None:
+    from portal.protocols.services import used_forms
+
+    assert used_forms(db, patient.protocol_key) == set()
+    helpers.submit(db, prescriber, patient, "initiation")
+    assert used_forms(db, patient.protocol_key) == {"initiation"}
