@@ -337,7 +337,7 @@ def seed(app: Any, patients: int = 8) -> tuple[Any, list[Any]]:
     from portal.permissions import Role
     from portal.protocols.builder import validate_answers
     from portal.protocols.services import install_protocol
-    from portal.records import services, submissions
+    from portal.records import clinic_time, registrations, submissions
 
     cli = cli_actor("bench")
     with new_session(app) as db:
@@ -360,14 +360,14 @@ def seed(app: Any, patients: int = 8) -> tuple[Any, list[Any]]:
         db.commit()
         made = []
         for index in range(patients):
-            patient = services.register_patient(db, user, services.Registration(
+            patient = registrations.register_patient(db, user, registrations.Registration(
                 surname_letters="B" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[index % 26],
                 first_name_letters="ZY"[index % 2], sex="F", birth_year=1950 + index,
                 birth_month=1 + index % 12, establishment_id=place.id,
                 protocol_key="put_sp_xyz123"))
             ref = submissions.current_form(db, patient, "initiation")
             result = validate_answers(ref.protocol, "initiation", _initiation(),
-                                      today=services.clinical_today(db))
+                                      today=clinic_time.clinical_today(db))
             assert result.valid, result.errors
             submissions.submit(db, user, patient, ref, result.answers, submissions.new_token())
             made.append(patient)

@@ -49,7 +49,7 @@ def _grow(app: Any, total: int) -> None:
     from portal import clock
     from portal.db import new_session
     from portal.protocols.services import current_version
-    from portal.records import services
+    from portal.records import identities, registrations
     from portal.records.models import Patient, Submission, SubmissionRevision
     from portal.sealing import patient_aad, ring_of, seal_value
 
@@ -65,15 +65,15 @@ def _grow(app: Any, total: int) -> None:
         for start in range(have, total, batch):
             patients, subs, revs = [], [], []
             for index in range(start, min(total, start + batch)):
-                handle = services.new_handle()
-                identity = services.Identity(letters="BNC-ZY", sex="F", birth_year=1950,
+                handle = registrations.new_handle()
+                identity = identities.Identity(letters="BNC-ZY", sex="F", birth_year=1950,
                                              birth_month=1 + index % 12).to_json()
                 sealed = seal_value(ring, patient_aad(handle, version.protocol_key), identity)
                 patient_id = next_id + index - have
                 # Registered one minute apart, going back in time from now.
                 patients.append({
                     "id": patient_id, "handle": handle,
-                    "case_number": services.new_case_number(),
+                    "case_number": registrations.new_case_number(),
                     "protocol_key": version.protocol_key,
                     "establishment_id": first.establishment_id, "identity": sealed.payload,
                     "wrapped_key": sealed.wrapped_key, "kek_version": sealed.kek_version,
@@ -83,7 +83,8 @@ def _grow(app: Any, total: int) -> None:
                 if index % 10 == 0:
                     sub_id, next_sub = next_sub, next_sub + 1
                     subs.append({
-                        "id": sub_id, "handle": services.new_handle(), "patient_id": patient_id,
+                        "id": sub_id, "handle": registrations.new_handle(),
+                        "patient_id": patient_id,
                         "protocol_version_id": version.id, "form_key": "adverse_event",
                         "singleton_key": None, "status": "submitted", "version": 1,
                         "revision_number": 1, "created_at": now, "updated_at": now,
@@ -165,13 +166,13 @@ def _offset_page(db: Any, user: Any, ordered: Any, offset: int) -> list[Any]:
     """The page as the list read it before (OFFSET), with the same work per row and page:
     statuses, decryption of the letters, the audit entry."""
     from portal.audit.services import record
-    from portal.records import overview, services
+    from portal.records import identities, overview
     from portal.records.actions import RecordsAction
 
     rows = list(db.scalars(ordered.offset(offset).limit(overview.PAGE_SIZE + 1)))
     rows = rows[:overview.PAGE_SIZE]
     overview.case_statuses(db, rows)
-    shown = [services.read_identity(db, user, p) for p in rows]
+    shown = [identities.read_identity(db, user, p) for p in rows]
     record(db, user, RecordsAction.PATIENT_LIST, None, row_count=len(shown))
     return shown
 

@@ -103,7 +103,7 @@ def _seed_submissions(app: Any, rows: int) -> None:
     from portal.db import new_session
     from portal.protocols.builder import validate_answers
     from portal.protocols.services import current_version
-    from portal.records import services, submissions
+    from portal.records import clinic_time, registrations, submissions
     from portal.records.models import Patient, Submission, SubmissionRevision
     from portal.sealing import revision_aad, ring_of, seal_value
 
@@ -116,7 +116,7 @@ def _seed_submissions(app: Any, rows: int) -> None:
         posted["concomitant"] = [{"cm_atc": "B01AA03", "cm_indication": "comorbidity",
                                   "cm_start": "2020-03", "cm_ongoing": "yes"}]
         result = validate_answers(ref.protocol, "follow_up", posted,
-                                  today=services.clinical_today(db))
+                                  today=clinic_time.clinical_today(db))
         assert result.valid, result.errors
         answers = result.answers
         ring = ring_of(db)
@@ -128,7 +128,7 @@ def _seed_submissions(app: Any, rows: int) -> None:
             subs, revs = [], []
             for index in range(start, min(rows, start + batch)):
                 patient = patients[index % len(patients)]
-                handle = services.new_handle()
+                handle = registrations.new_handle()
                 sub_id = next_id + index
                 aad = revision_aad(handle, 1, "original", patient.handle,
                                    version.protocol_key, version.content_hash, "follow_up")

@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import clock
+from portal.areas import AREAS
 from portal.config import PROJECT_ROOT, ConfigError, development_secret, load_config, validate
 
 __all__ = ["create_app", "ConfigError"]
@@ -123,15 +124,13 @@ def _init_extensions(app: Flask) -> None:
     navigation.init_app(app)
 
 
-#: the user-facing areas, in dependency order; each package's init_app wires it into the app
-AREAS = ("accounts", "access", "audit", "meddra", "protocols", "notices", "records", "rights")
 
 
 def _register_areas(app: Flask) -> None:
     import importlib
     import importlib.util
 
-    from portal.cli import register_commands
+    from portal.commands import register_commands
     from portal.home.routes import bp as home_bp
 
     app.register_blueprint(home_bp)

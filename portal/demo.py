@@ -27,7 +27,7 @@ def _seeders() -> list[Callable[[Flask, Session], list[str]]]:
 
     The audit seeder runs the anomaly checks, so it comes last: over what the others wrote.
     """
-    from portal import AREAS
+    from portal.areas import AREAS
 
     seeders = []
     for area in [a for a in AREAS if a != "audit"] + ["audit"]:

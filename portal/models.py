@@ -3,7 +3,7 @@
 import importlib
 import importlib.util
 
-from portal import AREAS
+from portal.areas import AREAS
 from portal.sealing import KeyCheck
 
 #: the models module of each area present in this installation

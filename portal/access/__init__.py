@@ -12,10 +12,13 @@ def init_app(app: Flask) -> None:
     from portal.access import hooks
     from portal.access.cli import access_cli
     from portal.access.routes import bp
+    from portal.access.services import grant_periods
+    from portal.audit.lookups import register_grant_history
     from portal.navigation import NavEntry, add_menu_entry
     from portal.permissions import Permission
 
     hooks.init_app(app)
+    register_grant_history(app, grant_periods)
     app.register_blueprint(bp)
     app.cli.add_command(access_cli)
     add_menu_entry(app, NavEntry("access.people", _l("Access grants"), Permission.GRANT_ADMIN))

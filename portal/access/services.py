@@ -59,6 +59,7 @@ from portal.access.review import (  # noqa: F401 - re-exported
     review_grant,
 )
 from portal.accounts.models import User
+from portal.audit.lookups import GrantPeriod
 from portal.errors import BadRequest, Conflict, Forbidden
 from portal.identifiers import is_valid_finess, looks_like_nir_or_ins, normalise_finess
 from portal.permissions import HEALTHCARE_ROLES, Permission, Role
@@ -407,3 +408,15 @@ def pending_grants(session: Session) -> list[AccessGrant]:
         .options(selectinload(AccessGrant.establishments), selectinload(AccessGrant.user))
         .order_by(AccessGrant.created_at, AccessGrant.id)
     ))
+
+
+def grant_periods(session: Session, user_id: int) -> list[GrantPeriod]:
+    """Every access grant a person ever held, as the audit's outside-grant rule weighs them."""
+    rows = session.execute(
+        select(AccessGrant.status, AccessGrant.valid_from, AccessGrant.valid_until,
+               AccessGrant.created_at, AccessGrant.approved_at, AccessGrant.ended_at)
+        .where(AccessGrant.user_id == user_id)
+    ).all()
+    return [GrantPeriod(row.status == GrantStatus.PENDING_APPROVAL, row.valid_from,
+                        row.valid_until, row.created_at, row.approved_at, row.ended_at)
+            for row in rows]

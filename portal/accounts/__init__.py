@@ -19,13 +19,23 @@ def _user_from_request(_request: Any) -> Any:
 
 def init_app(app: Flask) -> None:
     """Wire the accounts area: session loader, authorizer, pages, `portal users`, menu."""
-    from portal.accounts import admin, authorization, hash_budget, hashing, routes, sessions
+    from portal.accounts import (
+        admin,
+        authorization,
+        hash_budget,
+        hashing,
+        routes,
+        services,
+        sessions,
+    )
     from portal.accounts.cli import users_cli
+    from portal.audit.lookups import register_person_lookup
     from portal.extensions import login_manager
     from portal.navigation import NavEntry, add_menu_entry
     from portal.permissions import Permission
 
     hashing.check_profile(app)
+    register_person_lookup(app, services.user_id_of_login)
     hash_budget.init_app(app)
     # Flask-Login's own session bookkeeping would rewrite the cookie on every request; the
     # server-side record does the protecting. No remember-me cookie is ever set (SEC-SES-4).

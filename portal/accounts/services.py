@@ -72,6 +72,11 @@ def normalise_login(login: str) -> str:
     return unicodedata.normalize("NFKC", login).casefold().strip()
 
 
+def user_id_of_login(session: Session, login: str) -> int | None:
+    """The id of the account with this login (as typed: normalised first), or None."""
+    return session.scalar(select(User.id).where(User.login_normalised == normalise_login(login)))
+
+
 def login_key(login: str) -> str:
     """Return the key under which attempts on a submitted login are counted (a SHA-256)."""
     return hashlib.sha256(normalise_login(login).encode()).hexdigest()

@@ -19,7 +19,6 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, not_, or_, select
 from sqlalchemy.orm import Session
 
-from portal.access.models import AccessGrant, GrantStatus
 from portal.audit.actions import (
     EXPORT_SUFFIX,
     FAILED_AUTH_ACTIONS,
@@ -30,6 +29,7 @@ from portal.audit.actions import (
     ROW_COUNT_DETAIL,
 )
 from portal.audit.anchor import configured_anchors
+from portal.audit.lookups import GrantPeriod, grant_history
 from portal.audit.models import AuditEvent
 from portal.audit.settings import setting, timezone_name
 from portal.audit.verify import verify
@@ -199,9 +199,9 @@ def rule_patients_per_hour(ctx: CheckContext) -> Iterator[Finding]:
             )
 
 
-def _had_grant(grants: list[Any], moment: datetime) -> bool:
+def _had_grant(grants: list[GrantPeriod], moment: datetime) -> bool:
     for grant in grants:
-        if grant.status == GrantStatus.PENDING_APPROVAL:
+        if grant.pending:
             continue
         if not grant.valid_from <= moment <= grant.valid_until:
             continue
@@ -225,11 +225,9 @@ def rule_outside_grant(ctx: CheckContext) -> Iterator[Finding]:
     ).order_by(AuditEvent.actor_id, AuditEvent.at, AuditEvent.seq)
     findings: list[Finding] = []
     for actor_id, rows in groupby(ctx.stream(statement), key=lambda r: r.actor_id):
-        grants = ctx.session.execute(
-            select(AccessGrant.status, AccessGrant.valid_from, AccessGrant.valid_until,
-                   AccessGrant.created_at, AccessGrant.approved_at, AccessGrant.ended_at)
-            .where(AccessGrant.user_id == actor_id)
-        ).all()
+        grants = grant_history(ctx.session, actor_id)
+        if grants is None:
+            return  # no area keeps access grants: nothing to weigh the actions by
         current: Finding | None = None
         for row in rows:
             if _had_grant(grants, row.at):

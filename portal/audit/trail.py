@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from portal.accounts.models import User
-from portal.accounts.services import normalise_login
+from portal.audit.lookups import person_id
 from portal.audit.models import AuditAlert, AuditEvent
 
 PAGE_SIZE = 50
@@ -64,8 +63,7 @@ def apply_filter(
         numeric = _USER_REF.match(flt.person)
         if numeric:
             conditions.append(AuditEvent.actor_id == int(numeric.group(1)))
-        user_id = session.scalar(
-            select(User.id).where(User.login_normalised == normalise_login(flt.person)))
+        user_id = person_id(session, flt.person)
         if user_id is not None:
             conditions.append(AuditEvent.actor_id == user_id)
         statement = statement.where(or_(*conditions))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.audit.services import record
+from portal.db import app_of
 from portal.errors import Conflict
 from portal.in_force import changed
 from portal.protocols.loader import LoadedProtocol, load_path, load_text
@@ -49,14 +51,30 @@ def current_version(session: Session, protocol_key: str | None = None) -> Protoc
     return session.scalars(query.order_by(ProtocolVersion.id.desc())).first()
 
 
+#: app.extensions key of the hooks telling which forms hold stored data
+FORMS_IN_USE = "portal.protocols.forms_in_use"
+
+FormsInUse = Callable[[Session, str], set[str]]
+
+
+def register_forms_in_use(app: Flask, hook: FormsInUse) -> None:
+    """Let an area that stores filled forms (the records) say which forms hold data.
+
+    `hook(session, protocol_key)` returns form keys; an install refuses a version that would
+    remove or retype what they use. Protocols do not import the areas that store forms.
+    """
+    hooks = app.extensions.setdefault(FORMS_IN_USE, [])
+    if hook not in hooks:
+        hooks.append(hook)
+
+
 def used_forms(session: Session, protocol_key: str) -> set[str]:
     """Return the keys of the forms that have stored submissions under this protocol."""
-    # The records area may be absent (a protocol-only installation): nothing is stored then.
-    if importlib.util.find_spec("portal.records") is None:
-        return set()
-    from portal.records.services import forms_with_submissions
-
-    return forms_with_submissions(session, protocol_key)
+    # No area registered (a protocol-only installation): nothing is stored then.
+    used: set[str] = set()
+    for hook in app_of(session).extensions.get(FORMS_IN_USE, ()):
+        used |= hook(session, protocol_key)
+    return used
 
 
 def _fields(definition: Protocol, form_key: str) -> dict[str, Any]:

@@ -14,9 +14,11 @@ from portal.permissions import Permission, public
 
 def init_app(app: Flask) -> None:
     """Register the blueprint, the CLI group and the menu entries."""
+    from portal.protocols.services import register_forms_in_use
     from portal.records import form_routes, models, routes  # noqa: F401 - views, tables
     from portal.records.blueprint import bp
     from portal.records.cli import records_cli
+    from portal.records.lookups import forms_with_submissions
     from portal.records.sealed_tables import register as register_sealed_tables
 
     app.register_blueprint(bp)
@@ -24,6 +26,8 @@ def init_app(app: Flask) -> None:
     app.view_functions["records.static"] = public(_static_view(bp.send_static_file))
     app.cli.add_command(records_cli)
     register_sealed_tables()
+    # A new protocol version must keep what stored submissions use.
+    register_forms_in_use(app, forms_with_submissions)
     add_menu_entry(app, NavEntry("records.my_patients", _l("My patients"),
                                  Permission.PATIENT_CREATE))
     add_menu_entry(app, NavEntry("records.patients", _l("Patients"), Permission.PATIENT_READ))

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from portal.accounts.models import User
 from portal.protocols.builder import validate_answers
-from portal.records import services, submissions
+from portal.records import clinic_time, registrations, submissions
 from portal.records.duplicate_index import duplicate_index
 from portal.records.models import Patient
 from portal.records.versions import in_force
@@ -74,18 +74,18 @@ def seed_demo(app: Flask, session: Session) -> list[str]:
     prescriber = session.scalar(select(User).where(User.login == DEMO_PRESCRIBER))
     if version is None or prescriber is None:
         return ["Demo patients: skipped (no demo protocol or no demo prescriber)."]
-    places = services.registration_establishments(session, prescriber)
+    places = registrations.registration_establishments(session, prescriber)
     if not places:
         return ["Demo patients: skipped (the demo prescriber has no establishment)."]
     place = places[0]
-    today = services.clinical_today(session)
+    today = clinic_time.clinical_today(session)
     lines = []
     for surname, first, sex, year, month, started in DEMO_PATIENTS:
         letters = f"{surname.upper()}-{first.upper()}"
         index = duplicate_index(ring_of(session), letters, year, month, sex, place.id)
         if session.scalar(select(Patient.id).where(Patient.duplicate_index == index)):
             continue
-        patient = services.register_patient(session, prescriber, services.Registration(
+        patient = registrations.register_patient(session, prescriber, registrations.Registration(
             surname_letters=surname, first_name_letters=first, sex=sex, birth_year=year,
             birth_month=month, establishment_id=place.id, protocol_key=DEMO_PROTOCOL_KEY,
             weight_kg="71.0", height_cm=172))

@@ -17,22 +17,17 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.datastructures import MultiDict
 
 from portal.db import get_session
 from portal.errors import BadRequest, NotFound
 from portal.permissions import Permission, requires
-from portal.protocols.builder import current_locale, plain_form_class
+from portal.protocols.builder import current_locale
 from portal.protocols.render import render_answers, render_form
-from portal.records import display, overview, services, submissions
+from portal.records import clinic_time, display, identities, overview, refusals, saving, submissions
 from portal.records.actions import (
     RECTIFICATION_LABELS,
-    RecordsAction,
 )
 from portal.records.blueprint import bp, current_actor
 from portal.records.forms import (
@@ -42,9 +37,14 @@ from portal.records.forms import (
 from portal.records.history import history as revision_history
 from portal.records.inputs import render_inputs
 from portal.records.models import Patient, Submission
-from portal.records.policy import patient_for, submission_for, view_for
+from portal.records.policy import (
+    patient_for,
+    patient_to_change,
+    submission_for,
+    submission_to_change,
+    view_for,
+)
 from portal.records.versions import in_force, protocol_of
-from portal.records.writes import one_writer
 
 #: inputs of a protocol form page that are not answers
 CONTROL_NAMES = frozenset({"csrf_token", "token", "version", "action", "parent", "reason",
@@ -60,13 +60,13 @@ def fill(handle: str, form_key: str) -> Any:
     """Fill a new protocol form for a patient, against the version in force."""
     session, actor = get_session(), current_actor()
     # A POST writes, and its entry names the patient: no separate read entry.
-    found = patient_for(session, actor, handle, need=Permission.SUBMISSION_WRITE,
-                        audit=request.method == "GET")
+    found = (patient_for if request.method == "GET" else patient_to_change)(
+        session, actor, handle, need=Permission.SUBMISSION_WRITE)
     ref = submissions.current_form(session, found, form_key)
     parent = _parent(session, found, request.values.get("parent") or request.args.get("after"))
     try:
         submissions.check_can_write(session, actor, found, ref)
-    except services.PatientLimited as exc:
+    except refusals.PatientLimited as exc:
         session.commit()
         flash(exc.message, "error")
         return redirect(url_for(".patient", handle=found.handle), 303)
@@ -102,7 +102,7 @@ def _prefill(session: Any, actor: Any, patient: Patient, ref: submissions.FormRe
               if fld.identifies and section.repeat is None}
     if not wanted:
         return {}
-    identity = services.read_identity(session, actor, patient)
+    identity = identities.read_identity(session, actor, patient)
     surname, _sep, first = identity.letters.partition("-")
     known = {"surname_initials": surname, "firstname_initials": first, "sex": identity.sex,
              "birth_month_year": f"{identity.birth_year:04d}-{identity.birth_month:02d}",
@@ -124,8 +124,8 @@ def _page(patient: Patient, ref: submissions.FormRef, control: ControlForm, rend
         submission=submission, parent=parent, reason_form=reason_form, conflict=conflict,
         current=current, notice=_notice_hint(ref), action=action, window=window,
         # The day and zone the server decides conditions with (`today`), for conditions.js.
-        today=services.clinical_today(get_session()).isoformat(),
-        timezone=services.clinical_zone(get_session()),
+        today=clinic_time.clinical_today(get_session()).isoformat(),
+        timezone=clinic_time.clinical_zone(get_session()),
     ), status
 
 
@@ -136,7 +136,7 @@ def _notice_hint(ref: submissions.FormRef) -> str | None:
         return None
     try:
         return submissions.notice_version(get_session(), ref)
-    except services.FieldError as exc:
+    except refusals.FieldError as exc:
         return f"!{exc.message}"
 
 
@@ -147,103 +147,29 @@ def _post(session: Any, actor: Any, patient: Patient, ref: submissions.FormRef, 
     control = ControlForm(request.form)
     if not control.validate():
         raise BadRequest()
-    token = control.token.data
-    done = submissions.by_token(session, token)
-    if done is not None:
-        session.commit()
-        flash(_("This form was already saved."), "info")
-        return _after_save(done)
-    mode = "rectify" if submitted else ("draft" if draft else "new")
-    target = submitted or draft
-    posted = MultiDict((k, v) for k, vs in request.form.lists() if k not in CONTROL_NAMES
-                       for v in vs)
-    texts = {k: posted.getlist(k) for k in posted}
+    texts = {k: vs for k, vs in request.form.lists() if k not in CONTROL_NAMES}
     reason_form = RectificationForm() if submitted else None
-    try:
-        services.refuse_identifiers(session, actor, texts, context=f"form:{ref.definition.key}")
-    except services.IdentifierRefused as exc:
-        session.commit()
+    posted = saving.Posted(
+        texts, control.token.data, control.action.data, control.expected_version(),
+        request.form.get("confirm_window"),
+        reason_form.reason.data if reason_form is not None else None,
+        reason_form.validate() if reason_form is not None else True)
+    outcome = saving.save(session, actor, patient, ref, posted, draft=draft,
+                          submitted=submitted, parent=parent)
+    if isinstance(outcome, saving.Saved):
+        flash(outcome.message, "info" if outcome.resent else "success")
+        return _after_save(outcome.submission)
+    if isinstance(outcome, saving.Conflicted):
+        return _conflict(patient, ref, outcome, texts, parent)
+    if outcome.fresh_token:
         control.token.data = submissions.new_token()
-        return _page(patient, ref, control, render_inputs(ref, texts, {exc.field: [exc.message]}),
-                     mode=mode, submission=target, parent=parent, reason_form=reason_form,
-                     status=422)
-    try:
-        if control.action.data == "draft" and not submitted:
-            saved = submissions.save_draft(
-                session, actor, patient, ref, submissions.draft_texts(ref, texts),
-                token, draft=draft, expected_version=control.expected_version(), parent=parent)
-            session.commit()
-            flash(_("Draft saved. You can come back to it from the patient's page."), "success")
-            return redirect(url_for(".edit", handle=saved.handle), 303)
-        # The plain form: the app-wide CSRF protection already checked this POST.
-        form = plain_form_class(ref.protocol, ref.definition.key)(formdata=posted)
-        valid = form.validate(today=services.clinical_today(session))
-        if reason_form is not None and not reason_form.validate():
-            valid = False
-        if not valid:
-            session.commit()
-            return _page(patient, ref, control, render_form(form), mode=mode,
-                         submission=target, parent=parent, reason_form=reason_form,
-                         status=422)
-        answers = form.answers()
-        deviation = overview.window_deviation(session, actor, patient, ref, answers)
-        if deviation is not None and request.form.get("confirm_window") != deviation.token:
-            # A visit outside its window is saved only once the professional confirms it
-            # (the confirmation names the visit and the date: changing either asks again).
-            session.commit()
-            return _page(patient, ref, control, render_form(form), mode=mode,
-                         submission=target, parent=parent, reason_form=reason_form,
-                         status=422, window=deviation)
-        with one_writer(session):
-            if submitted is not None:
-                assert reason_form is not None
-                saved = submissions.rectify(session, actor, submitted, answers,
-                                            reason_form.reason.data, token,
-                                            control.expected_version())
-                message = _("Change saved. The previous version is kept in the history.")
-            else:
-                saved = submissions.submit(session, actor, patient, ref, answers, token,
-                                           draft=draft,
-                                           expected_version=control.expected_version(),
-                                           parent=parent)
-                message = _("Form submitted.")
-            if deviation is not None:
-                overview.record_out_of_window(session, actor, saved, deviation)
-            session.commit()
-    except (submissions.SubmissionConflict, submissions.AlreadyFilled) as exc:
-        # The same form sent twice (a double click) may lose the race to its own twin: then
-        # it is a resent form, not a second editor.
-        session.rollback()
-        done = submissions.by_token(session, token)
-        if done is not None:
-            session.commit()
-            flash(_("This form was already saved."), "info")
-            return _after_save(done)
-        return _conflict(session, actor, patient, ref, exc.submission, texts, parent)
-    except services.FieldError as exc:
-        session.commit()
-        form_errors = {exc.field if exc.field and exc.field != "reason" else None: [exc.message]}
-        if isinstance(exc, submissions.InvalidDraft):
-            form_errors = {None: [exc.message], **exc.errors}
-        if exc.field == "reason" and reason_form is not None:
-            reason_form.reason.errors = [exc.message]
-        return _page(patient, ref, control, render_inputs(ref, texts, form_errors), mode=mode,
-                     submission=target, parent=parent, reason_form=reason_form, status=422)
-    except (IntegrityError, StaleDataError, OperationalError):
-        # A concurrent request wrote first (same token, same single form, or same version).
-        session.rollback()
-        done = submissions.by_token(session, token)
-        if done is not None:
-            session.commit()
-            flash(_("This form was already saved."), "info")
-            return _after_save(done)
-        current = target or submissions.existing_singleton(session, patient, ref.definition.key)
-        if current is None:
-            raise
-        session.refresh(current)
-        return _conflict(session, actor, patient, ref, current, texts, parent)
-    flash(message, "success")
-    return _after_save(saved)
+    if outcome.reason_error and reason_form is not None:
+        reason_form.reason.errors = [outcome.reason_error]
+    rendered = render_form(outcome.form) if outcome.form is not None else \
+        render_inputs(ref, texts, outcome.errors)
+    mode = "rectify" if submitted else ("draft" if draft else "new")
+    return _page(patient, ref, control, rendered, mode=mode, submission=submitted or draft,
+                 parent=parent, reason_form=reason_form, status=422, window=outcome.window)
 
 
 def _after_save(submission: Submission) -> Response:
@@ -251,29 +177,17 @@ def _after_save(submission: Submission) -> Response:
     return redirect(url_for(target, handle=submission.handle), 303)
 
 
-def _conflict(session: Any, actor: Any, patient: Patient, ref: submissions.FormRef,
-              current: Submission, texts: dict[str, list[str]],
-              parent: Submission | None) -> tuple[str, int]:
+def _conflict(patient: Patient, ref: submissions.FormRef, outcome: saving.Conflicted,
+              texts: dict[str, list[str]], parent: Submission | None) -> tuple[str, int]:
     """Show the second editor their input again, against the version now stored."""
-    from portal.audit.services import record
-
-    session.rollback()
-    record(session, actor, RecordsAction.SUBMISSION_CONFLICT, current,
-           patient=patient.audit_ref, form=current.form_key, version=current.version)
-    shown: list[Any] = []
-    if not current.is_draft:
-        view = view_for(session, actor)
-        hidden = submissions.identifying_keys(ref) if not view.shows_identity else frozenset()
-        shown = display.shown_answers(ref.protocol.definition, ref.definition,
-                                      submissions.read_answers(session, actor, current), hidden)
-    session.commit()
+    current = outcome.current
     control = ControlForm(formdata=None, token=submissions.new_token(),
                           version=str(current.version), parent=parent.handle if parent else "")
     mode = "rectify" if not current.is_draft else "draft"
     return _page(patient, ref, control, render_inputs(ref, texts, {}), mode=mode,
                  submission=current, parent=parent,
                  reason_form=RectificationForm() if mode == "rectify" else None,
-                 status=409, conflict=True, current=shown)
+                 status=409, conflict=True, current=outcome.shown)
 
 
 @bp.route("/submissions/<handle>/edit", methods=["GET", "POST"])
@@ -281,13 +195,14 @@ def _conflict(session: Any, actor: Any, patient: Patient, ref: submissions.FormR
 def edit(handle: str) -> Any:
     """Resume a draft, or rectify a submitted form (a reason is required)."""
     session, actor = get_session(), current_actor()
-    found = submission_for(session, actor, handle, need=Permission.SUBMISSION_WRITE,
-                           audit=request.method == "GET")
+    # A POST writes, and its entry names the submission: no separate read entry.
+    found = (submission_for if request.method == "GET" else submission_to_change)(
+        session, actor, handle, need=Permission.SUBMISSION_WRITE)
     ref = submissions.submission_form(found)
     patient_ = found.patient
     try:
         submissions.check_can_write(session, actor, patient_, ref)
-    except services.PatientLimited as exc:
+    except refusals.PatientLimited as exc:
         session.commit()
         flash(exc.message, "error")
         return redirect(url_for(".submission", handle=found.handle), 303)

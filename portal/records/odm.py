@@ -29,7 +29,7 @@ from portal.errors import NotFound
 from portal.protocols.models import ProtocolVersion
 from portal.protocols.schema import Choice, FieldDef, Form, Protocol, Schedule, Section, Text
 from portal.records.display import choice_labels
-from portal.records.export import ExportJob, Opener, exported_versions, rows
+from portal.records.export_rows import ExportJob, Opener, exported_versions, rows
 from portal.records.policy import HIDDEN_IDENTIFIERS
 from portal.records.versions import protocol_of
 

@@ -27,6 +27,8 @@ from portal.protocols.models import ProtocolVersion
 from portal.protocols.schema import FormKind, Protocol
 from portal.records import pharmacovigilance
 from portal.records.actions import RecordsAction
+from portal.records.clinic_time import clinical_today
+from portal.records.identities import Identity, read_identity
 from portal.records.integrity import RecordIntegrityError
 from portal.records.models import EventHandOff, Patient, Submission
 from portal.records.policy import view_for, visible_patients
@@ -40,7 +42,6 @@ from portal.records.schedule import (
     visit_date,
     visit_window,
 )
-from portal.records.services import Identity, clinical_today, read_identity
 from portal.records.submissions import (
     EVENT_KINDS,
     patient_submissions,

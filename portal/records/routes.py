@@ -30,10 +30,13 @@ from portal.protocols.builder import current_locale
 from portal.protocols.models import ProtocolVersion
 from portal.records import (
     export,
+    identities,
+    limitation,
     overview,
     paper,
     pharmacovigilance,
-    services,
+    refusals,
+    registrations,
     submissions,
 )
 from portal.records.actions import (
@@ -48,7 +51,7 @@ from portal.records.forms import (
     RegistrationForm,
 )
 from portal.records.models import Patient
-from portal.records.policy import patient_for, submission_for, view_for
+from portal.records.policy import patient_for, submission_to_change, view_for
 from portal.records.versions import in_force, protocol_of
 
 # --- patients ------------------------------------------------------------------------------------
@@ -124,7 +127,7 @@ def hand_off(handle: str) -> Response:
     form = HandOffForm()
     if not form.validate_on_submit():
         raise BadRequest(_("The form expired: show the list again and retry."))
-    found = submission_for(session, actor, handle, audit=False)
+    found = submission_to_change(session, actor, handle, need=Permission.SUBMISSION_READ)
     pharmacovigilance.hand_off(session, actor, found)
     session.commit()
     flash(_("Case %(case)s: the form is recorded as handed off to pharmacovigilance.",
@@ -147,23 +150,23 @@ def register() -> Any:
     """Register a patient; a probable duplicate is shown before a second registration."""
     session, actor = get_session(), current_actor()
     form = RegistrationForm()
-    establishments = services.registration_establishments(session, actor)
-    versions = services.registration_versions(session, actor)
+    establishments = registrations.registration_establishments(session, actor)
+    versions = registrations.registration_versions(session, actor)
     form.establishment_id.choices = [(e.id, e.name) for e in establishments]
     form.protocol_key.choices = [(v.protocol_key, protocol_of(v).definition.title.get(
         current_locale())) for v in versions]
-    paediatric = any(services.is_paediatric(v) for v in versions)
+    paediatric = any(registrations.is_paediatric(v) for v in versions)
     if not establishments:
         raise Forbidden(_("You belong to no establishment where you may register patients."))
     duplicates: list[Patient] = []
     if form.validate_on_submit():
         data = _registration(form)
         try:
-            patient = services.register_patient(session, actor, data,
+            patient = registrations.register_patient(session, actor, data,
                                                 confirm_duplicate=form.confirm_duplicate.data)
-        except services.ProbableDuplicate as exc:
+        except refusals.ProbableDuplicate as exc:
             duplicates = exc.patients
-        except services.FieldError as exc:
+        except refusals.FieldError as exc:
             session.commit()  # a refused NIR/INS is logged (without the value)
             _field_error(form, exc)
         else:
@@ -175,16 +178,16 @@ def register() -> Any:
         _refuse_posted_identifiers(session, actor, request.form, form, "registration")
         # Every error at once: the rules of the fields the form itself accepted, too.
         refused = frozenset(name for name, fld in form._fields.items() if fld.errors)
-        for problem in services.identity_problems(session, _registration(form), refused):
+        for problem in registrations.identity_problems(session, _registration(form), refused):
             _field_error(form, problem)
     status = 422 if request.method == "POST" and not duplicates else 200
     return render_template("records/register.html", form=form, duplicates=duplicates,
                            paediatric=paediatric), status
 
 
-def _registration(form: RegistrationForm) -> services.Registration:
+def _registration(form: RegistrationForm) -> registrations.Registration:
     month = form.birth_month.data
-    return services.Registration(
+    return registrations.Registration(
         surname_letters=form.surname_letters.data, first_name_letters=form.first_name_letters
         .data, sex=form.sex.data, birth_year=form.birth_year.data,
         birth_month=int(month) if month and str(month).isdigit() else None,
@@ -194,7 +197,7 @@ def _registration(form: RegistrationForm) -> services.Registration:
     )
 
 
-def _field_error(form: Any, exc: services.FieldError) -> None:
+def _field_error(form: Any, exc: refusals.FieldError) -> None:
     for problem in getattr(exc, "problems", None) or [exc]:
         target = getattr(form, problem.field, None) if problem.field else None
         if target is not None:
@@ -208,8 +211,8 @@ def _refuse_posted_identifiers(session: Any, actor: Any, posted: MultiDict, form
     """Refuse a NIR/INS typed anywhere, even when the form is invalid for other reasons."""
     values = {k: posted.getlist(k) for k in posted if k != "csrf_token"}
     try:
-        services.refuse_identifiers(session, actor, values, context=context)
-    except services.IdentifierRefused as exc:
+        refusals.refuse_identifiers(session, actor, values, context=context)
+    except refusals.IdentifierRefused as exc:
         session.commit()
         _field_error(form, exc)
 
@@ -221,7 +224,7 @@ def patient(handle: str) -> str:
     session, actor = get_session(), current_actor()
     found = patient_for(session, actor, handle)
     view = view_for(session, actor)
-    identity = services.shown_identity(session, actor, found, view)
+    identity = identities.shown_identity(session, actor, found, view)
     subs = submissions.patient_submissions(session, found)
     schedule = overview.schedule_of(session, actor, found, subs)
     choices = overview.form_choices(session, found, subs)
@@ -259,9 +262,9 @@ def limit(handle: str) -> Response:
     if not form.validate_on_submit():
         raise BadRequest(_("Choose a reason for the limitation."))
     try:
-        services.limit_patient(session, actor, found, form.reason.data,
+        limitation.limit_patient(session, actor, found, form.reason.data,
                                form.request_ref.data or None)
-    except services.FieldError as exc:
+    except refusals.FieldError as exc:
         session.commit()  # a refused NIR/INS is logged (without the value)
         flash(exc.message, "error")
         return redirect(url_for(".patient", handle=found.handle), 303)
@@ -280,8 +283,8 @@ def lift(handle: str) -> Response:
     if not form.validate_on_submit():
         raise BadRequest()
     try:
-        services.lift_limitation(session, actor, found, form.request_ref.data or None)
-    except services.FieldError as exc:
+        limitation.lift_limitation(session, actor, found, form.request_ref.data or None)
+    except refusals.FieldError as exc:
         session.commit()
         flash(exc.message, "error")
         return redirect(url_for(".patient", handle=found.handle), 303)

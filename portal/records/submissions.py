@@ -28,16 +28,13 @@ from portal.protocols.models import ProtocolVersion
 from portal.protocols.schema import Form, FormKind
 from portal.records import pharmacovigilance
 from portal.records.actions import RecordsAction, RectificationReason
+from portal.records.clinic_time import clinical_today
 from portal.records.integrity import RecordIntegrityError, report_integrity_failure
+from portal.records.limitation import checked_request_ref, ensure_not_limited
 from portal.records.models import Patient, Submission, SubmissionRevision
 from portal.records.policy import HIDDEN_IDENTIFIERS, View, view_for
-from portal.records.services import (
-    FieldError,
-    clinical_today,
-    ensure_not_limited,
-    new_handle,
-    refuse_identifiers,
-)
+from portal.records.refusals import FieldError, refuse_identifiers
+from portal.records.registrations import new_handle
 from portal.records.versions import in_force, protocol_of
 from portal.sealing import (
     IntegrityCheckFailed,
@@ -262,17 +259,8 @@ def save_draft(session: Session, actor: Any, patient: Patient, ref: FormRef,
     now = clock.now()
     author_id, author_label = _author(actor)
     if draft is None:
-        _check_new(session, patient, ref, parent)
-        submission = Submission(
-            handle=new_handle(), patient=patient, protocol_version=ref.version,
-            form_key=ref.definition.key, singleton_key=_singleton(ref), status="draft",
-            revision_number=1, parent_id=parent.id if parent else None, created_at=now,
-            created_by_id=author_id, updated_at=now, updated_by_id=author_id,
-        )
-        revision = SubmissionRevision(submission=submission, number=1, kind="draft",
-                                      token=token, author_id=author_id,
-                                      author_label=author_label, created_at=now)
-        session.add_all([submission, revision])
+        submission, revision = _new_submission(session, actor, patient, ref, token, parent,
+                                               status="draft")
     else:
         submission = draft
         _check_version(submission, expected_version, "draft")
@@ -286,6 +274,33 @@ def save_draft(session: Session, actor: Any, patient: Patient, ref: FormRef,
     record(session, actor, RecordsAction.SUBMISSION_DRAFT, submission,
            patient=patient.audit_ref, form=submission.form_key, inputs=len(texts))
     return submission
+
+
+def _new_submission(session: Session, actor: Any, patient: Patient, ref: FormRef, token: str,
+                    parent: Submission | None, *, status: str, notice: str | None = None
+                    ) -> tuple[Submission, SubmissionRevision]:
+    """A new submission (a draft, or submitted at once) and its first revision, in the
+    session and not sealed yet.
+
+    :raises AlreadyFilled: a non-repeatable form exists already.
+    :raises FieldError: `parent` cannot open this form.
+    """
+    _check_new(session, patient, ref, parent)
+    now = clock.now()
+    author_id, author_label = _author(actor)
+    submission = Submission(
+        handle=new_handle(), patient=patient, protocol_version=ref.version,
+        form_key=ref.definition.key, singleton_key=_singleton(ref), status=status,
+        revision_number=1, parent_id=parent.id if parent else None, created_at=now,
+        created_by_id=author_id, updated_at=now, updated_by_id=author_id,
+        submitted_at=now if status == "submitted" else None,
+    )
+    revision = SubmissionRevision(
+        submission=submission, number=1, kind="draft" if status == "draft" else "original",
+        token=token, author_id=author_id, author_label=author_label, created_at=now,
+        notice_version=notice)
+    session.add_all([submission, revision])
+    return submission, revision
 
 
 def _singleton(ref: FormRef) -> str | None:
@@ -321,19 +336,8 @@ def submit(session: Session, actor: Any, patient: Patient, ref: FormRef,
     now = clock.now()
     author_id, author_label = _author(actor)
     if draft is None:
-        _check_new(session, patient, ref, parent)
-        submission = Submission(
-            handle=new_handle(), patient=patient, protocol_version=ref.version,
-            form_key=ref.definition.key, singleton_key=_singleton(ref), status="submitted",
-            revision_number=1, parent_id=parent.id if parent else None, created_at=now,
-            created_by_id=author_id, updated_at=now, updated_by_id=author_id,
-            submitted_at=now,
-        )
-        revision = SubmissionRevision(submission=submission, number=1, kind="original",
-                                      token=token, author_id=author_id,
-                                      author_label=author_label, created_at=now,
-                                      notice_version=notice)
-        session.add_all([submission, revision])
+        submission, revision = _new_submission(session, actor, patient, ref, token, parent,
+                                               status="submitted", notice=notice)
     else:
         submission = draft
         _check_version(submission, expected_version, "draft")
@@ -376,8 +380,6 @@ def rectify(session: Session, actor: Any, submission: Submission, answers: dict[
     :raises SubmissionConflict: someone changed it since it was loaded.
     :raises FieldError: no reason from the list, or nothing changed.
     """
-    from portal.records.services import _request_ref
-
     patient = submission.patient
     ref = submission_form(submission)
     check_can_write(session, actor, patient, ref)
@@ -388,7 +390,7 @@ def rectify(session: Session, actor: Any, submission: Submission, answers: dict[
     _check_version(submission, expected_version, "submitted")
     refuse_identifiers(session, actor, {"request_ref": request_ref},
                        context=f"rectify:{ref.definition.key}")
-    request_ref = _request_ref(request_ref)
+    request_ref = checked_request_ref(request_ref)
     before = read_answers(session, actor, submission)
     changed = _changed_paths(before, answers)
     if not changed:

@@ -210,7 +210,7 @@ class LimitForm(FlaskForm):
     reason = SelectField(_l("Ground of the limitation"), validators=[InputRequired()])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from portal.records.actions import LIMITATION_LABELS
+        from portal.records.reading import LIMITATION_LABELS
 
         super().__init__(*args, **kwargs)
         self.reason.choices = _choices(LIMITATION_LABELS)

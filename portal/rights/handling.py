@@ -7,9 +7,6 @@ follow the same rules and the same audit trail as any other change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +17,7 @@ from portal.audit.services import record
 from portal.errors import Conflict
 from portal.rights import answers, links, notify, services
 from portal.rights.actions import RightsAction
+from portal.rights.links import LinkedVersion
 from portal.rights.models import RequestKind, RightsRequest
 
 
@@ -35,18 +33,6 @@ def answer_access(session: Session, actor: User, request: RightsRequest) -> None
     answers.assemble(session, actor, request)
     services.mark_answered(session, actor, request, "access_answer_ready")
     notify.requester(session, actor, request, notify.Notice.ANSWERED)
-
-
-@dataclass(frozen=True)
-class LinkedVersion:
-    """A rectification version a request produced."""
-
-    submission_handle: str
-    form_key: str
-    number: int
-    reason: str | None
-    author_label: str
-    at: datetime
 
 
 def linked_versions(session: Session, request: RightsRequest) -> list[LinkedVersion]:

@@ -7,6 +7,7 @@ data holds, read in one place.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -15,12 +16,10 @@ from sqlalchemy.orm import Session
 
 from portal.access.models import Establishment
 from portal.accounts.models import User
-from portal.audit.services import record
-from portal.errors import BadRequest, Conflict, Forbidden
+from portal.errors import BadRequest, Conflict
 from portal.identifiers import normalise_finess, normalise_rpps
-from portal.permissions import Permission
-from portal.records.models import Patient
-from portal.records.policy import view_for
+from portal.records import reading
+from portal.records.models import Patient, Submission, SubmissionRevision
 from portal.rights.models import RightsRequest
 from portal.rights.references import read_details
 
@@ -41,13 +40,7 @@ def followed_case(session: Session, user: User, case_reference: str | None) -> i
     if not case_reference:
         return None
     patient = session.scalar(select(Patient).where(Patient.case_number == case_reference))
-    if patient is None:
-        return None
-    try:
-        view = view_for(session, user)
-    except Forbidden:
-        return None
-    if not (view.covers(patient) and view.can(Permission.PATIENT_READ)):
+    if patient is None or not reading.may_read(session, user, patient):
         return None
     return patient.id
 
@@ -57,11 +50,19 @@ def follows(session: Session, user: Any, patient_id: int | None) -> bool:
     patient = session.get(Patient, patient_id) if patient_id else None
     if patient is None or not getattr(user, "id", None):
         return False
-    try:
-        view = view_for(session, user)
-    except Forbidden:
-        return False
-    return view.covers(patient) and view.can(Permission.PATIENT_READ)
+    return reading.may_read(session, user, patient)
+
+
+@dataclass(frozen=True)
+class LinkedVersion:
+    """A rectification version a request produced (the handling area lists them)."""
+
+    submission_handle: str
+    form_key: str
+    number: int
+    reason: str | None
+    author_label: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,6 @@ def professional_copy(session: Session, user_id: int | None) -> dict[str, Any]:
     if user is None:
         return {"profile": {}, "establishments": [], "grants": [], "forms": [], "sources": []}
     from portal.access.models import AccessGrant, membership
-    from portal.records.models import Submission
 
     establishments = session.scalars(
         select(Establishment).join(membership, membership.c.establishment_id == Establishment.id)
@@ -217,25 +217,18 @@ def patient_copy(session: Session, actor: Any, patient_id: int | None, lang: str
     gets the forms about a related person's exposure). The decryption is logged as a read
     of the patient's record made for a rights request.
     """
-    from portal.records.actions import RecordsAction
-    from portal.records.display import shown_answers
-    from portal.records.services import read_identity
-    from portal.records.submissions import patient_submissions, read_answers, submission_form
-
     patient = _patient_by_id(session, patient_id)
-    record(session, actor, RecordsAction.PATIENT_READ, patient, purpose="rights_request")
-    identity = read_identity(session, actor, patient)
+    case = reading.case_record(session, actor, patient, purpose=reading.Purpose.RIGHTS_REQUEST,
+                               form_kinds=form_kinds)
+    identity = case.identity
     authors: dict[int | None, str] = {}
     forms = []
-    for submission in patient_submissions(session, patient):
-        if submission.status != "submitted":
-            continue  # a draft is not data the laboratory holds yet
-        ref = submission_form(submission)
-        if form_kinds is not None and ref.definition.kind not in form_kinds:
-            continue
-        answers = read_answers(session, actor, submission)
-        sections = shown_answers(ref.protocol.definition, ref.definition, answers,
-                                 locale=lang)
+    for values in case.submissions:
+        submission = session.get(Submission, values.submission_id)
+        assert submission is not None
+        ref = reading.form_of(session, values)
+        answers = values.answers
+        sections = reading.shown_sections(session, values, locale=lang)
         for revision in submission.revisions:
             if revision.author_id not in authors:
                 author = session.get(User, revision.author_id) if revision.author_id else None
@@ -287,23 +280,17 @@ def _section_json(section: Any) -> dict[str, Any]:
 
 def limit_patient(session: Session, actor: Any, request: RightsRequest, reason: str) -> None:
     """Freeze the request's patient through the records (nothing filled, changed, exported)."""
-    from portal.records.services import limit_patient as freeze
-
-    freeze(session, actor, _patient(session, request), reason, request_ref=request.number)
+    reading.limit_patient(session, actor, _patient(session, request), reason,
+                          request_ref=request.number)
 
 
 def lift_patient(session: Session, actor: Any, request: RightsRequest) -> None:
     """Lift the request's patient's limitation through the records."""
-    from portal.records.services import lift_limitation
-
-    lift_limitation(session, actor, _patient(session, request), request_ref=request.number)
+    reading.lift_limitation(session, actor, _patient(session, request), request_ref=request.number)
 
 
-def rectifications_for(session: Session, request: RightsRequest) -> list[Any]:
+def rectifications_for(session: Session, request: RightsRequest) -> list[LinkedVersion]:
     """Return the rectified versions that name this request, oldest first."""
-    from portal.records.models import Submission, SubmissionRevision
-    from portal.rights.handling import LinkedVersion
-
     rows = session.execute(
         select(SubmissionRevision, Submission.handle, Submission.form_key)
         .join(Submission, Submission.id == SubmissionRevision.submission_id)
@@ -318,8 +305,6 @@ def rectifications_for(session: Session, request: RightsRequest) -> list[Any]:
 
 def submissions_to_rectify(session: Session, request: RightsRequest) -> list[Any]:
     """Return the patient's submitted forms (metadata), to pick the one to rectify."""
-    from portal.records.models import Submission
-
     if request.patient_id is None:
         return []
     return list(session.scalars(

@@ -17,7 +17,7 @@ from portal import clock
 from portal.accounts.models import User
 from portal.errors import NotFound
 from portal.records.models import Patient
-from portal.records.overview import SearchError, case_search
+from portal.records.reading import SearchError, case_search
 from portal.rights import deadlines, references
 from portal.rights.models import OPEN_SQL, OPEN_STATES, RequestState, RightsRequest
 from portal.rights.services import current_due

@@ -27,7 +27,7 @@ from portal.db import get_session
 from portal.errors import NotFound, PortalError
 from portal.extensions import limiter
 from portal.permissions import Permission, granted_permissions, public, requires
-from portal.records.actions import RECTIFICATION_LABELS
+from portal.records.reading import RECTIFICATION_LABELS
 from portal.rights import (
     answers,
     deadlines,

@@ -20,7 +20,7 @@ from portal.permissions import Role
 from portal.protocols.builder import validate_answers
 from portal.protocols.models import ProtocolVersion
 from portal.protocols.services import current_version, install_protocol
-from portal.records import services, submissions
+from portal.records import registrations, submissions
 from portal.records.models import Patient, Submission
 from tests.helpers_auth import grant_role, make_user
 
@@ -90,20 +90,20 @@ def lab_person(db: Session, login: str, role: Role, scope: Scope = Scope.PSEUDON
     return user
 
 
-def registration(establishment: Establishment, **overrides: Any) -> services.Registration:
+def registration(establishment: Establishment, **overrides: Any) -> registrations.Registration:
     values: dict[str, Any] = dict(
         surname_letters="Zqx", first_name_letters="Wk", sex="F", birth_year=1961,
         birth_month=4, establishment_id=establishment.id, protocol_key=PROTOCOL_KEY,
         weight_kg="64.2", height_cm=168,
     )
     values.update(overrides)
-    return services.Registration(**values)
+    return registrations.Registration(**values)
 
 
 def register(db: Session, actor: Any, establishment: Establishment, *, confirm: bool = False,
              **overrides: Any) -> Patient:
     """Register a patient through the service (committed)."""
-    patient = services.register_patient(db, actor, registration(establishment, **overrides),
+    patient = registrations.register_patient(db, actor, registration(establishment, **overrides),
                                         confirm_duplicate=confirm)
     db.commit()
     return patient

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from portal import create_app
 from portal.audit.models import AuditAlert, AuditEvent
 from portal.keys import KeyFileError, new_keyring, write_key_file
-from portal.records import services, submissions
+from portal.records import identities, submissions
 from portal.records.integrity import RecordIntegrityError
 from portal.records.models import Patient, SubmissionRevision
 from portal.sealing import IntegrityCheckFailed, open_value, patient_aad, ring_of, seal_value
@@ -31,8 +31,8 @@ def test_same_plaintext_twice_gives_different_ciphertexts(db, prescriber, site_a
     one = helpers.register(db, prescriber, site_a)
     two = helpers.register(db, prescriber, site_a, confirm=True)
     assert one.identity != two.identity
-    assert services.read_identity(db, prescriber, one) == \
-        services.read_identity(db, prescriber, two)
+    assert identities.read_identity(db, prescriber, one) == \
+        identities.read_identity(db, prescriber, two)
 
 
 def _fill_everything_through_the_pages(db, client, prescriber, site_a):  # noqa: ANN001, ANN202
@@ -139,7 +139,7 @@ def test_identity_moved_to_another_patient_fails(db, prescriber, site_a):
     db.commit()
     db.expire_all()
     with pytest.raises(RecordIntegrityError):
-        services.read_identity(db, prescriber, two)
+        identities.read_identity(db, prescriber, two)
 
 
 def test_wrapped_key_under_the_wrong_kek_fails(db, prescriber, patient):

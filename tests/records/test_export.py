@@ -19,7 +19,7 @@ from portal.protocols.cli import protocol_cli
 from portal.protocols.loader import load_path
 from portal.protocols.schema import FieldDef, Protocol
 from portal.protocols.services import install_protocol
-from portal.records import services, submissions
+from portal.records import limitation, submissions
 from portal.records.models import Submission
 from portal.records.policy import HIDDEN_IDENTIFIERS
 from tests.helpers_auth import login
@@ -44,7 +44,7 @@ def cohort(db, prescriber, prescriber_b, site_a, site_b):  # noqa: ANN001, ANN20
     submissions.save_draft(db, prescriber, first, ref, {"f_visit_timepoint": ["M6"]},
                            submissions.new_token())
     dpo_actor = helpers.CLI
-    services.limit_patient(db, dpo_actor, limited, "accuracy_contested")
+    limitation.limit_patient(db, dpo_actor, limited, "accuracy_contested")
     db.commit()
     return {"first": first, "second": second, "limited": limited}
 

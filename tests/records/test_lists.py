@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from portal import clock
 from portal.audit.models import AuditAlert, AuditEvent
-from portal.records import overview, services
+from portal.records import limitation, overview
 from portal.records.models import Patient, SubmissionRevision
 from tests.helpers_auth import login
 from tests.records import helpers
@@ -127,7 +127,7 @@ def test_the_status_column_shows_where_each_case_stands(db, client, prescriber, 
     for patient in (treated, stopped):
         helpers.submit(db, prescriber, patient, "initiation")
     helpers.submit(db, prescriber, stopped, "discontinuation")
-    services.limit_patient(db, helpers.CLI, limited, "accuracy_contested")
+    limitation.limit_patient(db, helpers.CLI, limited, "accuracy_contested")
     db.commit()
     login(client, prescriber)
     page = client.get("/patients").get_data(as_text=True)

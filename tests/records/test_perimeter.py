@@ -116,8 +116,8 @@ def test_every_read_is_logged_once_without_data(db, client, filled, prescriber):
 
 
 def test_a_read_stays_logged_when_a_savepoint_after_it_rolls_back(db, filled, prescriber):
-    """A read is written at commit; only a rollback of the whole transaction (the page was
-    not shown) drops it, not a savepoint that failed later in the same request."""
+    """A read is written at commit, and a savepoint that failed later in the same request
+    does not take it away."""
     from portal.records.policy import patient_for
 
     before = db.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1))
@@ -127,8 +127,20 @@ def test_a_read_stays_logged_when_a_savepoint_after_it_rolls_back(db, filled, pr
     reads = db.scalars(select(AuditEvent).where(AuditEvent.seq > before,
                                                 AuditEvent.action == "records:patient:read"))
     assert [e.target_ref for e in reads] == [filled["patient"].case_number]
+
+
+def test_a_read_stays_logged_when_the_whole_transaction_rolls_back(db, filled, prescriber):
+    """The request failed after the read: the read happened, its entry is written on its own
+    once the transaction has ended."""
+    from portal.records.policy import patient_for
+
+    before = db.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1))
     patient_for(db, prescriber, filled["patient"].handle)
     db.rollback()
+    reads = list(db.scalars(select(AuditEvent).where(
+        AuditEvent.seq > before, AuditEvent.action == "records:patient:read")))
+    assert [(e.target_ref, e.actor_id) for e in reads] == [
+        (filled["patient"].case_number, prescriber.id)]
     db.commit()
     assert db.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1)) == \
         before + 1

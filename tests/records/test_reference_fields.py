@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.audit.models import AuditEvent
-from portal.records import services, submissions
+from portal.records import limitation, refusals, registrations, submissions
 from portal.records.models import SubmissionRevision
 from tests.records import helpers
 
@@ -22,7 +22,7 @@ def _changed(original_answers: dict) -> dict:
 def test_a_disguised_nir_as_rectification_request_number_is_refused(db, prescriber, patient):
     original = helpers.submit(db, prescriber, patient, "initiation")
     for typed in (ARABIC_NIR, "185057800608491", "1.85057800608491E+14"):
-        with pytest.raises(services.IdentifierRefused):
+        with pytest.raises(refusals.IdentifierRefused):
             submissions.rectify(db, prescriber, original,
                                 helpers.valid(db, "initiation",
                                               _changed(helpers.initiation_answers())),
@@ -41,7 +41,7 @@ def test_a_disguised_nir_as_rectification_request_number_is_refused(db, prescrib
 def test_only_the_register_numbers_are_kept_as_request_reference(db, prescriber, patient,
                                                                  typed):
     original = helpers.submit(db, prescriber, patient, "initiation")
-    with pytest.raises(services.FieldError) as refused:
+    with pytest.raises(refusals.FieldError) as refused:
         submissions.rectify(db, prescriber, original,
                             helpers.valid(db, "initiation", _changed(helpers.initiation_answers())),
                             "patient_request", submissions.new_token(), original.version,
@@ -50,11 +50,11 @@ def test_only_the_register_numbers_are_kept_as_request_reference(db, prescriber,
 
 
 def test_a_request_number_is_read_as_the_register_writes_it(db, prescriber, patient, dpo):
-    services.limit_patient(db, dpo, patient, "accuracy_contested",
+    limitation.limit_patient(db, dpo, patient, "accuracy_contested",
                            request_ref="\uff24\uff32\uff0d\uff10\uff10\uff10\uff10\uff10\uff17")
     db.commit()
     assert patient.limitation_request_ref == "DR-000007"
-    services.lift_limitation(db, dpo, patient, request_ref="dr-000007")
+    limitation.lift_limitation(db, dpo, patient, request_ref="dr-000007")
     db.commit()
     original = helpers.submit(db, prescriber, patient, "initiation")
     submissions.rectify(db, prescriber, original,
@@ -76,6 +76,7 @@ def test_a_request_number_is_read_as_the_register_writes_it(db, prescriber, pati
 def test_registration_takes_the_weight_and_height_bounds_of_the_protocol(
         db, prescriber, site_a, field, value, message):
     """One source: the bounds of the protocol's weight and height fields (F0: 0.5-250 kg)."""
-    with pytest.raises(services.FieldError) as refused:
-        services.register_patient(db, prescriber, helpers.registration(site_a, **{field: value}))
+    with pytest.raises(refusals.FieldError) as refused:
+        registrations.register_patient(db, prescriber,
+                                       helpers.registration(site_a, **{field: value}))
     assert (refused.value.field, refused.value.message) == (field, message)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.audit.models import AuditEvent
-from portal.records import services
+from portal.records import identities, lookups, refusals, registrations
 from portal.records.models import Patient
 from tests.helpers_auth import login
 from tests.records import helpers
@@ -29,7 +29,7 @@ def _post_registration(client, site, **overrides):  # noqa: ANN001, ANN202
 def test_letters_are_normalised_and_sealed(db, prescriber, site_a):
     patient = helpers.register(db, prescriber, site_a, surname_letters="Émi",
                                first_name_letters="Lé")
-    identity = services.read_identity(db, prescriber, patient)
+    identity = identities.read_identity(db, prescriber, patient)
     assert identity.letters == "EMI-LE"
     assert b"EMI" not in patient.identity
     assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}", patient.case_number)
@@ -47,29 +47,31 @@ def test_letters_are_normalised_and_sealed(db, prescriber, site_a):
     ("sex", "X", "Choose the sex"),
 ])
 def test_registration_rules(db, prescriber, site_a, field, value, message):
-    with pytest.raises(services.FieldError) as refused:
-        services.register_patient(db, prescriber, helpers.registration(site_a, **{field: value}))
+    with pytest.raises(refusals.FieldError) as refused:
+        registrations.register_patient(db, prescriber,
+                                       helpers.registration(site_a, **{field: value}))
     assert refused.value.field == field
     assert message in refused.value.message
 
 
 def test_full_birth_date_refused_outside_a_paediatric_protocol(db, prescriber, site_a):
-    with pytest.raises(services.FieldError) as refused:
-        services.register_patient(db, prescriber, helpers.registration(site_a, birth_day=12))
+    with pytest.raises(refusals.FieldError) as refused:
+        registrations.register_patient(db, prescriber, helpers.registration(site_a, birth_day=12))
     assert refused.value.field == "birth_day"
     assert "paediatric" in refused.value.message
 
 
 def test_birth_in_the_future_refused(db, prescriber, site_a):
     future = helpers.today().year + 1
-    with pytest.raises(services.FieldError) as refused:
-        services.register_patient(db, prescriber, helpers.registration(site_a, birth_year=future))
+    with pytest.raises(refusals.FieldError) as refused:
+        registrations.register_patient(db, prescriber,
+                                       helpers.registration(site_a, birth_year=future))
     assert refused.value.field == "birth_year"
 
 
 def test_only_in_ones_own_establishment(db, prescriber, site_b):
-    with pytest.raises(services.FieldError) as refused:
-        services.register_patient(db, prescriber, helpers.registration(site_b))
+    with pytest.raises(refusals.FieldError) as refused:
+        registrations.register_patient(db, prescriber, helpers.registration(site_b))
     assert refused.value.field == "establishment_id"
 
 
@@ -145,6 +147,6 @@ def test_duplicate_index_is_keyed_and_per_establishment(db, prescriber, site_a):
     patient = helpers.register(db, prescriber, site_a)
     plain = hashlib.sha256(b"ZQX-WK|1961-04|F|%d" % site_a.id).hexdigest()
     assert patient.duplicate_index != plain
-    same = services.probable_patients(db, prescriber, "Zqx", "Wk", 1961, 4, "F", site_a.id)
+    same = lookups.probable_patients(db, prescriber, "Zqx", "Wk", 1961, 4, "F", site_a.id)
     assert [p.id for p in same] == [patient.id]
-    assert services.probable_patients(db, prescriber, "Zqx", "Wk", 1961, 5, "F", site_a.id) == []
+    assert lookups.probable_patients(db, prescriber, "Zqx", "Wk", 1961, 5, "F", site_a.id) == []

@@ -13,7 +13,7 @@ from portal import create_app
 from portal import sealing as rotation
 from portal.db import new_session
 from portal.keys import KeyFileError, load_key_file, new_keyring, write_key_file
-from portal.records import services, submissions
+from portal.records import identities, submissions
 from portal.records.models import Patient, Submission, SubmissionRevision
 from portal.sealing import KeyCheck
 from tests.conftest import make_test_config
@@ -61,7 +61,7 @@ def _everything_decrypts(app, actor) -> int:  # noqa: ANN001
     count = 0
     with new_session(app) as session:
         for patient in session.scalars(select(Patient)):
-            services.read_identity(session, actor, patient)
+            identities.read_identity(session, actor, patient)
             count += 1
         for submission in session.scalars(select(Submission)):
             if submission.is_draft:

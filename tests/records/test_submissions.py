@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 
 from portal.audit.models import AuditEvent
 from portal.notices.models import NoticeVersion
-from portal.records import services, submissions
+from portal.records import refusals, submissions
 from portal.records.models import Submission, SubmissionRevision
 from tests.helpers_auth import login
 from tests.records import helpers
@@ -264,7 +264,7 @@ def test_limited_patient_is_frozen_until_the_dpo_lifts_it(db, client, app, presc
     assert _count(db) == 1
     assert client.get(f"/submissions/{original.handle}/edit").status_code == 303
     db.expire_all()
-    with pytest.raises(services.PatientLimited):
+    with pytest.raises(refusals.PatientLimited):
         helpers.submit(db, prescriber, db.get(type(patient), patient.id), "follow_up")
     db.rollback()
     assert officer.post(f"/patients/{patient.handle}/lift", data={}).status_code == 303
@@ -287,7 +287,7 @@ def test_initiation_records_the_information_note_version(db, prescriber, patient
 def test_initiation_refused_without_a_published_information_note(db, prescriber, patient):
     db.execute(delete(NoticeVersion).where(NoticeVersion.audience == "patient"))
     db.commit()
-    with pytest.raises(services.FieldError, match="No patient information note"):
+    with pytest.raises(refusals.FieldError, match="No patient information note"):
         helpers.submit(db, prescriber, patient, "initiation")
 
 

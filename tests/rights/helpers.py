@@ -77,8 +77,8 @@ def install_protocol(session: Session) -> None:
 def register_patient(session: Session, doctor: User, place: Establishment,
                      letters: tuple[str, str] = ("DUP", "JE")) -> Any:
     """Register a patient of `place` as `doctor` would (committed)."""
-    from portal.records.services import Registration
-    from portal.records.services import register_patient as register
+    from portal.records.registrations import Registration
+    from portal.records.registrations import register_patient as register
 
     patient = register(session, doctor, Registration(
         surname_letters=letters[0], first_name_letters=letters[1], sex="F", birth_year=1971,

@@ -11,7 +11,7 @@ from portal.errors import Conflict
 from portal.permissions import Role
 from portal.records.export import prepare_export
 from portal.records.models import Patient
-from portal.records.services import PatientLimited
+from portal.records.refusals import PatientLimited
 from portal.rights import handling, services
 from portal.rights.models import RequestKind, RequestState, RightsRequest
 from tests.helpers_auth import make_user

@@ -1,4 +1,4 @@
-"""Patients: registration (only what section 7.2 allows), identity, limitation, lookups.
+"""Registering a patient: only what section 7.2 allows, checked rule by rule (MIN-01 to MIN-03).
 
 Every function takes the session and the acting person, goes through the records policy,
 writes its audit entry in the same transaction and flushes; none commits.
@@ -6,124 +6,52 @@ writes its audit entry in the same transaction and flushes; none commits.
 
 from __future__ import annotations
 
-import re
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.access.models import Establishment
 from portal.audit.services import Actor, record
-from portal.errors import BadRequest, Conflict, Forbidden
-from portal.identifiers import looks_like_nir_or_ins, normalise_name_letters, normalise_typed
+from portal.errors import Forbidden
+from portal.identifiers import normalise_name_letters
 from portal.permissions import Permission
 from portal.protocols.models import ProtocolVersion
-from portal.records.actions import LimitationReason, RecordsAction
+from portal.records.actions import RecordsAction
+from portal.records.clinic_time import clinical_today
 from portal.records.duplicate_index import duplicate_index
-from portal.records.integrity import RecordIntegrityError, report_integrity_failure
-from portal.records.models import Patient, Submission
-from portal.records.policy import View, view_for
-from portal.records.versions import in_force, protocol_of
-from portal.sealing import (
-    IntegrityCheckFailed,
-    open_with_refresh,
-    patient_aad,
-    ring_of,
-    seal_value,
+from portal.records.identities import Identity
+from portal.records.models import Patient
+from portal.records.policy import view_for
+from portal.records.refusals import (
+    FieldError,
+    FieldErrors,
+    IdentifierRefused,
+    ProbableDuplicate,
+    refuse_identifiers,
 )
+from portal.records.versions import in_force, protocol_of
+from portal.sealing import patient_aad, ring_of, seal_value
 
 SEXES = ("F", "M")
 #: a full date of birth is collected only for children younger than this (MIN-02)
 PAEDIATRIC_FULL_DATE_MAX_YEARS = 2
+
+
 EARLIEST_BIRTH_YEAR = 1900
 #: used only for a protocol whose forms have no weight or height field with bounds
 WEIGHT_RANGE = (Decimal("0.3"), Decimal("350.0"))
+
+
 HEIGHT_RANGE = (20, 250)
 #: case numbers avoid letters people confuse (no I, L, O, U)
 _CASE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-class FieldError(BadRequest):
-    """Input refused; `field` names the form field to show the message on (None: the form)."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class IdentifierRefused(FieldError):
-    """A typed value looks like a NIR or INS: refused, and logged without the value."""
-
-    def __init__(self, message: str, field: str | None = None,
-                 fields: list[str] | None = None) -> None:
-        super().__init__(message, field)
-        #: every input that held such a value (`field` is the first)
-        self.fields = fields or ([field] if field else [])
-
-
-class FieldErrors(FieldError):
-    """Several inputs refused at once: `problems`, each a FieldError naming its field.
-
-    The first problem is also this error's message and field, for callers that show one.
-    """
-
-    def __init__(self, problems: list[FieldError]) -> None:
-        super().__init__(problems[0].message or "", problems[0].field)
-        self.problems = problems
-
-
-class ProbableDuplicate(Conflict):
-    """A patient with the same letters, birth month/year, sex and establishment exists."""
-
-    def __init__(self, patients: list[Patient]) -> None:
-        super().__init__(_("A patient with the same letters, month and year of birth and sex "
-                           "is already registered in this establishment."))
-        self.patients = patients
-
-
-class PatientLimited(Conflict):
-    """The patient's records are limited: nothing can be filled or changed."""
-
-    def __init__(self) -> None:
-        super().__init__(_("This patient's records are limited (right to limitation): no form "
-                           "can be filled or changed until the data protection officer lifts "
-                           "the limitation."))
-
-
-@dataclass(frozen=True)
-class Identity:
-    """What identifies a patient, as sealed: nothing beyond section 7.2 a of the referential."""
-
-    letters: str
-    sex: str
-    birth_year: int
-    birth_month: int
-    birth_day: int | None = None
-    #: kilograms with one decimal, as text (exact)
-    weight_kg: str | None = None
-    height_cm: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the sealed form."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Identity:
-        """Rebuild from the sealed form."""
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
-
-    @property
-    def birth(self) -> str:
-        """Birth as shown: YYYY-MM, or the full date for a young child."""
-        if self.birth_day:
-            return f"{self.birth_year:04d}-{self.birth_month:02d}-{self.birth_day:02d}"
-        return f"{self.birth_year:04d}-{self.birth_month:02d}"
 
 
 @dataclass(frozen=True)
@@ -151,45 +79,6 @@ def new_case_number() -> str:
     """Return a random case number such as 7K3M-9QXA (40 bits, no confusable letters)."""
     chars = "".join(secrets.choice(_CASE_ALPHABET) for _ in range(8))
     return f"{chars[:4]}-{chars[4:]}"
-
-
-def refuse_identifiers(session: Session, actor: Any, values: dict[str, Any], *,
-                       context: str) -> None:
-    """Refuse any value that looks like a NIR or INS, logging the field name only (MIN-04).
-
-    :param values: input name → typed value(s).
-    :raises IdentifierRefused: on the first such value (after logging every offending field).
-    """
-    offending = [name for name, value in values.items() if _holds_identifier(value)]
-    for name in offending:
-        record(session, actor, RecordsAction.IDENTIFIER_REFUSE, None, outcome="denied",
-               field=name[:32], context=context[:32])
-    if offending:
-        raise IdentifierRefused(
-            _("This looks like a social security number (NIR) or a national health identifier "
-              "(INS). These must never be entered in the portal."), offending[0], offending)
-
-
-def _holds_identifier(value: Any) -> bool:
-    # No length shortcut: "1.8505E12" is 9 characters and a NIR body once written out.
-    if isinstance(value, list | tuple):
-        return any(_holds_identifier(v) for v in value)
-    return isinstance(value, str) and looks_like_nir_or_ins(value)
-
-
-def clinical_zone(session: Session) -> str:
-    """Return the time zone where the care happens (the portal's), by its IANA name."""
-    from portal.db import app_of
-
-    return app_of(session).config.get("TIMEZONE") or "Europe/Paris"
-
-
-def clinical_today(session: Session) -> date:
-    """Return today's date where the care happens (the portal's time zone)."""
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(clinical_zone(session))  # cached by zoneinfo
-    return clock.now().astimezone(zone).date()
 
 
 def is_paediatric(version: ProtocolVersion) -> bool:
@@ -410,152 +299,3 @@ def register_patient(session: Session, actor: Any, data: Registration, *,
     record(session, actor, RecordsAction.PATIENT_CREATE, patient,
            protocol=data.protocol_key, establishment=f"E{data.establishment_id}")
     return patient
-
-
-def read_identity(session: Session, actor: Any, patient: Patient) -> Identity:
-    """Open a patient's sealed identity (the caller checked access and logged the read).
-
-    :raises RecordIntegrityError: the ciphertext failed authentication (alert raised).
-    """
-    try:
-        data = open_with_refresh(session, patient_aad(patient.handle, patient.protocol_key),
-                                 patient.identity, patient.wrapped_key, patient.kek_version)
-    except IntegrityCheckFailed:
-        report_integrity_failure(session, actor, ("patient", patient.case_number),
-                                 part="identity")
-        raise RecordIntegrityError(("patient", patient.case_number)) from None
-    return Identity.from_json(data)
-
-
-def shown_identity(session: Session, actor: Any, patient: Patient,
-                   view: View | None = None) -> dict[str, Any]:
-    """Return what of the identity the actor may see (no letters or birth data unless
-    identifying scope)."""
-    view = view or view_for(session, actor)
-    identity = read_identity(session, actor, patient)
-    shown: dict[str, Any] = {"sex": identity.sex, "weight_kg": identity.weight_kg,
-                             "height_cm": identity.height_cm}
-    if view.shows_identity:
-        shown.update(letters=identity.letters, birth=identity.birth)
-    return shown
-
-
-def ensure_not_limited(patient: Patient) -> None:
-    """Refuse any change to a limited patient's records.
-
-    :raises PatientLimited: the patient is limited.
-    """
-    if patient.is_limited:
-        raise PatientLimited()
-
-
-def _require_limitation_right(session: Session, actor: Any, patient: Patient) -> None:
-    view = view_for(session, actor)
-    if not view.can(Permission.LIMITATION_MANAGE) or not view.covers(patient):
-        raise Forbidden(_("Only the data protection officer limits records or lifts a "
-                          "limitation."))
-
-
-def limit_patient(session: Session, actor: Any, patient: Patient, reason: str,
-                  request_ref: str | None = None) -> None:
-    """Freeze a patient's records (right to limitation): nothing can be filled or changed.
-
-    :param reason: a LimitationReason code.
-    :param request_ref: the rights request behind it (e.g. DR-000012), if any.
-    :raises Forbidden: the actor lacks the limitation right.
-    :raises Conflict: already limited.
-    :raises BadRequest: unknown reason.
-    """
-    _require_limitation_right(session, actor, patient)
-    refuse_identifiers(session, actor, {"request_ref": request_ref}, context="limitation")
-    try:
-        reason = LimitationReason(reason).value
-    except ValueError:
-        raise FieldError(_("Choose a reason from the list."), "reason") from None
-    if patient.is_limited:
-        raise Conflict(_("This patient's records are already limited."))
-    patient.limited_at = clock.now()
-    patient.limited_by_id = getattr(actor, "id", None) if not isinstance(actor, Actor) else None
-    patient.limitation_reason = reason
-    patient.limitation_request_ref = _request_ref(request_ref)
-    session.flush()
-    record(session, actor, RecordsAction.PATIENT_LIMIT, patient, reason=reason,
-           request=patient.limitation_request_ref)
-
-
-def lift_limitation(session: Session, actor: Any, patient: Patient,
-                    request_ref: str | None = None) -> None:
-    """Lift a limitation: the records can be filled and changed again.
-
-    :raises Forbidden: the actor lacks the limitation right.
-    :raises Conflict: the patient is not limited.
-    """
-    _require_limitation_right(session, actor, patient)
-    refuse_identifiers(session, actor, {"request_ref": request_ref}, context="limitation")
-    if not patient.is_limited:
-        raise Conflict(_("This patient's records are not limited."))
-    previous = patient.limitation_reason
-    patient.limited_at = None
-    patient.limited_by_id = None
-    patient.limitation_reason = None
-    patient.limitation_request_ref = None
-    session.flush()
-    record(session, actor, RecordsAction.PATIENT_LIFT, patient, reason=previous,
-           request=_request_ref(request_ref))
-
-
-#: the number the rights register gives a request (DR- and six digits or more)
-_REQUEST_REF = re.compile(r"DR-[0-9]{6,10}")
-
-
-def _request_ref(value: str | None) -> str | None:
-    """The rights request number, stored in clear: only the register's own numbers pass, so
-    nothing else a person types (a NIR in other digits, say) is kept."""
-    if value is None:
-        return None
-    value = normalise_typed(str(value)).strip().upper()
-    if not _REQUEST_REF.fullmatch(value):
-        raise FieldError(_("The request reference is not valid."), "request_ref")
-    return value
-
-
-def forms_with_submissions(session: Session, protocol_key: str) -> set[str]:
-    """Return the keys of the forms that have stored submissions (drafts too) under a protocol."""
-    return set(session.scalars(
-        select(distinct(Submission.form_key))
-        .join(ProtocolVersion, ProtocolVersion.id == Submission.protocol_version_id)
-        .where(ProtocolVersion.protocol_key == protocol_key)
-    ))
-
-
-def patient_by_case_number(session: Session, actor: Any, case_number: str) -> Patient | None:
-    """Return the patient with this case number if the actor reaches it (read logged)."""
-    view = view_for(session, actor)
-    patient = session.scalar(select(Patient).where(
-        Patient.case_number == (case_number or "").strip().upper()))
-    if patient is None or not view.covers(patient):
-        return None
-    record(session, actor, RecordsAction.PATIENT_READ, patient, purpose="lookup")
-    return patient
-
-
-def probable_patients(session: Session, actor: Any, surname_letters: str,
-                      first_name_letters: str, birth_year: int, birth_month: int, sex: str,
-                      establishment_id: int) -> list[Patient]:
-    """Return the patients the actor reaches whose blind index matches this identity.
-
-    Used to match a rights request to a patient without decrypting every identity.
-    """
-    view = view_for(session, actor)
-    try:
-        letters = (f"{normalise_name_letters(surname_letters, 3)}-"
-                   f"{normalise_name_letters(first_name_letters, 2)}")
-    except ValueError:
-        return []
-    index = duplicate_index(ring_of(session), letters, birth_year, birth_month, sex,
-                            establishment_id)
-    found = [p for p in session.scalars(select(Patient).where(Patient.duplicate_index == index))
-             if view.covers(p)]
-    for patient in found:
-        record(session, actor, RecordsAction.PATIENT_READ, patient, purpose="identity_match")
-    return found
