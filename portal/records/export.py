@@ -37,6 +37,7 @@ from portal.protocols.schema import FieldDef, Form, Protocol
 from portal.records.actions import RecordsAction
 from portal.records.crypto_store import BulkOpener, revision_aad_maker, ring_of
 from portal.records.display import choice_labels
+from portal.records.form_codes import codes_for, form_code
 from portal.records.integrity import report_integrity_failure
 from portal.records.models import Patient, Submission, SubmissionRevision
 from portal.records.policy import HIDDEN_IDENTIFIERS, View, view_for
@@ -160,7 +161,9 @@ def rows(session: Session, job: ExportJob, *, by_subject: bool) -> Iterator[Any]
                job.view.patient_filter())
     )
     if job.form_key is not None:
-        query = query.where(Submission.form_key == job.form_key)
+        # The stored code itself: the paged reader below runs on the driver's cursor, which
+        # applies no column type (the type lets a code through unchanged).
+        query = query.where(Submission.form_key == form_code(session, job.form_key))
     connection = session.connection()
     if by_subject:
         # Grouped by subject: one ordered query read through a server-side cursor.
@@ -171,7 +174,13 @@ def rows(session: Session, job: ExportJob, *, by_subject: bool) -> Iterator[Any]
         return
     # In submission order: pages keyed on the primary key, each a short indexed query, read
     # one page ahead by a helper thread on its own connection while this one decrypts.
-    yield from _prefetched(session.get_bind(), query)
+    codes = codes_for(session.get_bind().dialect)
+    for row in _prefetched(session.get_bind(), query):
+        yield (*row[:_FORM_KEY], codes.form_key(row[_FORM_KEY]), *row[_FORM_KEY + 1:])
+
+
+#: where the form key is in a row of `rows` (stored as its code, see `form_codes`)
+_FORM_KEY = 7
 
 
 def exported_versions(session: Session, job: ExportJob) -> list[int]:

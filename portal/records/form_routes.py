@@ -35,6 +35,7 @@ from portal.records.actions import (
     RecordsAction,
 )
 from portal.records.blueprint import bp, current_actor
+from portal.records.form_codes import form_code
 from portal.records.forms import (
     ControlForm,
     RectificationForm,
@@ -259,7 +260,8 @@ def _conflict(session: Any, actor: Any, patient: Patient, ref: submissions.FormR
 
     session.rollback()
     record(session, actor, RecordsAction.SUBMISSION_CONFLICT, current,
-           patient=patient.audit_ref, form=current.form_key, version=current.version)
+           patient=patient.audit_ref, form=form_code(session, current.form_key),
+           version=current.version)
     shown: list[Any] = []
     if not current.is_draft:
         view = view_for(session, actor)

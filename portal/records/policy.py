@@ -26,6 +26,7 @@ from portal.db import on_rollback
 from portal.errors import Forbidden, NotFound
 from portal.permissions import Permission
 from portal.records.actions import RecordsAction
+from portal.records.form_codes import form_code
 from portal.records.models import Patient, Submission
 
 log = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ def submission_for(session: Session, actor: Any, handle: str, *,
         raise _deny(session, actor, RecordsAction.SUBMISSION_READ, submission)
     if audit:
         log_read(session, actor, RecordsAction.SUBMISSION_READ, submission,
-                 patient=patient.audit_ref, form=submission.form_key)
+                 patient=patient.audit_ref, form=form_code(session, submission.form_key))
     return submission
 
 

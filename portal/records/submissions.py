@@ -30,6 +30,7 @@ from portal.protocols.schema import Form, FormKind
 from portal.records import pharmacovigilance
 from portal.records.actions import RecordsAction, RectificationReason
 from portal.records.crypto_store import open_with_refresh, revision_aad, ring_of, seal_value
+from portal.records.form_codes import form_code
 from portal.records.integrity import RecordIntegrityError, report_integrity_failure
 from portal.records.models import Patient, Submission, SubmissionRevision
 from portal.records.policy import HIDDEN_IDENTIFIERS, View, view_for
@@ -279,7 +280,8 @@ def save_draft(session: Session, actor: Any, patient: Patient, ref: FormRef,
     _seal_into(session, revision, submission, patient, ref.version, texts)
     session.flush()
     record(session, actor, RecordsAction.SUBMISSION_DRAFT, submission,
-           patient=patient.audit_ref, form=submission.form_key, inputs=len(texts))
+           patient=patient.audit_ref, form=form_code(session, submission.form_key),
+           inputs=len(texts))
     return submission
 
 
@@ -341,7 +343,7 @@ def submit(session: Session, actor: Any, patient: Patient, ref: FormRef,
     _seal_into(session, revision, submission, patient, ref.version, answers)
     session.flush()
     record(session, actor, RecordsAction.SUBMISSION_CREATE, submission,
-           patient=patient.audit_ref, form=submission.form_key,
+           patient=patient.audit_ref, form=form_code(session, submission.form_key),
            protocol_version=ref.version.version_label, notice_version=notice)
     if pharmacovigilance.is_serious(ref.definition.kind, answers):
         pharmacovigilance.notify_serious(session, actor, submission)
@@ -402,7 +404,7 @@ def rectify(session: Session, actor: Any, submission: Submission, answers: dict[
     submission.updated_at, submission.updated_by_id = now, author_id
     session.flush()
     record(session, actor, RecordsAction.SUBMISSION_RECTIFY, submission,
-           patient=patient.audit_ref, form=submission.form_key, revision=number,
+           patient=patient.audit_ref, form=form_code(session, submission.form_key), revision=number,
            reason=reason, changed=len(changed), request=request_ref)
     kind = ref.definition.kind
     if pharmacovigilance.is_serious(kind, answers) and \
