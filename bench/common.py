@@ -64,14 +64,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(target: str, env: dict[str, str], ready_path: str) -> Iterator[str]:
-    """Serve `target` with gunicorn (two sync workers); yield the base URL once it answers."""
+def gunicorn(target: str, env: dict[str, str], ready_path: str,
+             threads: int | None = None) -> Iterator[str]:
+    """Serve `target` with gunicorn (two workers, sync, or gthread with `threads` threads
+    each); yield the base URL once it answers."""
     import requests
 
     port = free_port()
     log = tempfile.TemporaryFile(mode="w+")
+    workers = ["--worker-class", "gthread", "--threads", str(threads)] if threads else []
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "--workers", str(WORKERS),
+        [str(Path(sys.executable).with_name("gunicorn")), "--workers", str(WORKERS), *workers,
          "--bind", f"127.0.0.1:{port}", "--chdir", str(Path(__file__).parent),
          "--log-level", "warning", target],
         env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, text=True,

@@ -130,6 +130,8 @@ _SEPARATOR_RUN = re.compile(rf"[{_SEPARATOR_CLASS}]+")
 # The former calculated INS (INS-C): 22 digits in one piece.
 _INS_C = re.compile(r"(?<![0-9])[0-9]{22}(?![0-9])")
 _INS_C_LENGTH = 22
+# The first 20 digits of an INS-C are 64 bits of a SHA-256 digest written in decimal.
+_INS_C_BODY_LIMIT = 2**64
 _NIR_LENGTHS = (13, 15)
 _NIR_LENGTH = 15
 _NIR_BODY_LENGTH = 13
@@ -174,7 +176,8 @@ def looks_like_nir_or_ins(text: str) -> bool:
 
     Refused: a NIR-structured value of 15 characters whatever its key (a bad key is a
     probable typo), a 13-character NIR body except medicine codes starting with 340, the INS
-    OID arc 1.2.250.1.213.1.4, and 22-digit values (INS-C). Any spaces, dashes, dots, commas,
+    OID arc 1.2.250.1.213.1.4, and 22-digit values (INS-C) in one piece, or cut by separators
+    when their key is right ("1541 1873 8747 7485 5624 88"). Any spaces, dashes, dots, commas,
     slashes, underscores or apostrophes may separate the parts of a NIR where its printed form
     does ("1 85 05 78 006 084 91", or coarser, such as "1850578006084 91"). A number grouped
     otherwise is refused when it is a NIR body of 13 characters in all ("1 8505 7800 6084"),
@@ -195,7 +198,43 @@ def looks_like_nir_or_ins(text: str) -> bool:
     normal = normal.translate(_AB_LOOKALIKES).upper()
     if _INS_C.search(normal) or _INS_OID.search(_SEPARATOR_RUN.sub(".", normal)):
         return True
+    if _split_ins_c(normal):
+        return True
     return any(_is_suspect(candidate) for candidate in _candidates(normal))
+
+
+def is_valid_ins_c(s: str) -> bool:
+    """Tell whether ``s`` is an INS-C: 22 digits, a 64-bit value (20 digits) and its key.
+
+    The key is 97 - (value mod 97), as for a NIR (ASIP Santé, INS-C calculation, 2009).
+    """
+    if len(s) != _INS_C_LENGTH or not s.isascii() or not s.isdigit():
+        return False
+    body = int(s[:-2])
+    return body < _INS_C_BODY_LIMIT and 97 - body % 97 == int(s[-2:])
+
+
+def _split_ins_c(text: str) -> bool:
+    """Tell whether digits cut by separators hold an INS-C with its right key.
+
+    Any grouping counts ("1541 1873 8747 7485 5624 88", "15.41.18...") as long as the 22
+    digits start and end at a cut or an end of the run; the key keeps other runs of numbers
+    that happen to add up to 22 digits ("876422 3475 781952 517942") from being refused.
+    """
+    for group in _GROUP.finditer(text):
+        raw = group.group()
+        if len(raw) <= _INS_C_LENGTH:
+            continue  # no separator inside: the glued form is _INS_C's
+        pieces = [piece for piece in _SEPARATOR_RUN.split(raw) if piece]
+        compact = "".join(pieces)
+        bounds, position = {0}, 0
+        for piece in pieces:
+            position += len(piece)
+            bounds.add(position)
+        if any(start + _INS_C_LENGTH in bounds
+               and is_valid_ins_c(compact[start:start + _INS_C_LENGTH]) for start in bounds):
+            return True
+    return False
 
 
 def _scientific_suspect(text: str) -> bool:

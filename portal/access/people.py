@@ -1,4 +1,5 @@
-"""The people list of the administrators: keyset pages, searchable by login or name, sortable.
+"""The people list of the administrators: keyset pages, searched by the beginning of a login or
+a name (indexed), sortable.
 
 A page after a given person is an indexed range on the sort's columns (`ix_users_name`, the
 unique normalised login, `ix_users_created`), so a page costs the same with a thousand accounts
@@ -70,15 +71,28 @@ def _descending(sort: PeopleSort) -> bool:
     return sort in (PeopleSort.NAME_DESC, PeopleSort.LOGIN_DESC, PeopleSort.NEWEST)
 
 
-def _searched(query: Any, search: str | None) -> Any:
+#: above every character a name or a login holds: the end of a prefix range
+_LAST_CHARACTER = "\U0010ffff"
+
+
+def _starts_with(column: Any, prefix: str, dialect: str) -> Any:
+    if dialect == "postgresql":
+        # Typed % and _ are searched for as such, not as wildcards.
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return column.like(f"{escaped}%", escape="\\")
+    # SQLite compares bytes: every text starting with the prefix lies in this range, which
+    # its index (on the column or on lower(column)) reads directly; LIKE would scan.
+    return (column >= prefix) & (column < prefix + _LAST_CHARACTER)
+
+
+def _searched(query: Any, search: str | None, dialect: str) -> Any:
+    """People whose login, last name or first name starts with the text (any case)."""
     if not search:
         return query
-    # Typed % and _ are searched for as such, not as wildcards.
-    escaped = search.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-    return query.where(or_(User.login_normalised.like(pattern, escape="\\"),
-                           func.lower(User.last_name).like(pattern, escape="\\"),
-                           func.lower(User.first_name).like(pattern, escape="\\")))
+    prefix = search.casefold()
+    return query.where(or_(_starts_with(User.login_normalised, prefix, dialect),
+                           _starts_with(func.lower(User.last_name), prefix, dialect),
+                           _starts_with(func.lower(User.first_name), prefix, dialect)))
 
 
 def people_page(session: Session, *, sort: str | None = None, search: str | None = None,
@@ -95,7 +109,7 @@ def people_page(session: Session, *, sort: str | None = None, search: str | None
     if wanted is not None and len(wanted) > MAX_SEARCH:
         raise SearchTooLong(wanted)
     page_size = page_size or PAGE_SIZE
-    query = _searched(select(User), wanted)
+    query = _searched(select(User), wanted, session.get_bind().dialect.name)
     keys = _keys(order)
     last = None
     if after is not None and str(after).isdigit() and len(str(after)) <= 18:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, func
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base, UTCDateTime, bool_false, created_at
@@ -20,6 +29,14 @@ class User(Base):
         # Keyset pages of the people list by name and by date of creation (access/people.py).
         Index("ix_users_name", "last_name", "first_name", "id"),
         Index("ix_users_created", "created_at", "id"),
+        # Prefix searches of the people list (access/people.py): an indexed range on SQLite,
+        # LIKE 'x%' on PostgreSQL, whose default collation needs the pattern operators for it.
+        Index("ix_users_login_prefix", "login_normalised",
+              postgresql_ops={"login_normalised": "text_pattern_ops"}),
+        Index("ix_users_last_name_prefix", func.lower(text("last_name")).label("last_lower"),
+              postgresql_ops={"last_lower": "text_pattern_ops"}),
+        Index("ix_users_first_name_prefix", func.lower(text("first_name")).label("first_lower"),
+              postgresql_ops={"first_lower": "text_pattern_ops"}),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

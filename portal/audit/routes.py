@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from werkzeug.datastructures import MultiDict
 
 from portal import clock
 from portal.audit.actions import AuditAction
@@ -32,8 +33,18 @@ def _zone() -> ZoneInfo:
     return ZoneInfo(timezone_name(current_app._get_current_object()))  # type: ignore[attr-defined]
 
 
+def _source() -> Any:
+    """Where the filter and the page keys come from: the POST body only when filtered.
+
+    Filter values (logins, patient codes) never travel in a URL, where proxies, the server's
+    access log and the browser's history would keep them; a GET reads the page keys and the
+    sort only, of the unfiltered trail.
+    """
+    return request.form if request.method == "POST" else request.args
+
+
 def _positive_int(name: str) -> int | None:
-    raw = request.args.get(name)
+    raw = _source().get(name)
     if raw in (None, ""):
         return None
     if not raw.isdigit() or len(raw) > 18:
@@ -41,29 +52,32 @@ def _positive_int(name: str) -> int | None:
     return int(raw)
 
 
-@bp.get("/")
+def _filter_form() -> EventFilterForm:
+    return EventFilterForm(formdata=request.form if request.method == "POST" else MultiDict())
+
+
+@bp.route("/", methods=["GET", "POST"])
 @requires(Permission.AUDIT_READ)
 def events() -> str | tuple[str, int]:
     """List the trail, newest first, filtered; the consultation is itself logged."""
-    form = EventFilterForm(formdata=request.args)
+    form = _filter_form()
     session = get_session()
     status = check_status(session)
+    oldest = _source().get("sort") == "oldest"
     if not form.validate():
         return render_template("audit/events.html", form=form, page=None, status=status,
-                               export_args={}, sorts=EVENT_SORTS,
-                               oldest=request.args.get("sort") == "oldest"), 400
+                               filters={}, sorts=EVENT_SORTS, oldest=oldest), 400
     flt = form.to_filter()
     before, after = _positive_int("before"), _positive_int("after")
-    oldest = request.args.get("sort") == "oldest"
     page = list_events(session, flt, _zone(), before=None if oldest else before, after=after,
                        oldest_first=oldest)
     record(session, _actor(), AuditAction.EVENTS_READ, **flt.details(), before=before,
            after=after, shown=len(page.entries), sort="oldest" if oldest else "newest")
     session.commit()
-    filters = {k: v for k, v in request.args.items()
-               if k not in ("before", "after", "sort") and v}
+    filters = {field.name: request.form[field.name] for field in form
+               if request.method == "POST" and request.form.get(field.name)}
     return render_template("audit/events.html", form=form, page=page, status=status,
-                           export_args=filters, list_args={**filters, "sort": _sort_code()},
+                           filters=filters, sort="oldest" if oldest else "newest",
                            oldest=oldest, sorts=EVENT_SORTS, continued=after is not None
                            or before is not None)
 
@@ -72,15 +86,13 @@ def events() -> str | tuple[str, int]:
 EVENT_SORTS = {"newest": _l("Newest first"), "oldest": _l("Oldest first")}
 
 
-def _sort_code() -> str:
-    return "oldest" if request.args.get("sort") == "oldest" else "newest"
-
-
-@bp.get("/export.csv")
+@bp.route("/export.csv", methods=["GET", "POST"])
 @requires(Permission.AUDIT_READ)
 def export_events() -> Response:
-    """Download the filtered trail as CSV; the export and its row count are logged first."""
-    form = EventFilterForm(formdata=request.args)
+    """Download the filtered trail as CSV; the export and its row count are logged first.
+
+    The filter comes in the POST body, as on the list (a GET exports the whole trail)."""
+    form = _filter_form()
     if not form.validate():
         raise BadRequest()
     flt = form.to_filter()

@@ -7,7 +7,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -54,19 +54,24 @@ def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone)
 
 
+def _person_conditions(session: Session, person: str) -> list[Any]:
+    """Each way an entry can name the person: the label, the user number, the login's user."""
+    conditions = [AuditEvent.actor_label == person]
+    numeric = _USER_REF.match(person)
+    if numeric:
+        conditions.append(AuditEvent.actor_id == int(numeric.group(1)))
+    user_id = person_id(session, person)
+    if user_id is not None:
+        conditions.append(AuditEvent.actor_id == user_id)
+    return conditions
+
+
 def apply_filter(
     session: Session, statement: Select[Any], flt: EventFilter, zone: ZoneInfo
 ) -> Select[Any]:
     """Restrict a query on audit_event to the entries matching `flt` (dates are local days)."""
     if flt.person:
-        conditions = [AuditEvent.actor_label == flt.person]
-        numeric = _USER_REF.match(flt.person)
-        if numeric:
-            conditions.append(AuditEvent.actor_id == int(numeric.group(1)))
-        user_id = person_id(session, flt.person)
-        if user_id is not None:
-            conditions.append(AuditEvent.actor_id == user_id)
-        statement = statement.where(or_(*conditions))
+        statement = statement.where(or_(*_person_conditions(session, flt.person)))
     if flt.record:
         statement = statement.where(AuditEvent.target_ref == flt.record)
     if flt.action:
@@ -103,27 +108,34 @@ def list_events(
     starts after `after` and `older_before` stays None (the next page is `newer_after`).
     """
     limit = limit or PAGE_SIZE
-    statement = apply_filter(session, select(AuditEvent), flt, zone)
+    if flt.person:
+        # One keyset range per way of naming the person, each on its (actor, seq) index, merged
+        # here: an OR of the two would read and sort every entry of the person on each page.
+        base = apply_filter(session, select(AuditEvent), replace(flt, person=None), zone)
+        arms = [base.where(c) for c in _person_conditions(session, flt.person)]
+    else:
+        arms = [apply_filter(session, select(AuditEvent), flt, zone)]
+
+    def fetch(*where: Any, newest: bool, count: int) -> list[AuditEvent]:
+        order = AuditEvent.seq.desc() if newest else AuditEvent.seq
+        found = {e.seq: e for arm in arms
+                 for e in session.scalars(arm.where(*where).order_by(order).limit(count))}
+        return sorted(found.values(), key=lambda e: e.seq, reverse=newest)[:count]
+
     if oldest_first:
-        if after is not None:
-            statement = statement.where(AuditEvent.seq > after)
-        rows = list(session.scalars(statement.order_by(AuditEvent.seq).limit(limit + 1)))
+        where = [AuditEvent.seq > after] if after is not None else []
+        rows = fetch(*where, newest=False, count=limit + 1)
         entries = rows[:limit]
         return EventPage(entries, entries[-1].seq if len(rows) > limit else None, None)
     if after is not None:
-        rows = list(session.scalars(
-            statement.where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit + 1)
-        ))
+        rows = fetch(AuditEvent.seq > after, newest=False, count=limit + 1)
         has_newer = len(rows) > limit
         entries = list(reversed(rows[:limit]))
-        has_older = bool(entries) and session.scalar(
-            statement.with_only_columns(AuditEvent.seq)
-            .where(AuditEvent.seq < entries[-1].seq).limit(1)
-        ) is not None
+        has_older = bool(entries) and bool(
+            fetch(AuditEvent.seq < entries[-1].seq, newest=True, count=1))
     else:
-        if before is not None:
-            statement = statement.where(AuditEvent.seq < before)
-        rows = list(session.scalars(statement.order_by(AuditEvent.seq.desc()).limit(limit + 1)))
+        where = [AuditEvent.seq < before] if before is not None else []
+        rows = fetch(*where, newest=True, count=limit + 1)
         has_older = len(rows) > limit
         entries = rows[:limit]
         has_newer = before is not None and bool(entries)

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
+from portal.db import get_engine
 from portal.navigation import NavEntry, add_menu_entry
 from portal.permissions import Permission, public
 
@@ -18,8 +19,11 @@ def init_app(app: Flask) -> None:
     from portal.records import form_routes, models, routes  # noqa: F401 - views, tables
     from portal.records.blueprint import bp
     from portal.records.cli import records_cli
+    from portal.records.form_codes import register
     from portal.records.lookups import forms_with_submissions
     from portal.records.sealed_tables import register as register_sealed_tables
+
+    register(get_engine(app), lambda: app.extensions["portal.keys"])
 
     app.register_blueprint(bp)
     # The blueprint's static files (the print stylesheet) carry no data.

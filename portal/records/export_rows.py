@@ -25,6 +25,7 @@ from portal.permissions import Permission
 from portal.protocols.builder import current_locale
 from portal.protocols.models import ProtocolVersion
 from portal.records.actions import RecordsAction
+from portal.records.form_codes import codes_for, form_code
 from portal.records.integrity import report_integrity_failure
 from portal.records.models import Patient, Submission, SubmissionRevision
 from portal.records.policy import View, log_read, view_for
@@ -103,7 +104,8 @@ def prepare_export(session: Session, actor: Any, protocol_key: str, form_key: st
     # Written with the caller's commit, or on its own if the request fails: on the trail
     # before the first byte is sent either way.
     log_read(session, actor, RecordsAction.DATA_EXPORT, ("protocol", protocol_key),
-             row_count=count, form=form_key or "all", format=fmt, scope=str(view.scope),
+             row_count=count, form=form_code(session, form_key) if form_key else "all",
+             format=fmt, scope=str(view.scope),
              establishments="all" if view.establishment_ids is None
              else len(view.establishment_ids))
     return job
@@ -149,7 +151,9 @@ def rows(session: Session, job: ExportJob, *, by_subject: bool) -> Iterator[Any]
                job.view.patient_filter())
     )
     if job.form_key is not None:
-        query = query.where(Submission.form_key == job.form_key)
+        # The stored code itself: the paged reader below runs on the driver's cursor, which
+        # applies no column type (the type lets a code through unchanged).
+        query = query.where(Submission.form_key == form_code(session, job.form_key))
     connection = session.connection()
     if by_subject:
         # Grouped by subject: one ordered query read through a server-side cursor.
@@ -160,7 +164,13 @@ def rows(session: Session, job: ExportJob, *, by_subject: bool) -> Iterator[Any]
         return
     # In submission order: pages keyed on the primary key, each a short indexed query, read
     # one page ahead by a helper thread on its own connection while this one decrypts.
-    yield from _prefetched(session.get_bind(), query)
+    codes = codes_for(session.get_bind().dialect)
+    for row in _prefetched(session.get_bind(), query):
+        yield (*row[:_FORM_KEY], codes.form_key(row[_FORM_KEY]), *row[_FORM_KEY + 1:])
+
+
+#: where the form key is in a row of `rows` (stored as its code, see `form_codes`)
+_FORM_KEY = 7
 
 
 def exported_versions(session: Session, job: ExportJob) -> list[int]:

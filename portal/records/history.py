@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from portal.meddra.services import level_of as meddra_level
+from portal.meddra.services import term_names
 from portal.records.models import Submission
 from portal.records.policy import View, view_for
 from portal.records.submissions import (
@@ -57,10 +59,16 @@ def history(session: Session, actor: Any, submission: Submission,
     locale = current_locale()
     definition = ref.protocol.definition
 
+    names = term_names(locale, session)
+
     def shown(key: str, value: Any) -> Any:
         fld = fields.get(key)
         if fld is None or value is None:
             return value
+        level = meddra_level(fld)
+        if level is not None:
+            # `code — term` from the laboratory's release, as the submission page shows it.
+            return names.describe(value, level)
         return value_text(fld, value, choice_labels(fld, definition, locale))
     entries: list[HistoryEntry] = []
     previous: dict[str, tuple[str, Any]] = {}

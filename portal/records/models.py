@@ -1,10 +1,11 @@
 """Patients and their submissions: everything a person typed is stored sealed (SEC-CRY-1).
 
 In clear stay only what the portal itself generates or needs to find rows: opaque handles, the
-case number, the establishment, the form key, statuses, timestamps, who acted, and the keyed
-blind index that warns of a probable duplicate. Identification letters, birth data, weight and
-height (a patient's `identity`) and every answer (a submission revision's `payload`) are sealed
-with AES-256-GCM under their own data key, wrapped by a versioned key-encryption key.
+case number, the establishment, the form key (as an opaque keyed code: which form a patient has
+is itself health data), statuses, timestamps, who acted, and the keyed blind index that warns of
+a probable duplicate. Identification letters, birth data, weight and height (a patient's
+`identity`) and every answer (a submission revision's `payload`) are sealed with AES-256-GCM
+under their own data key, wrapped by a versioned key-encryption key.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.access.models import Establishment
 from portal.db import Base, UTCDateTime, created_at
 from portal.protocols.models import ProtocolVersion
+from portal.records.form_codes import FormKey
 
 
 class Patient(Base):
@@ -109,9 +111,10 @@ class Submission(Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     #: the protocol version the form was filled against (it always re-renders with it)
     protocol_version_id: Mapped[int] = mapped_column(ForeignKey("protocol_version.id"))
-    form_key: Mapped[str] = mapped_column(String(50), index=True)
+    #: stored as its keyed code, never in clear (`portal.records.form_codes`)
+    form_key: Mapped[str] = mapped_column(FormKey(), index=True)
     #: the form key for a non-repeatable form, None for repeatable ones (see the constraint)
-    singleton_key: Mapped[str | None] = mapped_column(String(50))
+    singleton_key: Mapped[str | None] = mapped_column(FormKey())
     #: draft | submitted
     status: Mapped[str] = mapped_column(String(12))
     #: optimistic concurrency counter

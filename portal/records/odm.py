@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session, defer
 
 from portal import clock
 from portal.errors import NotFound
+from portal.meddra.services import TermNames
+from portal.meddra.services import level_of as meddra_level
 from portal.protocols.models import ProtocolVersion
 from portal.protocols.schema import Choice, FieldDef, Form, Protocol, Schedule, Section, Text
 from portal.records.display import choice_labels
@@ -61,9 +63,12 @@ class _FormLayout:
     event_field: str | None
     first_timepoint: str | None
     repeatable: bool
+    #: MedDRA-coded field key -> level (LLT, PT), when a release names the codes: each gets a
+    #: companion item `<key>_term` with the term, as the CSV has a `_label` column
+    meddra: dict[str, str]
 
 
-def _layout(protocol: Protocol, form: Form) -> _FormLayout:
+def _layout(protocol: Protocol, form: Form, *, with_terms: bool = False) -> _FormLayout:
     codes = {tp.code for tp in protocol.schedule.timepoints}
     event_field = None
     for _si, _fi, _section, fld in form.iter_fields():
@@ -73,8 +78,10 @@ def _layout(protocol: Protocol, form: Form) -> _FormLayout:
     groups = [(s.key, s.repeat is not None,
                [f.key for f in s.fields if f.identifies not in HIDDEN_IDENTIFIERS])
               for s in form.sections]
+    meddra = {fld.key: level for _si, _fi, _section, fld in form.iter_fields()
+              if with_terms and (level := meddra_level(fld)) is not None}
     return _FormLayout(groups, event_field, form.timepoints[0] if form.timepoints else None,
-                       form.repeatable)
+                       form.repeatable, meddra)
 
 
 # --- metadata --------------------------------------------------------------------------------
@@ -200,14 +207,20 @@ class _MetaDataVersion:
                 continue  # only identification fields: never in the data
             fields = {f.key: f for f in section.fields}
             group_oid = f"IG.{_oid(form.key)}.{_oid(section_key)}"
-            item_refs = []
-            for order, key in enumerate(keys, start=1):
+            item_refs: list[str] = []
+            for key in keys:
                 fld = fields[key]
                 item_oid = f"I.{_oid(form.key)}.{_oid(key)}"
-                item_refs.append(f'<ItemRef ItemOID="{item_oid}" OrderNumber="{order}" '
+                item_refs.append(f'<ItemRef ItemOID="{item_oid}" '
+                                 f'OrderNumber="{len(item_refs) + 1}" '
                                  f'Mandatory="{_yes(_mandatory(fld))}"/>')
                 if item_oid not in self.item_defs:
                     self.item_defs[item_oid] = self.item_def(item_oid, form.key, fld)
+                if key in layout.meddra:
+                    term_oid = f"{item_oid}_term"
+                    item_refs.append(f'<ItemRef ItemOID="{term_oid}" '
+                                     f'OrderNumber="{len(item_refs) + 1}" Mandatory="No"/>')
+                    self.item_defs.setdefault(term_oid, _term_item_def(term_oid, fld))
             always = _group_mandatory(section, [fields[key] for key in keys])
             group_refs.append(f'<ItemGroupRef ItemGroupOID="{group_oid}" '
                               f'OrderNumber="{len(group_refs) + 1}" Mandatory="{_yes(always)}"/>')
@@ -326,8 +339,8 @@ def _exported_keys(layout: _FormLayout) -> set[str]:
     return {key for _section, _repeated, keys in layout.groups for key in keys}
 
 
-def _study(session: Session, job: ExportJob,
-           layouts: dict[tuple[int, str], _FormLayout]) -> Iterator[str]:
+def _study(session: Session, job: ExportJob, layouts: dict[tuple[int, str], _FormLayout], *,
+           with_terms: bool = False) -> Iterator[str]:
     """Yield the `Study` element: one MetaDataVersion per version the rows were filled with.
 
     Fills `layouts`, so that the data is written with the very layouts the metadata describes.
@@ -341,7 +354,7 @@ def _study(session: Session, job: ExportJob,
         definition = protocol_of(version).definition
         forms = _exported_forms(definition, job.form_key)
         for form in forms:
-            layouts[(version.id, form.key)] = _layout(definition, form)
+            layouts[(version.id, form.key)] = _layout(definition, form, with_terms=with_terms)
         described.append((version, definition, forms))
     units = sorted({fld.unit for version, _definition, forms in described for form in forms
                     for _si, _fi, _section, fld in form.iter_fields()
@@ -374,6 +387,17 @@ def _study(session: Session, job: ExportJob,
     yield "</Study>\n"
 
 
+def _term_item_def(oid: str, fld: FieldDef) -> str:
+    """The companion item that carries the MedDRA term of a coded field's value."""
+    return (f'<ItemDef OID="{oid}" Name={quoteattr(fld.key + "_term")} DataType="text">'
+            '<Description>'
+            f'<TranslatedText xml:lang="fr">Terme MedDRA de {escape(fld.key)}, selon la '
+            "version chargée par le laboratoire</TranslatedText>"
+            f'<TranslatedText xml:lang="en">MedDRA term of {escape(fld.key)}, from the '
+            "laboratory's loaded release</TranslatedText></Description>"
+            + _translated("Question", fld.label) + "</ItemDef>")
+
+
 # --- clinical data ---------------------------------------------------------------------------
 
 
@@ -383,8 +407,23 @@ def _item(form_key: str, key: str, value: Any) -> str:
             f"Value={quoteattr(text)}/>")
 
 
+def _items(layout: _FormLayout, form_key: str, keys: list[str], values: dict[str, Any],
+           terms: TermNames) -> list[str]:
+    items = []
+    for key in keys:
+        value = values.get(key)
+        if value is None:
+            continue
+        items.append(_item(form_key, key, value))
+        if key in layout.meddra:
+            name = terms.name(value, layout.meddra[key])
+            if name is not None:
+                items.append(_item(form_key, f"{key}_term", name))
+    return items
+
+
 def _form_xml(layout: _FormLayout, form_key: str, repeat_key: str,
-              answers: dict[str, Any]) -> str:
+              answers: dict[str, Any], terms: TermNames) -> str:
     # A repeat key only where the metadata says the form repeats (the event already names
     # the submission).
     repeat = f' FormRepeatKey="{repeat_key}"' if layout.repeatable else ""
@@ -393,13 +432,13 @@ def _form_xml(layout: _FormLayout, form_key: str, repeat_key: str,
         group_oid = f"IG.{_oid(form_key)}.{_oid(section)}"
         if repeated:
             for index, entry in enumerate(answers.get(section) or [], start=1):
-                items = [_item(form_key, k, entry[k]) for k in keys if entry.get(k) is not None]
+                items = _items(layout, form_key, keys, entry, terms)
                 if items:
                     parts.append(f'<ItemGroupData ItemGroupOID="{group_oid}" '
                                  f'ItemGroupRepeatKey="{index}">' + "".join(items) +
                                  "</ItemGroupData>")
         else:
-            items = [_item(form_key, k, answers[k]) for k in keys if answers.get(k) is not None]
+            items = _items(layout, form_key, keys, answers, terms)
             if items:
                 parts.append(f'<ItemGroupData ItemGroupOID="{group_oid}">' + "".join(items) +
                              "</ItemGroupData>")
@@ -417,7 +456,8 @@ def stream_odm(session: Session, job: ExportJob) -> Iterator[str]:
            f'FileOID="AAC.{_oid(job.protocol_key)}.{secrets.token_hex(8)}" '
            f'CreationDateTime="{created}" SourceSystem="AAC Portal">\n')
     layouts: dict[tuple[int, str], _FormLayout] = {}
-    yield from _study(session, job, layouts)
+    terms = TermNames(session, job.locale)
+    yield from _study(session, job, layouts, with_terms=terms.loaded)
     opener = Opener(session, job)
     current_version_id = current_subject = None
     out: list[str] = []
@@ -442,13 +482,13 @@ def stream_odm(session: Session, job: ExportJob) -> Iterator[str]:
         if layout is None:
             definition = _definition(session, row.version_id)
             layout = layouts[(row.version_id, row.form_key)] = _layout(
-                definition, definition.form(row.form_key))
+                definition, definition.form(row.form_key), with_terms=terms.loaded)
         event = (answers.get(layout.event_field) if layout.event_field else None) or \
             layout.first_timepoint or UNSCHEDULED
         # One occurrence per submission: events are Repeating in the metadata.
         out.append(f'<StudyEventData StudyEventOID="SE.{_oid(str(event))}" '
                    f'StudyEventRepeatKey="S{row.id}">' +
-                   _form_xml(layout, row.form_key, f"S{row.id}", answers) +
+                   _form_xml(layout, row.form_key, f"S{row.id}", answers, terms) +
                    "</StudyEventData>")
         if len(out) >= 200:
             yield "".join(out)

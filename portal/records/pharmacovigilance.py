@@ -35,6 +35,7 @@ from portal.mail import send_after_commit
 from portal.permissions import Role
 from portal.protocols.schema import FormKind
 from portal.records.actions import RecordsAction
+from portal.records.form_codes import form_code
 from portal.records.models import EventHandOff, EventListVisit, Patient, Submission
 from portal.records.versions import protocol_of
 
@@ -107,7 +108,7 @@ def hand_off(session: Session, actor: Any, submission: Submission) -> EventHandO
     session.add(done)
     session.flush()
     record(session, actor, RecordsAction.EVENT_HAND_OFF, submission,
-           patient=submission.patient.audit_ref, form=submission.form_key,
+           patient=submission.patient.audit_ref, form=form_code(session, submission.form_key),
            revision=submission.revision_number)
     return done
 

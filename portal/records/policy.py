@@ -26,6 +26,7 @@ from portal.db import app_of, new_session
 from portal.errors import Forbidden, NotFound
 from portal.permissions import Permission
 from portal.records.actions import RecordsAction
+from portal.records.form_codes import form_code
 from portal.records.models import Patient, Submission
 
 log = logging.getLogger(__name__)
@@ -261,7 +262,7 @@ def submission_for(session: Session, actor: Any, handle: str, *,
     """
     submission = submission_to_change(session, actor, handle, need=need)
     log_read(session, actor, RecordsAction.SUBMISSION_READ, submission,
-             patient=submission.patient.audit_ref, form=submission.form_key)
+             patient=submission.patient.audit_ref, form=form_code(session, submission.form_key))
     return submission
 
 

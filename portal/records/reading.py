@@ -73,6 +73,7 @@ from portal.permissions import Permission
 from portal.protocols.models import ProtocolVersion
 from portal.records.actions import LIMITATION_LABELS, RECTIFICATION_LABELS, RecordsAction
 from portal.records.display import shown_answers
+from portal.records.form_codes import form_code
 from portal.records.identities import Identity
 from portal.records.identities import read_identity as _open_identity
 from portal.records.integrity import RecordIntegrityError, report_integrity_failure
@@ -344,7 +345,7 @@ def submission_values(session: Session, actor: Any, submission: Submission, *,
                RecordsAction.SUBMISSION_READ, submission)
     revision = _revision(submission, number)
     _log_one(session, actor, purpose, _bulk, RecordsAction.SUBMISSION_READ, submission,
-             submissions=1, patient=patient.audit_ref, form=submission.form_key)
+             submissions=1, patient=patient.audit_ref, form=form_code(session, submission.form_key))
     return _values(submission, patient, revision,
                    open_revision(session, actor, submission, revision))
 
@@ -390,7 +391,7 @@ def protocol_submissions(session: Session, actor: Any, protocol_key: str, *,
     if _bulk is None:
         counts: dict[str, Any] = {"submissions": 0, "refused": 0}
         log_read(session, actor, RecordsAction.BULK_READ, ("protocol", protocol_key),
-                 purpose=str(purpose), form=form_key or "all",
+                 purpose=str(purpose), form=form_code(session, form_key) if form_key else "all",
                  as_of=as_of.isoformat(timespec="seconds") if as_of else "now", _live=counts)
     else:
         counts = _bulk.counts

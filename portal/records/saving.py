@@ -26,6 +26,7 @@ from portal.protocols.builder import plain_form_class
 from portal.records import display, overview, submissions
 from portal.records.actions import RecordsAction
 from portal.records.clinic_time import clinical_today
+from portal.records.form_codes import form_code
 from portal.records.models import Patient, Submission
 from portal.records.policy import view_for
 from portal.records.refusals import FieldError, IdentifierRefused, refuse_identifiers
@@ -191,7 +192,8 @@ def _conflict(session: Session, actor: Any, patient: Patient, ref: submissions.F
     """Log the conflict and open the answers now stored, for the second editor to compare."""
     session.rollback()
     record(session, actor, RecordsAction.SUBMISSION_CONFLICT, current,
-           patient=patient.audit_ref, form=current.form_key, version=current.version)
+           patient=patient.audit_ref, form=form_code(session, current.form_key),
+           version=current.version)
     shown: list[Any] = []
     if not current.is_draft:
         view = view_for(session, actor)

@@ -29,6 +29,7 @@ from portal.protocols.schema import Form, FormKind
 from portal.records import pharmacovigilance
 from portal.records.actions import RecordsAction, RectificationReason
 from portal.records.clinic_time import clinical_today
+from portal.records.form_codes import form_code
 from portal.records.integrity import RecordIntegrityError, report_integrity_failure
 from portal.records.limitation import checked_request_ref, ensure_not_limited
 from portal.records.models import Patient, Submission, SubmissionRevision
@@ -272,7 +273,8 @@ def save_draft(session: Session, actor: Any, patient: Patient, ref: FormRef,
     _seal_into(session, revision, submission, patient, ref.version, texts)
     session.flush()
     record(session, actor, RecordsAction.SUBMISSION_DRAFT, submission,
-           patient=patient.audit_ref, form=submission.form_key, inputs=len(texts))
+           patient=patient.audit_ref, form=form_code(session, submission.form_key),
+           inputs=len(texts))
     return submission
 
 
@@ -350,7 +352,7 @@ def submit(session: Session, actor: Any, patient: Patient, ref: FormRef,
     _seal_into(session, revision, submission, patient, ref.version, answers)
     session.flush()
     record(session, actor, RecordsAction.SUBMISSION_CREATE, submission,
-           patient=patient.audit_ref, form=submission.form_key,
+           patient=patient.audit_ref, form=form_code(session, submission.form_key),
            protocol_version=ref.version.version_label, notice_version=notice)
     if pharmacovigilance.is_serious(ref.definition.kind, answers):
         pharmacovigilance.notify_serious(session, actor, submission)
@@ -409,7 +411,7 @@ def rectify(session: Session, actor: Any, submission: Submission, answers: dict[
     submission.updated_at, submission.updated_by_id = now, author_id
     session.flush()
     record(session, actor, RecordsAction.SUBMISSION_RECTIFY, submission,
-           patient=patient.audit_ref, form=submission.form_key, revision=number,
+           patient=patient.audit_ref, form=form_code(session, submission.form_key), revision=number,
            reason=reason, changed=len(changed), request=request_ref)
     kind = ref.definition.kind
     if pharmacovigilance.is_serious(kind, answers) and \

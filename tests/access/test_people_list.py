@@ -79,11 +79,23 @@ def test_people_are_searched_by_login_or_name_in_a_post_only(as_admin, crowd, mo
     # A GET does not search: the address carries no name.
     assert len(_logins(as_admin.get("/access/people?q=cheval").text)) == 6
     monkeypatch.setattr(people, "PAGE_SIZE", 1)
-    first = as_admin.post("/access/people", data={"q": ".", "sort": "login"})
+    # "a": the login alice.admin and the last name Aubert (of zoe.a).
+    first = as_admin.post("/access/people", data={"q": "a", "sort": "login"})
     assert _logins(first.text) == ["alice.admin"] and _next(first.text) is None
     after = re.search(r'name="after" value="(\d+)"', first.text).group(1)
-    second = as_admin.post("/access/people", data={"q": ".", "sort": "login", "after": after})
-    assert _logins(second.text) == ["victor.e"]
+    second = as_admin.post("/access/people", data={"q": "a", "sort": "login", "after": after})
+    assert _logins(second.text) == ["zoe.a"]
+
+
+def test_the_search_finds_the_beginning_of_a_login_or_a_name(as_admin, crowd):
+    """A prefix search, so that the database reads an index range (issue 13), not a scan."""
+    assert _logins(as_admin.post("/access/people", data={"q": "Dup"}).text) == ["wanda.d"]
+    assert _logins(as_admin.post("/access/people", data={"q": "wan"}).text) == ["wanda.d"]
+    assert _logins(as_admin.post("/access/people", data={"q": "xavier.c"}).text) == ["xavier.c"]
+    assert "Nobody's login or name" in as_admin.post("/access/people", data={"q": "pont"}).text
+    # Typed wildcards are letters like any other.
+    assert "Nobody's login or name" in as_admin.post("/access/people", data={"q": "%"}).text
+    assert "Nobody's login or name" in as_admin.post("/access/people", data={"q": "w_n"}).text
 
 
 def test_a_search_longer_than_any_name_is_a_form_error(as_admin, crowd):

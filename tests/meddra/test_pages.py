@@ -110,3 +110,52 @@ def test_the_export_names_the_code_in_the_exporter_language(db, client, prescrib
     assert rows["fr"][0]["meddra_llt_code"] == "90002001"
     assert rows["fr"][0]["meddra_llt_code_label"] == "Crampe de jambe de Lindqvist"
     assert rows["en"][0]["meddra_llt_code_label"] == "Lindqvist leg cramp"
+
+
+def test_the_history_shows_the_code_and_its_term_before_and_after(db, client, prescriber,
+                                                                  patient, both_releases) -> None:
+    """Issue 13: the history page named bare codes."""
+    from portal.records import submissions
+
+    event = helpers.submit(db, prescriber, patient, "adverse_event",
+                           dict(helpers.adverse_event_answers(), meddra_llt_code="90001001"))
+    submissions.rectify_with_answers(
+        db, prescriber, event, dict(helpers.adverse_event_answers(), meddra_llt_code="90002001"),
+        "transcription_error", event.version)
+    db.commit()
+    login(client, prescriber)
+    page = client.get(f"/submissions/{event.handle}/history?lang=en").get_data(as_text=True)
+    assert "90001001 — Velnor skin eruption" in page
+    assert "90002001 — Lindqvist leg cramp" in page
+
+
+def _odm(client) -> str:  # noqa: ANN001
+    response = client.post("/exports?lang=en", data={
+        "protocol_key": helpers.PROTOCOL_KEY, "form_key": "adverse_event", "fmt": "odm"})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_the_odm_export_carries_the_term_beside_the_code(db, client, prescriber, patient,
+                                                         pharmacovigilance,
+                                                         both_releases) -> None:
+    """Issue 13: the ODM export held bare codes; a companion item carries the term."""
+    helpers.submit(db, prescriber, patient, "adverse_event",
+                   dict(helpers.adverse_event_answers(), meddra_llt_code="90002001"))
+    login(client, pharmacovigilance)
+    odm = _odm(client)
+    assert ('<ItemData ItemOID="I.adverse_event.meddra_llt_code" Value="90002001"/>'
+            '<ItemData ItemOID="I.adverse_event.meddra_llt_code_term" '
+            'Value="Lindqvist leg cramp"/>') in odm
+    assert '<ItemDef OID="I.adverse_event.meddra_llt_code_term" Name="meddra_llt_code_term"' \
+        in odm
+    assert '<ItemRef ItemOID="I.adverse_event.meddra_llt_code_term"' in odm
+
+
+def test_without_a_release_the_odm_export_has_no_term_item(db, client, prescriber, patient,
+                                                           pharmacovigilance) -> None:
+    helpers.submit(db, prescriber, patient, "adverse_event",
+                   dict(helpers.adverse_event_answers(), meddra_llt_code="18505751"))
+    login(client, pharmacovigilance)
+    odm = _odm(client)
+    assert 'Value="18505751"' in odm and "_term" not in odm

@@ -43,7 +43,8 @@ def nir_bodies(draw: st.DrawFn) -> str:
 
 @st.composite
 def identifiers(draw: st.DrawFn) -> str:
-    """A NIR with its right key, with a wrong key (a typo), a bare body, or an INS-C."""
+    """A NIR with its right key, with a wrong key (a typo), a bare body, or 22 digits (a real
+    INS-C, whose key is right, or any 22 digits)."""
     body = draw(nir_bodies())
     kind = draw(st.sampled_from(["nir", "nir", "nir", "typo", "body", "ins_c"]))
     if kind == "nir":
@@ -53,7 +54,14 @@ def identifiers(draw: st.DrawFn) -> str:
         return f"{body}{key:02d}"
     if kind == "body":
         return body
+    if draw(st.booleans()):  # a real INS-C: 64 bits of a digest in decimal, and its key
+        value = draw(st.integers(0, 2**64 - 1))
+        return f"{value:020d}{97 - value % 97:02d}"
     return "".join(draw(st.lists(st.sampled_from(string.digits), min_size=22, max_size=22)))
+
+
+def _is_ins_c(value: str) -> bool:
+    return len(value) == 22 and 97 - int(value[:-2]) % 97 == int(value[-2:])
 
 
 def _digit(draw: st.DrawFn, char: str, zeros: list[int]) -> str:
@@ -73,8 +81,9 @@ def disguised(draw: st.DrawFn, value: str | None = None) -> str:
                                 "mixed"]))
     if way == "scientific" and (not value.isdigit() or value.startswith("0")):
         way = "units"  # 2A/2B is no number; a leading zero is lost in one
-    if len(value) == 22 and way != "scientific":
-        way = draw(st.sampled_from(["scripts", "invisible"]))  # an INS-C is one piece
+    if len(value) == 22 and way != "scientific" and not _is_ins_c(value):
+        # 22 digits without an INS-C's key are read as separate numbers once cut
+        way = draw(st.sampled_from(["scripts", "invisible"]))
     elif way == "regrouped" and len(value) == 15 and nir_key(value[:13]) != int(value[13:]):
         way = "units"  # regrouped with a wrong key: no longer recognisable as a NIR
     if way == "scientific":
@@ -88,7 +97,9 @@ def disguised(draw: st.DrawFn, value: str | None = None) -> str:
             cuts = draw(st.sets(st.integers(1, len(value) - 1), min_size=1, max_size=6))
         elif way in ("units", "mixed"):
             cuts, position = set(), 0
-            for width in UNITS:
+            # An INS-C has no printed units: it is written in groups of two, three or four.
+            widths = UNITS if len(value) != 22 else [draw(st.integers(2, 4))] * 11
+            for width in widths:
                 position += width
                 if position < len(value) and draw(st.booleans()):
                     cuts.add(position)

@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select
 from portal.audit.models import AuditEvent
 from portal.notices.models import NoticeVersion
 from portal.records import refusals, submissions
+from portal.records.form_codes import form_code
 from portal.records.models import Submission, SubmissionRevision
 from tests.helpers_auth import login
 from tests.records import helpers
@@ -134,7 +135,7 @@ def test_a_double_click_stores_one_submission(app, db, client, prescriber, patie
     follow_ups = db.scalars(select(Submission).where(Submission.form_key == "follow_up")).all()
     assert len(follow_ups) == 1
     assert len([e for e in _audits(db, "records:submission:create")
-                if e.details["form"] == "follow_up"]) == 1
+                if e.details["form"] == form_code(db, "follow_up")]) == 1
 
 
 def test_a_form_that_exists_once_is_not_filled_twice(db, client, prescriber, patient):
@@ -169,7 +170,8 @@ def test_rectification_needs_a_reason_and_keeps_the_history(db, client, prescrib
     assert "Transcription error" in history and prescriber.login in history
     assert "Dose" in history and "250.0" in history and helpers.DISTINCTIVE["dose"] in history
     entry = _audits(db, "records:submission:rectify")[0]
-    assert entry.details == {"patient": patient.case_number, "form": "initiation",
+    assert entry.details == {"patient": patient.case_number,
+                             "form": form_code(db, "initiation"),
                              "revision": 2, "reason": "transcription_error", "changed": 1,
                              "request": None}
 

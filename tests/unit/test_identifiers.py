@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from portal.identifiers import (
     is_valid_finess,
+    is_valid_ins_c,
     is_valid_nir,
     is_valid_rpps,
     looks_like_nir_or_ins,
@@ -169,6 +170,14 @@ def test_medicine_codes_starting_with_340_are_not_nir_bodies() -> None:
         "1 2 250 1 213 1 4 8",
         "\uff11.\uff12.250.1.213.1.4.9",
         "12345678901\u200b23456789012",
+        # Issue 26: an INS-C (right key) cut by separators, in any grouping.
+        "1541 1873 8747 7485 5624 88",
+        "15.41.18.73.87.47.74.85.56.24.88",
+        "1541-1873-8747-7485-5624-88",
+        "INS-C : 154118738747 7485562488, le 12/03",
+        "1541\u20131873\u20138747\u20137485\u20135624\u201388",
+        "\uff11\uff15\uff14\uff11 1873 8747 7485 5624 88",
+        "2024 1541 1873 8747 7485 5624 88",
     ],
 )
 def test_nir_and_ins_values_are_found_anywhere(text: str) -> None:
@@ -191,7 +200,9 @@ def test_nir_and_ins_values_are_found_anywhere(text: str) -> None:
         "12345678901234567890123",  # 23 digits.
         "2023 90963 619511",  # Separate numbers: cuts not where a NIR has them.
         "04 85 51 43 79 08 94 84 76 63 01 66 33 87 10",
-        "876422 3475 781952 517942",
+        "876422 3475 781952 517942",  # 22 digits whose key is wrong: separate numbers.
+        "1541 1873 8747 7485 5624 89",
+        "01 23 45 67 89 / 01 23 45 67 89 / 12",
         "1.2.250.1.213.1.40",  # Another OID arc.
         "10012345673",  # An RPPS.
         "750712184",  # A FINESS.
@@ -337,3 +348,11 @@ def test_initials_are_always_short_upper_case_letters(surname: str, first_name: 
     except ValueError:
         return
     assert re.fullmatch(r"[A-Z]{1,3}-[A-Z]{1,2}", code)
+
+
+def test_an_ins_c_has_a_64_bit_value_and_its_key() -> None:
+    assert is_valid_ins_c("1541187387477485562488")
+    assert not is_valid_ins_c("1541187387477485562489")
+    body = 2**64  # one more than 64 bits can hold, with its key
+    assert not is_valid_ins_c(f"{body}{97 - body % 97:02d}")
+    assert not is_valid_ins_c("15411873874774855624")
