@@ -14,5 +14,12 @@ __all__ = ["final_resume_approval_date", "init_app", "reports_of"]
 
 
 def init_app(app: Flask) -> None:
-    """Put the report tables on the metadata."""
-    from portal.reports import models  # noqa: F401 - tables on the metadata
+    """Register the report tables, settings and `portal report` commands."""
+    from portal.reports import (
+        models,  # noqa: F401 - tables on the metadata
+        settings,
+    )
+    from portal.reports.cli import report_cli
+
+    settings.init_app(app)
+    app.cli.add_command(report_cli)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import CheckConstraint, Date, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base, bool_false, created_at
@@ -73,3 +73,37 @@ class SummaryReport(Base):
 
     def __repr__(self) -> str:
         return f"<SummaryReport {self.protocol_key}#{self.number} lock {self.data_lock_date}>"
+
+
+class ReportGeneration(Base):
+    """One computation of a report's dataset, frozen at its data lock.
+
+    The first generation of a report records the revision of every submission it used and the
+    definition version; later ones reuse that version and are compared with it, so that a
+    rectification after the data lock never changes a report already produced (it is listed in
+    the next one). Only aggregates leave the portal; the versions stay here.
+    """
+
+    __tablename__ = "report_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("summary_report.id"), index=True)
+    generated_at: Mapped[created_at]
+    #: who generated it (login or CLI operator)
+    generated_by_label: Mapped[str] = mapped_column(String(128))
+    #: the protocol version whose table declarations and labels were used
+    protocol_version_id: Mapped[int] = mapped_column(ForeignKey("protocol_version.id"))
+    #: the small-cell threshold applied
+    threshold: Mapped[int] = mapped_column(Integer)
+    #: number of submitted forms read
+    submission_count: Mapped[int] = mapped_column(Integer)
+    #: JSON {submission id: revision number} of the forms read, as they stood at the data lock
+    versions: Mapped[str] = mapped_column(Text)
+    #: SHA-256 of the shown tables and what they were computed from (printed on every output)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+
+    audit_type = "summary_report"
+
+    @property
+    def audit_ref(self) -> str:
+        return f"G{self.id}"
