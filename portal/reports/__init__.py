@@ -14,12 +14,19 @@ __all__ = ["final_resume_approval_date", "init_app", "reports_of"]
 
 
 def init_app(app: Flask) -> None:
-    """Register the report tables, settings and `portal report` commands."""
+    """Register the report tables, settings, pages, menu entry and `portal report` commands."""
+    from flask_babel import lazy_gettext as _l
+
+    from portal.navigation import NavEntry, add_menu_entry
+    from portal.permissions import Permission
     from portal.reports import (
         models,  # noqa: F401 - tables on the metadata
         settings,
     )
     from portal.reports.cli import report_cli
+    from portal.reports.routes import bp
 
     settings.init_app(app)
+    app.register_blueprint(bp)
     app.cli.add_command(report_cli)
+    add_menu_entry(app, NavEntry("reports.calendar", _l("Reports"), Permission.AGGREGATE_READ))

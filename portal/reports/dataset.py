@@ -451,3 +451,42 @@ def _add(item: _Compiled, acc: _Accumulator, answers: dict[str, Any]) -> None:
         return
     for row in item.row_keys(answers):
         acc.counts[(row, column)] += 1
+
+
+def tables_to_data(tables: list[Table]) -> list[dict[str, Any]]:
+    """The tables as shown (texts only: nothing suppressed survives this)."""
+    return [
+        {
+            "key": t.key,
+            "scope": t.scope,
+            "title": t.title,
+            "kind": t.kind,
+            "row_header": t.row_header,
+            "row_labels": t.row_labels,
+            "column_labels": t.column_labels,
+            "cells": t.rows_text(),
+            "note": t.note,
+            "threshold": t.threshold,
+        }
+        for t in tables
+    ]
+
+
+def tables_from_data(data: list[dict[str, Any]]) -> list[Table]:
+    """Tables stored by `tables_to_data`, to show or write again."""
+    return [
+        Table(
+            d["key"],
+            d["scope"],
+            d["title"],
+            d["kind"],
+            d["row_header"],
+            list(d["row_labels"]),
+            list(d["column_labels"]),
+            [list(row) for row in d["cells"]],
+            [[Mark.shown] * len(row) for row in d["cells"]],
+            int(d["threshold"]),
+            d.get("note", ""),
+        )
+        for d in data
+    ]

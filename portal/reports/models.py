@@ -101,6 +101,9 @@ class ReportGeneration(Base):
     versions: Mapped[str] = mapped_column(Text)
     #: SHA-256 of the shown tables and what they were computed from (printed on every output)
     fingerprint: Mapped[str] = mapped_column(String(64))
+    #: JSON of the tables as shown (suppression applied, aggregates only): pages and files are
+    #: made from it, so they always match the fingerprint
+    tables: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
 
     audit_type = "summary_report"
 

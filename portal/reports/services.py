@@ -7,7 +7,7 @@ import enum
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from portal.records.models import Submission
 from portal.records.reading import Purpose, SubmissionValues, protocol_submissions
 from portal.reports import settings
 from portal.reports.calendar import CalendarError, report_at
-from portal.reports.dataset import Table, compute
+from portal.reports.dataset import Table, compute, tables_from_data, tables_to_data
 from portal.reports.models import ReportGeneration, SummaryReport
 from portal.reports.outputs import Meta, write_all
 from portal.reports.suppression import suppress, with_margins
@@ -195,6 +195,14 @@ def generate(session: Session, actor: Any, protocol_key: str, data_lock: date) -
     )
     session.add(generation)
     session.flush()
+    meta = _meta(
+        report, definition.title.fr, definition.product.name, meta_fields["definition"], generation
+    )
+    generation.tables = json.dumps(
+        {"meta": asdict(meta), "tables": tables_to_data(tables)},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     record(
         session,
         actor,
@@ -205,21 +213,41 @@ def generate(session: Session, actor: Any, protocol_key: str, data_lock: date) -
         submissions=len(versions),
         same_as_first=int(first is None or first.fingerprint == fingerprint),
     )
+    return Generated(report, generation, tables, meta, first)
+
+
+def _meta(
+    report: SummaryReport, title: str, product: str, definition: str, generation: ReportGeneration
+) -> Meta:
     from portal.i18n import local_time
 
-    meta = Meta(
-        protocol_key=protocol_key,
-        protocol_title=definition.title.fr,
-        product=definition.product.name,
+    return Meta(
+        protocol_key=report.protocol_key,
+        protocol_title=title,
+        product=product,
         number=report.number,
         period_start=local_time(report.period_start, "long_date", "fr"),
-        data_lock=local_time(data_lock, "long_date", "fr"),
-        definition=meta_fields["definition"],
-        fingerprint=fingerprint,
+        data_lock=local_time(report.data_lock_date, "long_date", "fr"),
+        definition=definition,
+        fingerprint=generation.fingerprint,
         generated_at=local_time(generation.generated_at, "datetime", "fr"),
-        threshold=threshold,
+        threshold=generation.threshold,
     )
-    return Generated(report, generation, tables, meta, first)
+
+
+def stored(generation: ReportGeneration) -> tuple[Meta, list[Table]]:
+    """A generation's meta and tables as they were shown when it was made."""
+    data = json.loads(generation.tables or "{}")
+    return Meta(**data["meta"]), tables_from_data(data["tables"])
+
+
+def latest_generation(session: Session, report: SummaryReport) -> ReportGeneration | None:
+    return session.scalar(
+        select(ReportGeneration)
+        .where(ReportGeneration.report_id == report.id)
+        .order_by(ReportGeneration.id.desc())
+        .limit(1)
+    )
 
 
 def generate_files(
