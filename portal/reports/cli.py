@@ -161,24 +161,63 @@ def submitted_command(
 def approved_command(
     protocol: str, data_lock: date, day: date, reference: str, operator: str | None
 ) -> None:
-    """Record ANSM's approval of a report's résumé."""
+    """Record ANSM's approval of a report's résumé, then mail the résumé to the prescribers
+    and pharmacists linked to the protocol's cases."""
     from portal.audit.services import cli_actor
     from portal.db import new_session
     from portal.reports.calendar import CalendarError, record_approval
+    from portal.reports.mailing import MailingError, mail_resume
 
+    actor = cli_actor(operator)
     with new_session(current_app) as session:
+        report = _report(session, protocol, data_lock)
         try:
-            record_approval(
-                session,
-                cli_actor(operator),
-                _report(session, protocol, data_lock),
-                approved_on=day,
-                reference=reference,
-            )
-        except CalendarError as exc:
+            record_approval(session, actor, report, approved_on=day, reference=reference)
+            recipients = mail_resume(session, actor, report)
+        except (CalendarError, MailingError) as exc:
             raise click.ClickException(str(exc)) from None
         session.commit()
-    click.echo(f"Approval of the résumé recorded on {day}.")
+    click.echo(
+        f"Approval of the résumé recorded on {day}; résumé mailed to "
+        f"{len(recipients)} professional(s)."
+    )
+
+
+@report_cli.command("transmit")
+@click.argument("protocol")
+@click.option("--data-lock", type=DAY, required=True)
+@click.option(
+    "--recipient",
+    required=True,
+    help="A recipient whose certificate is in PORTAL_REPORT_RECIPIENTS_DIR.",
+)
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), required=True)
+@_operator
+def transmit_command(
+    protocol: str, data_lock: date, recipient: str, output: Path, operator: str | None
+) -> None:
+    """Write the report's files, encrypted for RECIPIENT only (.zip.p7m, CMS AES-256)."""
+    from portal.audit.services import cli_actor
+    from portal.db import new_session
+    from portal.reports.services import latest_generation
+    from portal.reports.transmission import TransmissionError, transmit
+
+    with new_session(current_app) as session:
+        report = _report(session, protocol, data_lock)
+        generation = latest_generation(session, report)
+        if generation is None:
+            raise click.ClickException("generate the report first (portal report generate)")
+        try:
+            sent = transmit(session, cli_actor(operator), report, generation, recipient, output)
+        except TransmissionError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            raise click.ClickException(f"cannot write into {output}: {exc.strerror}") from None
+        session.commit()
+    click.echo(
+        f"{sent.path} written, readable by {recipient} only "
+        f"(certificate SHA-256 {sent.certificate_sha256[:16]}...)."
+    )
 
 
 @report_cli.command("generate")

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 DEFAULTS: dict[str, Any] = {
     #: counts from 1 to this minus one are shown "<N" in reports and aggregate views (PUT-12)
     "REPORT_SMALL_CELL_THRESHOLD": 5,
+    #: directory of the recipients' certificates, `<recipient>.pem` (reports leave encrypted)
+    "REPORT_RECIPIENTS_DIR": "",
 }
 #: below this the rule would protect nothing
 MIN_THRESHOLD = 2
