@@ -170,6 +170,7 @@ class _Compiled:
                 and fld.visible_if is None
                 and fld.type != "calculated"
             ]
+            self.missing_keys = [fld.key for fld in self.missing_fields]
 
     def labels(self, fld: FieldDef | None) -> dict[str, str]:
         if fld is None:
@@ -416,8 +417,15 @@ def compute(
         if day is not None:
             answers = {**answers, "__submitted__": day.isoformat()}
         for item, per_scope in items:
+            # What the form contributes is worked out once, then counted in each scope.
+            counted, numbers = _contribution(item, answers)
             for scope in scopes:
-                _add(item, per_scope[scope], answers)
+                acc = per_scope[scope]
+                acc.forms += 1
+                for key in counted:
+                    acc.counts[key] += 1
+                for column, number in numbers:
+                    acc.numbers[column].append(number)
     tables: list[Table] = []
     for scope in (INTERVAL, CUMULATIVE):
         tables.append(_cases_table(cases, scope, threshold))
@@ -434,23 +442,23 @@ def compute(
     return tables
 
 
-def _add(item: _Compiled, acc: _Accumulator, answers: dict[str, Any]) -> None:
-    acc.forms += 1
+_EMPTY = (None, "", [])
+
+
+def _contribution(
+    item: _Compiled, answers: dict[str, Any]
+) -> tuple[list[tuple[str, str]], list[tuple[str, Decimal]]]:
+    """The count keys and the numbers one form adds to a table."""
     stat = item.spec.statistic
     if stat == ReportStatistic.missing:
-        for fld in item.missing_fields:
-            if answers.get(fld.key) in (None, "", []):
-                acc.counts[(fld.key, "")] += 1
-        return
+        get = answers.get
+        return [(key, "") for key in item.missing_keys if get(key) in _EMPTY], []
     column = item.column_key(answers)
     if stat == ReportStatistic.summary:
         assert item.field is not None
         number = _number(answers.get(item.field.key))
-        if number is not None:
-            acc.numbers[column].append(number)
-        return
-    for row in item.row_keys(answers):
-        acc.counts[(row, column)] += 1
+        return [], ([] if number is None else [(column, number)])
+    return [(row, column) for row in item.row_keys(answers)], []
 
 
 def tables_to_data(tables: list[Table]) -> list[dict[str, Any]]:
