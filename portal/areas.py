@@ -4,4 +4,5 @@ A module of its own so that the app factory, the demo and the model registry rea
 without importing each other.
 """
 
-AREAS = ("accounts", "access", "audit", "meddra", "protocols", "notices", "records", "rights")
+AREAS = ("accounts", "access", "audit", "meddra", "protocols", "notices", "records", "reports",
+         "rights")
