@@ -27,6 +27,7 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    text,
 )
 from sqlalchemy.engine import Connection
 
@@ -75,8 +76,9 @@ def create_archive_store(app: Flask) -> None:
     """Create the archive's tables (and schema on PostgreSQL) if they do not exist."""
     engine = archive_engine(app)
     with engine.begin() as connection:
-        if connection.dialect.name == "postgresql" and connection.exec_driver_sql(
-                f"SELECT 1 FROM pg_namespace WHERE nspname = '{SCHEMA}'").first() is None:
+        if connection.dialect.name == "postgresql" and connection.execute(
+                text("SELECT 1 FROM pg_namespace WHERE nspname = :name"), {"name": SCHEMA}
+        ).first() is None:
             # Usually created by the database owner, AUTHORIZATION the archive's role.
             connection.exec_driver_sql(f"CREATE SCHEMA {SCHEMA}")
         archive_metadata.create_all(connection)
