@@ -1,7 +1,7 @@
 """retention cases evidence holds ledger runs lock
 
 Revision ID: e3a9c5b1f7d2
-Revises: d7b3f1a9c2e6
+Revises: b6c2e8f4a1d3
 Create Date: 2026-12-03 15:25:13.198601
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import portal.db
 
 revision = 'e3a9c5b1f7d2'
-down_revision = 'd7b3f1a9c2e6'
+down_revision = 'b6c2e8f4a1d3'
 branch_labels = None
 depends_on = None
 
