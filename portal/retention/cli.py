@@ -25,15 +25,19 @@ def _day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dat
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _case(session, case_number: str):  # noqa: ANN001, ANN202
+def _case(session, case_number: str, *, archived_too: bool = False):  # noqa: ANN001, ANN202
     from portal.records.models import Patient
-    from portal.retention.services import case_of
+    from portal.retention.references import reference_for
+    from portal.retention.services import case_by_reference, case_of
 
     patient = session.scalar(select(Patient).where(Patient.case_number == case_number.strip()))
-    if patient is None:
-        raise click.ClickException(f"no patient with case number {case_number!r} in the "
-                                   "active base")
-    return case_of(session, patient)
+    if patient is not None:
+        return case_of(session, patient)
+    found = case_by_reference(session, reference_for(session, case_number.strip()))
+    if archived_too and found is not None:
+        return found
+    raise click.ClickException(f"no case with case number {case_number!r} in the active base"
+                               + (" or the archive" if archived_too else ""))
 
 
 @retention_cli.command("plan")
@@ -123,17 +127,39 @@ def aac_command(case_number: str, kind: str, decision_date: date, end: date | No
 @click.option("--evidence", required=True, help="The document behind the hold.")
 @click.option("--operator", default=None)
 def hold_command(case_number: str, reason: str, evidence: str, operator: str | None) -> None:
-    """Put a case of the active base on legal hold: its purge waits until the release."""
+    """Put a case (active or archived) on legal hold: its purge waits until the release."""
     from portal.retention.services import RetentionError, open_hold
 
     with new_session(current_app) as session:
-        case = _case(session, case_number)
+        case = _case(session, case_number, archived_too=True)
         try:
             open_hold(session, cli_actor(operator), case, reason, evidence)
         except RetentionError as exc:
             raise click.ClickException(str(exc)) from None
         session.commit()
     click.echo("Legal hold opened.")
+
+
+@retention_cli.command("release")
+@click.argument("case_number")
+@click.option("--evidence", required=True, help="The document that ends the hold.")
+@click.option("--operator", default=None)
+def release_command(case_number: str, evidence: str, operator: str | None) -> None:
+    """Release a case's open legal holds: its purge may then run."""
+    from portal.retention.services import RetentionError, release_hold
+
+    with new_session(current_app) as session:
+        case = _case(session, case_number, archived_too=True)
+        open_holds = [h for h in case.holds if h.released_at is None]
+        if not open_holds:
+            raise click.ClickException("this case has no open legal hold")
+        try:
+            for hold in open_holds:
+                release_hold(session, cli_actor(operator), hold, evidence)
+        except RetentionError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.commit()
+    click.echo(f"{len(open_holds)} legal hold(s) released.")
 
 
 @retention_cli.command("ledger")

@@ -22,8 +22,10 @@ from portal.audit.services import record
 from portal.db import app_of
 from portal.retention import archive as store
 from portal.retention import services
+from portal.retention.accounts import apply_account_retention
 from portal.retention.actions import RetentionAction
 from portal.retention.models import RetentionCase, RetentionLock, RetentionRun
+from portal.retention.reminders import send_aac_reminders
 
 
 def new_job_id() -> str:
@@ -92,9 +94,15 @@ def run(session: Session, actor: Any, on: date | None = None,
     session.commit()
     try:
         on = on or services.local_today(session)
+        services.sync_access_forms(session, actor, job_id)
+        session.commit()
+        send_aac_reminders(session, actor, on)
+        session.commit()
         ids = list(session.scalars(select(RetentionCase.id).order_by(RetentionCase.id)))
         for case_id in ids:
             _apply_one(session, actor, case_id, on, final_approval, job_id, report)
+        apply_account_retention(session, actor)
+        session.commit()
         run_row.outcome = "succeeded"
     except Exception as exc:
         session.rollback()

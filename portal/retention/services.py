@@ -51,8 +51,17 @@ def no_final_report(_session: Session, _protocol_key: str) -> Evidence | None:
 
 
 def final_approval_of(session: Session, protocol_key: str) -> Evidence | None:
-    """The final résumé approval of a protocol (the reports calendar owns these dates)."""
-    return no_final_report(session, protocol_key)
+    """The final résumé approval of a protocol, with its reference (the reports calendar)."""
+    from portal.reports.calendar import final_resume_approval_date, reports_of
+
+    day = final_resume_approval_date(session, protocol_key)
+    if day is None:
+        return None
+    references = [r.approval_reference for r in reports_of(session, protocol_key)
+                  if r.is_final and r.resume_approved_on == day and r.approval_reference]
+    if not references:
+        return None  # an approval without its letter is no evidence (RET-01)
+    return Evidence(day, references[0])
 
 
 def local_today(session: Session) -> date:
@@ -312,3 +321,77 @@ def reapply_purge_ledger(session: Session, actor: Any, job_id: str = "ledger") -
 
 def archived_at_of(case: RetentionCase) -> datetime | None:
     return case.archived_at
+
+
+# -- dates taken from the access forms -----------------------------------------------------
+
+#: the evidence reference of a date taken from a submitted form: the form's revision, whose
+#: sealed answers hold the ANSM reference (never copied here in clear)
+FORM_EVIDENCE = "form:S{submission}r{revision}"
+
+
+def sync_access_forms(session: Session, actor: Any, job_id: str) -> int:
+    """Record the AAC dates of every submitted access form not yet taken (or rectified since).
+
+    The access form (kind `access`) carries the ANSM decision date and end date; the first one
+    of a case is its grant, the next ones renewals. Reading goes through the records door, as
+    one logged read for the run. Returns the number of dates recorded.
+    """
+    from portal.records.models import Patient, Submission
+    from portal.records.reading import Purpose, bulk_read
+
+    form_keys = tuple(app_of(session).config["RETENTION_AAC_FORM_KEYS"])
+    taken = set(session.scalars(select(AacEvent.evidence_reference)
+                                .where(AacEvent.evidence_reference.like("form:S%"))))
+    pending: dict[int, list[Any]] = {}
+    for submission in session.scalars(
+            select(Submission).where(Submission.form_key.in_(form_keys),
+                                     Submission.status == "submitted").order_by(Submission.id)):
+        evidence = FORM_EVIDENCE.format(submission=submission.id,
+                                        revision=submission.revision_number)
+        if evidence not in taken:
+            pending.setdefault(submission.patient_id, []).append(submission.id)
+    recorded = 0
+    if not pending:
+        return 0
+    with bulk_read(session, actor, Purpose.ARCHIVE, None, job=job_id) as reader:
+        for patient_id in sorted(pending):
+            patient = session.get(Patient, patient_id)
+            if patient is None:
+                continue
+            case = case_of(session, patient)
+            if case.state != CaseState.ACTIVE.value:
+                continue
+            forms = [v for v in reader.case_submissions(patient, form_kinds=frozenset({"access"}))
+                     if v.submission_id in pending[patient_id]]
+            for values in forms:
+                recorded += _take_access_form(session, actor, case, values)
+    return recorded
+
+
+def _take_access_form(session: Session, actor: Any, case: RetentionCase, values: Any) -> int:
+    decision = _as_date(values.answers.get("aac_decision_date"))
+    end = _as_date(values.answers.get("aac_end_date"))
+    if decision is None or end is None:
+        return 0
+    prefix = f"form:S{values.submission_id}r"
+    earlier = [e for e in case.events if e.evidence_reference.startswith(prefix)]
+    for event in earlier:  # a rectified form replaces the dates it gave
+        case.events.remove(event)
+    others = [e for e in case.events if e.kind in (AacEventKind.GRANTED, AacEventKind.RENEWED)]
+    kind = AacEventKind.RENEWED if others else AacEventKind.GRANTED
+    record_aac_decision(session, actor, case, kind, decision, end,
+                        FORM_EVIDENCE.format(submission=values.submission_id,
+                                             revision=values.revision))
+    return 1
+
+
+def _as_date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None

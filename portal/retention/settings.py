@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     #: then deleted this many years after being disabled
     "RETENTION_ACCOUNT_DISABLE_YEARS": 2,
     "RETENTION_ACCOUNT_DELETE_YEARS": 1,
+    #: the protocol forms whose ANSM decision and end dates feed the retention dates
+    "RETENTION_AAC_FORM_KEYS": ("access",),
 }
 
 
@@ -43,6 +45,10 @@ def init_app(app: Flask) -> None:
             f"PORTAL_RETENTION_ARCHIVE_YEARS must be 1 to {MAX_ARCHIVE_YEARS} (years after the "
             f"AAC ends, referential section 9), not {years!r}."
         )
+    keys = app.config["RETENTION_AAC_FORM_KEYS"]
+    if isinstance(keys, str):
+        app.config["RETENTION_AAC_FORM_KEYS"] = tuple(k.strip() for k in keys.split(",")
+                                                      if k.strip())
     if int(app.config["RETENTION_ACTIVE_YEARS"]) < 0:
         raise ConfigError("PORTAL_RETENTION_ACTIVE_YEARS must be 0 or more (years).")
     if not app.config["RETENTION_ARCHIVE_URL"]:

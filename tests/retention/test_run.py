@@ -209,3 +209,26 @@ def test_status_fails_when_no_run_succeeded_for_two_days(db, case, runner) -> No
         assert result.exit_code == 1
         assert "OVERDUE" in result.output
     assert db.scalar(select(func.count()).select_from(RetentionRun)) == 1
+
+
+def test_holds_and_decisions_from_the_command_line(db, case, runner) -> None:
+    patient, _case = case
+    number = patient.case_number
+    result = runner.invoke(args=["retention", "aac", number, "renewed", "2027-12-20",
+                                 "--end", "2028-12-19", "--evidence", "ANSM-R-2027-1"])
+    assert result.exit_code == 0, result.output
+    refused = runner.invoke(args=["retention", "aac", number, "renewed", "2028-01-01",
+                                  "--end", "2029-06-01", "--evidence", "ANSM-R-2"])
+    assert refused.exit_code == 1
+    assert "at most one year" in refused.output
+    unknown = runner.invoke(args=["retention", "hold", "NOPE-0000", "--reason", "litigation",
+                                  "--evidence", "X-1"])
+    assert unknown.exit_code == 1 and "no case with case number" in unknown.output
+    assert runner.invoke(args=["retention", "hold", number, "--reason", "litigation",
+                               "--evidence", "TJ-1"]).exit_code == 0
+    run_on(db, date(2030, 12, 19))  # the renewal moved the archive date a year on
+    result = runner.invoke(args=["retention", "release", number, "--evidence", "TJ-1-END"])
+    assert result.exit_code == 0, result.output
+    assert "1 legal hold(s) released" in result.output
+    ledger = runner.invoke(args=["retention", "ledger"])
+    assert "0 purged case(s)" in ledger.output
