@@ -1,4 +1,5 @@
-"""RET-05: professionals' accounts. Without linked cases: disabled after two years unused, their
+"""RET-05: healthcare professionals' accounts (those given a prescriber, hospital pharmacist or
+healthcare staff grant). Without linked cases: disabled after two years unused, their
 personal data erased a year later. Linked to a case (registered, filled, handed off or limited
 it, in the active base or the archive): kept, for the traceability of who entered what, until
 those cases are purged.
@@ -17,10 +18,12 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.access.models import AccessGrant
 from portal.accounts.models import AccountToken, RecoveryCode, User, UserSession
 from portal.accounts.services import disable_user
 from portal.audit.services import record
 from portal.db import app_of
+from portal.permissions import HEALTHCARE_ROLES
 from portal.records.models import EventHandOff, Patient, Submission, SubmissionRevision
 from portal.retention import archive as store
 from portal.retention.actions import RetentionAction
@@ -67,7 +70,10 @@ def apply_account_retention(session: Session, actor: Any, now: datetime | None =
     delete_years = int(config["RETENTION_ACCOUNT_DELETE_YEARS"])
     linked = linked_user_ids(session)
     disabled = erased = 0
+    professionals = select(AccessGrant.user_id).where(
+        AccessGrant.role.in_([role.value for role in HEALTHCARE_ROLES]))
     candidates = session.scalars(select(User).where(
+        User.id.in_(professionals),
         or_(User.last_login_at.is_(None), User.last_login_at < now)).order_by(User.id))
     for user in list(candidates):
         if user.id in linked or is_erased(user):

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from portal import clock
 from portal.accounts.models import User
+from portal.permissions import Role
 from portal.retention import jobs
 from portal.retention.accounts import is_erased
 from tests.helpers_auth import make_user
@@ -20,7 +21,8 @@ def _run_after(db, days: int) -> None:  # noqa: ANN001
 
 def test_an_account_without_cases_is_disabled_then_erased(db, prescriber, site_a,
                                                            archive) -> None:
-    idle = make_user(db, "i.dle", email="i.dle@example.org")
+    idle = records.professional(db, "i.dle", site_a)
+    lab = make_user(db, "l.abo", role=Role.PHARMACOVIGILANCE)
     records.register(db, prescriber, site_a)  # the prescriber is linked to a case
     _run_after(db, 365 * 2 - 2)
     db.expire_all()
@@ -33,8 +35,10 @@ def test_an_account_without_cases_is_disabled_then_erased(db, prescriber, site_a
     db.expire_all()
     erased = db.get(User, idle.id)
     assert is_erased(erased)
-    assert "i.dle" not in (erased.login + erased.email + erased.first_name + erased.last_name)
+    assert "dle" not in (erased.login + erased.email + erased.first_name + erased.last_name).lower()
     assert erased.password_hash is None
+    # RET-05 is about professionals' accounts: the laboratory's follow the access rules only.
+    assert not is_erased(db.get(User, lab.id))
     # The prescriber who registered a case follows the case: kept, still enabled.
     kept = db.get(User, prescriber.id)
     assert not is_erased(kept)

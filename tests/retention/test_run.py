@@ -232,3 +232,25 @@ def test_holds_and_decisions_from_the_command_line(db, case, runner) -> None:
     assert "1 legal hold(s) released" in result.output
     ledger = runner.invoke(args=["retention", "ledger"])
     assert "0 purged case(s)" in ledger.output
+
+
+def test_with_a_final_report_the_archive_comes_two_years_after_its_resume_approval(
+        app, db, case) -> None:
+    from portal.reports import calendar
+
+    _patient, retention_case = case
+    report = calendar.plan_report(db, CLI, records.PROTOCOL_KEY, data_lock=date(2028, 1, 31),
+                                  period_start=date(2027, 2, 1), is_final=True)
+    calendar.record_submission(db, CLI, report, submitted_on=date(2028, 3, 1),
+                               reference="ANSM-SUB-2028-1")
+    calendar.record_approval(db, CLI, report, approved_on=date(2028, 6, 14),
+                             reference="ANSM-APP-2028-9")
+    db.commit()
+    # The fallback (AAC end 2027-12-31 + 2 years) no longer applies.
+    assert run_on(db, ARCHIVE_DUE).archived == 0
+    assert run_on(db, date(2030, 6, 13)).archived == 0
+    assert run_on(db, date(2030, 6, 14)).archived == 1
+    [entry] = _transitions(db)
+    assert entry.details["rule"] == "t1_final_resume"
+    assert entry.details["final_resume"] == "2028-06-14"
+    assert entry.target_ref == retention_case.reference
