@@ -113,3 +113,17 @@ def test_the_archive_and_dpo_pages_are_closed_to_a_prescriber(app, db, prescribe
     client = app.test_client()
     login(client, prescriber)
     assert client.get("/retention/").status_code == 403
+
+
+def test_an_archived_case_is_gone_from_the_export(app, db, archived, prescriber) -> None:
+    patient, _case, kept = archived
+    records.submit(db, prescriber, kept, "initiation")
+    vigilance = records.lab_person(db, "p.vigie", Role.PHARMACOVIGILANCE)
+    client = app.test_client()
+    login(client, vigilance)
+    response = client.post("/exports?lang=fr", data={"protocol_key": records.PROTOCOL_KEY,
+                                                     "form_key": "initiation", "fmt": "csv"})
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert kept.case_number in text
+    assert patient.case_number not in text
