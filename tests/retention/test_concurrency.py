@@ -70,3 +70,24 @@ def test_a_transition_applied_twice_without_the_lock_happens_once(db, prescriber
         db.commit()
     assert db.scalar(select(func.count()).select_from(AuditEvent)
                      .where(AuditEvent.action == "retention:case:transition")) == 1
+
+
+def test_a_purge_applied_twice_from_a_stale_read_happens_once(app, db, prescriber, site_a,
+                                                              archive) -> None:
+    from portal.retention.models import PurgeLedgerEntry
+
+    app.config["RETENTION_ARCHIVE_YEARS"] = 1
+    _patient, case = patient_with_aac(db, prescriber, site_a, granted=date(2027, 1, 10),
+                                      ends=date(2027, 12, 31))
+    on = date(2028, 12, 31)
+    decision = services.decide(db, case, on)
+    assert decision.action == "purge"
+    with clock.frozen(paris(on)):
+        assert services.purge_case(db, CLI, case, decision, "RR-one")
+        db.commit()
+        # A second machine holding the same, now stale, case object.
+        assert not services.purge_case(db, CLI, case, decision, "RR-two")
+        db.commit()
+    assert db.scalar(select(func.count()).select_from(PurgeLedgerEntry)) == 1
+    assert db.scalar(select(func.count()).select_from(AuditEvent)
+                     .where(AuditEvent.action == "retention:case:transition")) == 1
