@@ -57,6 +57,10 @@ class Permission(enum.StrEnum):
     RIGHTS_HANDLE = "rights:request:handle"
     #: contacts and orders only, never health data
     SUPPLY_MANAGE = "supply:order:manage"
+    #: read an archived case (intermediate archive), each read with a stated reason
+    ARCHIVE_READ = "retention:archive:read"
+    #: see the retention state of the cases, the runs and the legal holds (no health data)
+    RETENTION_OVERSEE = "retention:state:read"
 
 
 class Role(enum.StrEnum):
@@ -73,6 +77,8 @@ class Role(enum.StrEnum):
     DPO = "dpo"
     ADMINISTRATOR = "administrator"
     PROCESSOR = "processor"
+    #: reads the intermediate archive: ad hoc, motivated, time-limited like the auditor
+    ARCHIVIST = "archivist"
 
     @property
     def is_healthcare(self) -> bool:
@@ -103,10 +109,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
                              P.AGGREGATE_READ, P.PROTOCOL_READ}),
     Role.DPO: frozenset({P.SESSION_USE, P.NOTICE_MANAGE, P.RIGHTS_HANDLE, P.RIGHTS_SUBMIT,
                          P.LIMITATION_MANAGE, P.AUDIT_READ, P.PATIENT_READ, P.SUBMISSION_READ,
-                         P.PROTOCOL_READ}),
+                         P.PROTOCOL_READ, P.RETENTION_OVERSEE}),
     Role.ADMINISTRATOR: frozenset({P.SESSION_USE, P.USER_ADMIN, P.GRANT_ADMIN, P.GRANT_REVIEW,
                                    P.PROTOCOL_MANAGE, P.PROTOCOL_READ, P.RIGHTS_SUBMIT}),
     Role.PROCESSOR: frozenset(_LAB_READER - {P.RECORD_EXPORT}),
+    Role.ARCHIVIST: frozenset({P.SESSION_USE, P.ARCHIVE_READ}),
 }
 
 PUBLIC_ATTR = "portal_public"

@@ -124,7 +124,7 @@ def grant_role(db: Session, user: User, role: Role, *, scope: Any = None, catego
             establishments = (place,)
     start = clock.now()
     kwargs: dict[str, Any] = {}
-    if role == Role.AUDITOR:
+    if role in (Role.AUDITOR, Role.ARCHIVIST):
         days = min(days, 30)
         kwargs = {"motivation": "internal_procedures", "motivation_reference": "AUD-2026-01"}
     made = access.request_grant(db, CLI, access.GrantRequest(user, role, scope, category, start,

@@ -46,6 +46,7 @@ DEMO_GRANTS: dict[Role, tuple[Scope, Category]] = {
     Role.DPO: (Scope.PSEUDONYMISED, Category.HEALTH),
     Role.ADMINISTRATOR: (Scope.AGGREGATED, Category.OTHER),
     Role.PROCESSOR: (Scope.PSEUDONYMISED, Category.HEALTH),
+    Role.ARCHIVIST: (Scope.PSEUDONYMISED, Category.HEALTH),
 }
 
 #: the role whose demo grant is due for its annual review: asked this long ago...
@@ -125,7 +126,7 @@ def seed_demo(app: Flask, session: Session) -> list[str]:
             if user not in place.members:
                 services.add_member(session, _DEMO_ACTOR, user, place)
             establishments = [place]
-        if role == Role.AUDITOR:
+        if role in (Role.AUDITOR, Role.ARCHIVIST):
             extra = {"motivation": "internal_procedures", "motivation_reference": "AUD-DEMO-001"}
             days = services.MAX_AUDITOR_DAYS
         if role == DUE_FOR_REVIEW_ROLE:

@@ -21,6 +21,7 @@ ROLE_LABELS: dict[str, Any] = {
     Role.DPO: _l("Data protection officer"),
     Role.ADMINISTRATOR: _l("Administrator (accounts and grants)"),
     Role.PROCESSOR: _l("Processor staff acting for the laboratory"),
+    Role.ARCHIVIST: _l("Archivist (reads the archive; ad hoc, motivated, at most 30 days)"),
 }
 
 SCOPE_LABELS: dict[str, Any] = {

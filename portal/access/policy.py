@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 RECORD_LEVEL = frozenset({
     Permission.PATIENT_CREATE, Permission.PATIENT_READ, Permission.SUBMISSION_READ,
     Permission.SUBMISSION_WRITE, Permission.RECORD_EXPORT, Permission.LIMITATION_MANAGE,
+    Permission.ARCHIVE_READ,
 })
 #: permissions that touch health data: never with an "other data" grant
 HEALTH = RECORD_LEVEL | {Permission.AGGREGATE_READ}

@@ -246,7 +246,10 @@ def _grant_problems(session: Session, actor: Acting,
                                        "\"other data\" category.")))
     if protocol_key is not None and not PROTOCOL_KEY.fullmatch(protocol_key):
         problems.append(("protocol_key", _("The protocol key is not valid.")))
-    if role == Role.AUDITOR:
+    if role == Role.ARCHIVIST:
+        problems.extend(_archivist_problems(valid_from, valid_until, dates_ok, motivation,
+                                            reference))
+    elif role == Role.AUDITOR:
         if dates_ok and valid_until - valid_from > timedelta(days=MAX_AUDITOR_DAYS):  # type: ignore[operator]
             problems.append(("valid_until", _("Auditor access lasts at most %(days)d days.",
                                               days=MAX_AUDITOR_DAYS)))
@@ -275,6 +278,24 @@ def _grant_problems(session: Session, actor: Acting,
     elif establishments:
         problems.append(("establishments", _("Only healthcare staff have establishments in "
                                              "their perimeter.")))
+    return problems
+
+
+def _archivist_problems(valid_from: datetime, valid_until: datetime | None, dates_ok: bool,
+                        motivation: str | None, reference: str | None
+                        ) -> list[tuple[str | None, str]]:
+    """An archivist reads the intermediate archive like an auditor reads: ad hoc, motivated."""
+    problems: list[tuple[str | None, str]] = []
+    if dates_ok and valid_until - valid_from > timedelta(days=MAX_AUDITOR_DAYS):  # type: ignore[operator]
+        problems.append(("valid_until", _("Archivist access lasts at most %(days)d days.",
+                                          days=MAX_AUDITOR_DAYS)))
+    if motivation not in MOTIVATIONS:
+        problems.append(("motivation", _("Archivist access needs a motivation chosen from the "
+                                         "list.")))
+    if not reference or not REFERENCE.fullmatch(reference) or looks_like_nir_or_ins(reference):
+        problems.append(("motivation_reference", _(
+            "Archivist access needs a reference number (letters, digits, dots, slashes and "
+            "hyphens, at most 64 characters).")))
     return problems
 
 

@@ -71,6 +71,7 @@ DEMO_PEOPLE: tuple[DemoPerson, ...] = (
     # A second administrator: granting identifying health data needs a checker (maker-checker).
     DemoPerson("y.mercier", "Yasmine", "Mercier", Role.ADMINISTRATOR, "Sécurité des systèmes"),
     DemoPerson("l.garnier", "Léa", "Garnier", Role.PROCESSOR, "Prestataire d'hébergement"),
+    DemoPerson("c.blanc", "Claire", "Blanc", Role.ARCHIVIST, "Archives et conformité"),
 )
 
 

@@ -141,7 +141,7 @@ def people(matrix_app: Flask) -> Iterator[tuple[Session, dict[str, object]]]:
         if persona.role in HEALTHCARE_ROLES:
             services.add_member(session, CLI, user, place)
             extra["establishments"] = [place]
-        if persona.role == Role.AUDITOR:
+        if persona.role in (Role.AUDITOR, Role.ARCHIVIST):
             extra.update(motivation="internal_procedures", motivation_reference="MATRIX-1")
         made = services.request_grant(session, CLI, services.GrantRequest(
             user, persona.role, persona.scope, persona.category, now, now + timedelta(days=20),
@@ -204,7 +204,7 @@ def test_the_matrix_sees_every_area(matrix_app: Flask) -> None:
     endpoints = {route.endpoint for route in routes_of(matrix_app)}
     assert {"access.people", "access.review", "access.review_csv", "access.new_grant",
             "access.establishments"} <= endpoints
-    assert len(PERSONAS) == 2 + 9 * 3 + 11
+    assert len(PERSONAS) == 2 + 10 * 3 + 12
 
 
 def test_aggregated_and_other_data_grants_reach_no_record_route(matrix_app: Flask) -> None:
