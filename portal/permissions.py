@@ -57,6 +57,8 @@ class Permission(enum.StrEnum):
     RIGHTS_HANDLE = "rights:request:handle"
     #: contacts and orders only, never health data
     SUPPLY_MANAGE = "supply:order:manage"
+    #: see the backups, their size and their verification (no content)
+    BACKUP_READ = "backups:backup:read"
 
 
 class Role(enum.StrEnum):
@@ -103,9 +105,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
                              P.AGGREGATE_READ, P.PROTOCOL_READ}),
     Role.DPO: frozenset({P.SESSION_USE, P.NOTICE_MANAGE, P.RIGHTS_HANDLE, P.RIGHTS_SUBMIT,
                          P.LIMITATION_MANAGE, P.AUDIT_READ, P.PATIENT_READ, P.SUBMISSION_READ,
-                         P.PROTOCOL_READ}),
+                         P.PROTOCOL_READ, P.BACKUP_READ}),
     Role.ADMINISTRATOR: frozenset({P.SESSION_USE, P.USER_ADMIN, P.GRANT_ADMIN, P.GRANT_REVIEW,
-                                   P.PROTOCOL_MANAGE, P.PROTOCOL_READ, P.RIGHTS_SUBMIT}),
+                                   P.PROTOCOL_MANAGE, P.PROTOCOL_READ, P.RIGHTS_SUBMIT,
+                                   P.BACKUP_READ}),
     Role.PROCESSOR: frozenset(_LAB_READER - {P.RECORD_EXPORT}),
 }
 
