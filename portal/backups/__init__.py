@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
     from portal.backups import models, settings  # noqa: F401 - tables on the metadata
     from portal.backups.cli import backup_cli
     from portal.backups.routes import bp
+
     settings.init_app(app)
     app.register_blueprint(bp)
     app.cli.add_command(backup_cli)

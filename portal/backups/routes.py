@@ -24,12 +24,23 @@ def backups() -> str:
     session = get_session()
     runs = services.list_runs(session, limit=50)
     status = services.verification_status(
-        session, timedelta(hours=int(app.config["BACKUP_VERIFIED_MAX_AGE_HOURS"])))
-    record(session, current_user._get_current_object(),  # type: ignore[attr-defined]
-           BackupAction.BACKUPS_READ, shown=len(runs))
+        session, timedelta(hours=int(app.config["BACKUP_VERIFIED_MAX_AGE_HOURS"]))
+    )
+    record(
+        session,
+        current_user._get_current_object(),  # type: ignore[attr-defined]
+        BackupAction.BACKUPS_READ,
+        shown=len(runs),
+    )
     session.commit()
     return render_template(
-        "backups/backups.html", runs=runs, status=status,
+        "backups/backups.html",
+        runs=runs,
+        status=status,
         max_age_days=services.max_backup_age_days(app),
-        keep=(app.config["BACKUP_KEEP_DAILY"], app.config["BACKUP_KEEP_WEEKLY"],
-              app.config["BACKUP_KEEP_MONTHLY"]))
+        keep=(
+            app.config["BACKUP_KEEP_DAILY"],
+            app.config["BACKUP_KEEP_WEEKLY"],
+            app.config["BACKUP_KEEP_MONTHLY"],
+        ),
+    )

@@ -79,13 +79,20 @@ class Manifest:
     key_checks: dict[str, str]
 
     def as_json(self) -> bytes:
-        return json.dumps({
-            "kind": MANIFEST_KIND, "version": MANIFEST_VERSION,
-            "created_at": self.created_at.isoformat(), "dialect": self.dialect,
-            "dump": self.dump, "schema_revision": self.schema_revision,
-            "row_counts": self.row_counts, "audit_head": self.audit_head,
-            "key_checks": self.key_checks,
-        }, sort_keys=True).encode()
+        return json.dumps(
+            {
+                "kind": MANIFEST_KIND,
+                "version": MANIFEST_VERSION,
+                "created_at": self.created_at.isoformat(),
+                "dialect": self.dialect,
+                "dump": self.dump,
+                "schema_revision": self.schema_revision,
+                "row_counts": self.row_counts,
+                "audit_head": self.audit_head,
+                "key_checks": self.key_checks,
+            },
+            sort_keys=True,
+        ).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> Manifest:
@@ -93,10 +100,14 @@ class Manifest:
         if data.get("kind") != MANIFEST_KIND or data.get("version") != MANIFEST_VERSION:
             raise ValueError("not a backup manifest")
         return cls(
-            created_at=datetime.fromisoformat(data["created_at"]), dialect=data["dialect"],
-            dump=data["dump"], schema_revision=data["schema_revision"],
+            created_at=datetime.fromisoformat(data["created_at"]),
+            dialect=data["dialect"],
+            dump=data["dump"],
+            schema_revision=data["schema_revision"],
             row_counts={str(k): int(v) for k, v in data["row_counts"].items()},
-            audit_head=dict(data["audit_head"]), key_checks=dict(data["key_checks"]))
+            audit_head=dict(data["audit_head"]),
+            key_checks=dict(data["key_checks"]),
+        )
 
     @property
     def total_rows(self) -> int:
@@ -104,6 +115,7 @@ class Manifest:
 
 
 # --- settings and paths -------------------------------------------------------------------------
+
 
 def backup_dir(app: Flask) -> Path:
     """The directory backups are written to and pruned in."""
@@ -132,7 +144,7 @@ def file_time(name: str) -> datetime | None:
     """The creation time a backup file's name carries, None for another file."""
     if not (name.startswith(PREFIX) and name.endswith(SUFFIX)):
         return None
-    stamp = name[len(PREFIX):-len(SUFFIX)]
+    stamp = name[len(PREFIX) : -len(SUFFIX)]
     try:
         return datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=clock.now().tzinfo)
     except ValueError:
@@ -149,11 +161,14 @@ def backup_files(directory: Path) -> list[Path]:
 
 # --- describing a snapshot ----------------------------------------------------------------------
 
+
 def _describe(connection: Connection, dialect: str, dump: str) -> Manifest:
     """Count every table and read the audit head and key checks, in the caller's snapshot."""
     names = sorted(inspect(connection).get_table_names())
-    counts = {name: int(connection.scalar(select(func.count()).select_from(table(name))) or 0)
-              for name in names}
+    counts = {
+        name: int(connection.scalar(select(func.count()).select_from(table(name))) or 0)
+        for name in names
+    }
     revision = None
     if "alembic_version" in names:
         revision = connection.scalar(text("SELECT version_num FROM alembic_version"))
@@ -164,8 +179,10 @@ def _describe(connection: Connection, dialect: str, dump: str) -> Manifest:
             head = {"seq": int(row[0]), "hash": bytes(row[1]).hex()}
     checks: dict[str, str] = {}
     if "key_check" in names:
-        checks = {str(k): str(v) for k, v in
-                  connection.execute(text("SELECT key_id, check_value FROM key_check"))}
+        checks = {
+            str(k): str(v)
+            for k, v in connection.execute(text("SELECT key_id, check_value FROM key_check"))
+        }
     return Manifest(clock.now(), dialect, dump, revision, counts, head, checks)
 
 
@@ -194,9 +211,12 @@ class _Process:
     def __init__(self, argv: list[str], env: dict[str, str], *, stdin: bool) -> None:
         try:
             self.proc = subprocess.Popen(
-                argv, env=env, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                argv,
+                env=env,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL if stdin else subprocess.PIPE,
-                stderr=subprocess.PIPE)
+                stderr=subprocess.PIPE,
+            )
         except FileNotFoundError:
             raise BackupError(f"{argv[0]} is not installed (the PostgreSQL client).") from None
         self._errors: list[bytes] = []
@@ -236,7 +256,7 @@ def _snapshot(engine: Engine, chunk: int) -> Iterator[tuple[Manifest, Iterator[b
         finally:
             source.close()
         try:
-            yield manifest, (data[i:i + chunk] for i in range(0, len(data), chunk))
+            yield manifest, (data[i : i + chunk] for i in range(0, len(data), chunk))
         finally:
             data.release()
             memory.close()
@@ -248,8 +268,17 @@ def _snapshot(engine: Engine, chunk: int) -> Iterator[tuple[Manifest, Iterator[b
         with connection.begin():
             snapshot = connection.scalar(text("SELECT pg_export_snapshot()"))
             manifest = _describe(connection, "postgresql", PG_DUMP)
-            dump = _Process(["pg_dump", "--format=custom", f"--snapshot={snapshot}",
-                             "--no-password", f"--dbname={conninfo}"], env, stdin=False)
+            dump = _Process(
+                [
+                    "pg_dump",
+                    "--format=custom",
+                    f"--snapshot={snapshot}",
+                    "--no-password",
+                    f"--dbname={conninfo}",
+                ],
+                env,
+                stdin=False,
+            )
             out = dump.proc.stdout
             assert out is not None
             try:
@@ -263,6 +292,7 @@ def _snapshot(engine: Engine, chunk: int) -> Iterator[tuple[Manifest, Iterator[b
 
 
 # --- create ------------------------------------------------------------------------------------
+
 
 @dataclass
 class Created:
@@ -281,9 +311,14 @@ def write_backup(app: Flask, target: Path) -> Manifest:
     ring = _ring(app)
     chunk = int(app.config["BACKUP_CHUNK_SIZE"])
     with _open_exclusive(target) as out:
-        writer = stream.Writer(out, ring.key(KEY_ID), key_id=KEY_ID,
-                               key_check=ring.check_values()[KEY_ID], content=CONTENT,
-                               chunk_size=chunk)
+        writer = stream.Writer(
+            out,
+            ring.key(KEY_ID),
+            key_id=KEY_ID,
+            key_check=ring.check_values()[KEY_ID],
+            content=CONTENT,
+            chunk_size=chunk,
+        )
         with _snapshot(get_engine(app), chunk) as (manifest, dump):
             body = manifest.as_json()
             writer.write(struct.pack(">I", len(body)) + body)
@@ -310,13 +345,27 @@ def create_backup(app: Flask, operator: Any, output: Path | None = None) -> Crea
     size = final.stat().st_size
     copied = copy_off_host(app, final)
     with new_session(app) as session:
-        session.add(BackupRun(
-            file_name=final.name, created_at=manifest.created_at, size=size,
-            dialect=manifest.dialect, schema_revision=manifest.schema_revision,
-            audit_head_seq=int(manifest.audit_head["seq"]), total_rows=manifest.total_rows,
-            copy_result=copied))
-        record(session, operator, BackupAction.BACKUP_CREATE, ("backup", final.name[:64]),
-               size=size, rows=manifest.total_rows, head=int(manifest.audit_head["seq"]))
+        session.add(
+            BackupRun(
+                file_name=final.name,
+                created_at=manifest.created_at,
+                size=size,
+                dialect=manifest.dialect,
+                schema_revision=manifest.schema_revision,
+                audit_head_seq=int(manifest.audit_head["seq"]),
+                total_rows=manifest.total_rows,
+                copy_result=copied,
+            )
+        )
+        record(
+            session,
+            operator,
+            BackupAction.BACKUP_CREATE,
+            ("backup", final.name[:64]),
+            size=size,
+            rows=manifest.total_rows,
+            head=int(manifest.audit_head["seq"]),
+        )
         session.commit()
     return Created(final, size, manifest, copied)
 
@@ -338,16 +387,21 @@ def copy_off_host(app: Flask, path: Path) -> str:
     command = str(app.config.get("BACKUP_COPY_COMMAND") or "").strip()
     if command:
         try:
-            finished = subprocess.run([*shlex.split(command), str(path)], capture_output=True,
-                                      timeout=3600, check=False)
-            done.append("copy command succeeded" if finished.returncode == 0 else
-                        f"copy command failed with exit status {finished.returncode}")
+            finished = subprocess.run(
+                [*shlex.split(command), str(path)], capture_output=True, timeout=3600, check=False
+            )
+            done.append(
+                "copy command succeeded"
+                if finished.returncode == 0
+                else f"copy command failed with exit status {finished.returncode}"
+            )
         except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
             done.append(f"copy command failed: {exc}")
     return "; ".join(done)
 
 
 # --- reading a backup file ---------------------------------------------------------------------
+
 
 class _Reader:
     """A backup file opened for one pass: the manifest, then the dump's authenticated bytes."""
@@ -368,7 +422,8 @@ class _Reader:
             self._file.close()
             raise BackupError(
                 f"{self.name} is refused: it was sealed with another backup key (key check "
-                f"value {header.key_check[:12]}, this key file's is {mine[:12]}).")
+                f"value {header.key_check[:12]}, this key file's is {mine[:12]})."
+            )
         self._chunks = stream.read_chunks(self._file, ring.key(KEY_ID), header)
         self._pending = b""
         self.manifest = self._read_manifest()
@@ -395,10 +450,10 @@ class _Reader:
         try:
             if size < 0 or len(buffer) < 4 + size:
                 raise ValueError("short")
-            manifest = Manifest.from_json(buffer[4:4 + size])
+            manifest = Manifest.from_json(buffer[4 : 4 + size])
         except (ValueError, KeyError, TypeError):
             raise BackupError(f"{self.name} is refused: its manifest is unreadable.") from None
-        self._pending = buffer[4 + size:]
+        self._pending = buffer[4 + size :]
         return manifest
 
     def _next_or_end(self) -> bytes | None:
@@ -439,17 +494,22 @@ def _check_keys(manifest: Manifest, ring: KeyRing, name: str) -> None:
     if differing or missing:
         raise BackupError(
             f"{name} is refused: its data was written under keys this key file does not hold "
-            f"({', '.join(differing + missing)}); use the key file of the backed-up portal.")
+            f"({', '.join(differing + missing)}); use the key file of the backed-up portal."
+        )
 
 
 # --- restoring ---------------------------------------------------------------------------------
 
+
 def _empty_postgres(engine: Engine) -> bool:
     with engine.connect() as connection:
-        return not connection.scalar(text(
-            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
-            "AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'"))
+        return not connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'"
+            )
+        )
 
 
 def _empty_sqlite(path: Path) -> bool:
@@ -465,9 +525,19 @@ def _empty_sqlite(path: Path) -> bool:
 def _pg_restore(url: URL, dump: Iterator[bytes]) -> None:
     """Feed the dump to pg_restore in one transaction; any failure rolls all of it back."""
     conninfo, env = _libpq(url)
-    restore = _Process(["pg_restore", "--single-transaction", "--exit-on-error", "--no-owner",
-                        "--no-privileges", "--no-password", f"--dbname={conninfo}"],
-                       env, stdin=True)
+    restore = _Process(
+        [
+            "pg_restore",
+            "--single-transaction",
+            "--exit-on-error",
+            "--no-owner",
+            "--no-privileges",
+            "--no-password",
+            f"--dbname={conninfo}",
+        ],
+        env,
+        stdin=True,
+    )
     stdin = restore.proc.stdin
     assert stdin is not None
     try:
@@ -527,13 +597,17 @@ def restore_backup(app: Flask, path: Path, database_url: str, operator: Any) -> 
         raise BackupError(f"{database_url!r} is not a database URL.") from None
     backend = url.get_backend_name()
     if (backend == "sqlite") != (manifest.dump == SQLITE_DUMP):
-        raise BackupError(f"{path.name} holds a {manifest.dialect} database: it restores into "
-                          f"{manifest.dialect} only, not {backend}.")
+        raise BackupError(
+            f"{path.name} holds a {manifest.dialect} database: it restores into "
+            f"{manifest.dialect} only, not {backend}."
+        )
     if backend == "sqlite":
         target = _sqlite_path(url)
         if not _empty_sqlite(target):
-            raise BackupError(f"the target database {target} is not empty: a backup restores "
-                              "into an empty database only.")
+            raise BackupError(
+                f"the target database {target} is not empty: a backup restores "
+                "into an empty database only."
+            )
         _sqlite_restore(target, _Reader(path, ring).dump())
         engine = make_engine(database_url)
     else:
@@ -545,8 +619,10 @@ def restore_backup(app: Flask, path: Path, database_url: str, operator: Any) -> 
             raise BackupError(f"the target database cannot be reached: {_reason(exc)}.") from None
         if not empty:
             engine.dispose()
-            raise BackupError(f"the target database {url.database} is not empty: a backup "
-                              "restores into an empty database only.")
+            raise BackupError(
+                f"the target database {url.database} is not empty: a backup "
+                "restores into an empty database only."
+            )
         _pg_restore(url, _Reader(path, ring).dump())
     try:
         return _after_restore(app, engine, manifest, path.name, operator)
@@ -569,19 +645,27 @@ def _session_on(app: Flask, engine: Engine) -> Session:
 _ledger_hooks: list[Callable[[Session, Any], int]] = []
 
 
-def _after_restore(app: Flask, engine: Engine, manifest: Manifest, name: str,
-                   operator: Any) -> Restored:
+def _after_restore(
+    app: Flask, engine: Engine, manifest: Manifest, name: str, operator: Any
+) -> Restored:
     result = Restored(manifest)
     with _session_on(app, engine) as session:
         for hook in _ledger_hooks:
             result.purged_again += hook(session, operator)
-        record(session, operator, BackupAction.DATABASE_RESTORE, ("backup", name[:64]),
-               head=int(manifest.audit_head["seq"]), purged_again=result.purged_again)
+        record(
+            session,
+            operator,
+            BackupAction.DATABASE_RESTORE,
+            ("backup", name[:64]),
+            head=int(manifest.audit_head["seq"]),
+            purged_again=result.purged_again,
+        )
         session.commit()
     return result
 
 
 # --- verifying ---------------------------------------------------------------------------------
+
 
 @dataclass
 class Verified:
@@ -614,11 +698,16 @@ def _scratch(app: Flask, manifest: Manifest, reader: _Reader) -> Iterator[Engine
     server = str(app.config.get("BACKUP_SCRATCH_URL") or "").strip()
     base = make_url(server) if server else get_engine(app).url
     if base.get_backend_name() != "postgresql":
-        raise BackupError(f"{reader.name} holds a PostgreSQL dump: set BACKUP_SCRATCH_URL to a "
-                          "PostgreSQL server where verify may create a scratch database.")
+        raise BackupError(
+            f"{reader.name} holds a PostgreSQL dump: set BACKUP_SCRATCH_URL to a "
+            "PostgreSQL server where verify may create a scratch database."
+        )
     name = f"{(base.database or 'portal')[:40]}_verify_{secrets.token_hex(6)}"
-    admin = create_engine(base.set(drivername="postgresql+psycopg"),
-                          isolation_level="AUTOCOMMIT", poolclass=StaticPool)
+    admin = create_engine(
+        base.set(drivername="postgresql+psycopg"),
+        isolation_level="AUTOCOMMIT",
+        poolclass=StaticPool,
+    )
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -676,33 +765,53 @@ def _verify(app: Flask, path: Path, operator: Any) -> Verified:
     with _scratch(app, manifest, _Reader(path, ring)) as engine:
         with engine.connect() as connection:
             found = _describe(connection, manifest.dialect, manifest.dump)
-        differing = sorted(t for t in set(found.row_counts) | set(manifest.row_counts)
-                           if t not in _NOT_COMPARED
-                           and found.row_counts.get(t) != manifest.row_counts.get(t))
+        differing = sorted(
+            t
+            for t in set(found.row_counts) | set(manifest.row_counts)
+            if t not in _NOT_COMPARED and found.row_counts.get(t) != manifest.row_counts.get(t)
+        )
         if differing:
             t = differing[0]
-            return Verified(False, f"{name} fails: table {t} holds {found.row_counts.get(t)} "
-                            f"rows where the manifest says {manifest.row_counts.get(t)}.",
-                            manifest)
+            return Verified(
+                False,
+                f"{name} fails: table {t} holds {found.row_counts.get(t)} "
+                f"rows where the manifest says {manifest.row_counts.get(t)}.",
+                manifest,
+            )
         if found.audit_head != manifest.audit_head:
-            return Verified(False, f"{name} fails: its audit chain head is not the one its "
-                            "manifest recorded.", manifest)
+            return Verified(
+                False,
+                f"{name} fails: its audit chain head is not the one its manifest recorded.",
+                manifest,
+            )
         with _session_on(app, engine) as session:
             chain = verify_chain(session)
             if not chain.ok:
                 assert chain.problem is not None
-                return Verified(False, f"{name} fails: its audit chain breaks at entry "
-                                f"{chain.problem.seq} ({chain.problem.reason}).", manifest)
+                return Verified(
+                    False,
+                    f"{name} fails: its audit chain breaks at entry "
+                    f"{chain.problem.seq} ({chain.problem.reason}).",
+                    manifest,
+                )
             try:
                 opened = _open_sample(session, operator, int(app.config["BACKUP_VERIFY_SAMPLE"]))
             except Exception as exc:  # noqa: BLE001 - any failure to open is the finding
-                return Verified(False, f"{name} fails: a submission of the restored copy "
-                                f"cannot be opened ({type(exc).__name__}).", manifest)
+                return Verified(
+                    False,
+                    f"{name} fails: a submission of the restored copy "
+                    f"cannot be opened ({type(exc).__name__}).",
+                    manifest,
+                )
             session.rollback()
-    return Verified(True, f"{name} verified: {manifest.total_rows} rows in "
-                    f"{len(manifest.row_counts)} tables, audit chain intact up to entry "
-                    f"{manifest.audit_head['seq']}, {opened} submission revisions opened.",
-                    manifest, opened)
+    return Verified(
+        True,
+        f"{name} verified: {manifest.total_rows} rows in "
+        f"{len(manifest.row_counts)} tables, audit chain intact up to entry "
+        f"{manifest.audit_head['seq']}, {opened} submission revisions opened.",
+        manifest,
+        opened,
+    )
 
 
 def _record_verification(app: Flask, path: Path, result: Verified, operator: Any) -> None:
@@ -711,26 +820,38 @@ def _record_verification(app: Flask, path: Path, result: Verified, operator: Any
         if run is None and result.manifest is not None:
             manifest = result.manifest
             run = BackupRun(
-                file_name=path.name, created_at=manifest.created_at, size=path.stat().st_size,
-                dialect=manifest.dialect, schema_revision=manifest.schema_revision,
+                file_name=path.name,
+                created_at=manifest.created_at,
+                size=path.stat().st_size,
+                dialect=manifest.dialect,
+                schema_revision=manifest.schema_revision,
                 audit_head_seq=int(manifest.audit_head["seq"]),
-                total_rows=manifest.total_rows, copy_result="")
+                total_rows=manifest.total_rows,
+                copy_result="",
+            )
             session.add(run)
         if run is not None:
             run.verified_at = clock.now()
             run.verified_ok = result.ok
             run.verify_message = result.message
-        record(session, operator, BackupAction.BACKUP_VERIFY, ("backup", path.name[:64]),
-               outcome="success" if result.ok else "failure")
+        record(
+            session,
+            operator,
+            BackupAction.BACKUP_VERIFY,
+            ("backup", path.name[:64]),
+            outcome="success" if result.ok else "failure",
+        )
         session.commit()
 
 
 # --- listing, monitoring, rotation -------------------------------------------------------------
 
+
 def list_runs(session: Session, limit: int = 100) -> list[BackupRun]:
     """The recorded backups, newest first."""
-    return list(session.scalars(select(BackupRun).order_by(BackupRun.created_at.desc())
-                                .limit(limit)))
+    return list(
+        session.scalars(select(BackupRun).order_by(BackupRun.created_at.desc()).limit(limit))
+    )
 
 
 def latest_file(app: Flask) -> Path | None:
@@ -746,15 +867,22 @@ class Status:
 
 def verification_status(session: Session, max_age: timedelta) -> Status:
     """Whether the newest successfully verified backup is recent enough (monitoring)."""
-    run = session.scalars(select(BackupRun).where(BackupRun.verified_ok.is_(True))
-                          .order_by(BackupRun.created_at.desc()).limit(1)).first()
+    run = session.scalars(
+        select(BackupRun)
+        .where(BackupRun.verified_ok.is_(True))
+        .order_by(BackupRun.created_at.desc())
+        .limit(1)
+    ).first()
     if run is None:
         return Status(False, "no backup has passed verification yet.")
     age = clock.now() - run.created_at
     hours = int(age.total_seconds() // 3600)
     if age > max_age:
-        return Status(False, f"the newest verified backup, {run.file_name}, is {hours} hours "
-                      f"old (more than {int(max_age.total_seconds() // 3600)}).")
+        return Status(
+            False,
+            f"the newest verified backup, {run.file_name}, is {hours} hours "
+            f"old (more than {int(max_age.total_seconds() // 3600)}).",
+        )
     return Status(True, f"the newest verified backup, {run.file_name}, is {hours} hours old.")
 
 
@@ -762,8 +890,11 @@ def choose_kept(times: list[datetime], daily: int, weekly: int, monthly: int) ->
     """Grandfather-father-son rotation: the newest backup of each of the last N days, ISO
     weeks and months that have one (counted from the newest backup, not from today)."""
     kept: set[datetime] = set()
-    for count, period in ((daily, lambda d: d), (weekly, lambda d: d.isocalendar()[:2]),
-                          (monthly, lambda d: (d.year, d.month))):
+    for count, period in (
+        (daily, lambda d: d),
+        (weekly, lambda d: d.isocalendar()[:2]),
+        (monthly, lambda d: (d.year, d.month)),
+    ):
         seen: list[Any] = []
         for at in sorted(times, reverse=True):
             key = period(at.date())
@@ -786,10 +917,12 @@ def prune(app: Flask, operator: Any, directory: Path | None = None) -> Pruned:
     """Delete the backup files the rotation does not keep, and mark them in the database."""
     directory = directory or backup_dir(app)
     files = {file_time(p.name): p for p in backup_files(directory)}
-    kept_times = choose_kept([t for t in files if t is not None],
-                             int(app.config["BACKUP_KEEP_DAILY"]),
-                             int(app.config["BACKUP_KEEP_WEEKLY"]),
-                             int(app.config["BACKUP_KEEP_MONTHLY"]))
+    kept_times = choose_kept(
+        [t for t in files if t is not None],
+        int(app.config["BACKUP_KEEP_DAILY"]),
+        int(app.config["BACKUP_KEEP_WEEKLY"]),
+        int(app.config["BACKUP_KEEP_MONTHLY"]),
+    )
     deleted = [p for t, p in sorted(files.items()) if t not in kept_times]
     for path in deleted:
         path.unlink(missing_ok=True)
@@ -799,7 +932,13 @@ def prune(app: Flask, operator: Any, directory: Path | None = None) -> Pruned:
         if names:
             for run in session.scalars(select(BackupRun).where(BackupRun.file_name.in_(names))):
                 run.pruned_at = now
-        record(session, operator, BackupAction.BACKUP_PRUNE, None, deleted=len(deleted),
-               kept=len(kept_times))
+        record(
+            session,
+            operator,
+            BackupAction.BACKUP_PRUNE,
+            None,
+            deleted=len(deleted),
+            kept=len(kept_times),
+        )
         session.commit()
     return Pruned(sorted(files[t].name for t in kept_times), [p.name for p in deleted])

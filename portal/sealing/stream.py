@@ -76,8 +76,14 @@ class Header:
 
     @property
     def fields(self) -> dict[str, object]:
-        return {"format": FORMAT, "key_id": self.key_id, "key_check": self.key_check,
-                "chunk_size": self.chunk_size, "nonce": NONCE_SCHEME, "content": self.content}
+        return {
+            "format": FORMAT,
+            "key_id": self.key_id,
+            "key_check": self.key_check,
+            "chunk_size": self.chunk_size,
+            "nonce": NONCE_SCHEME,
+            "content": self.content,
+        }
 
 
 def _file_key(key: bytes, salt: bytes) -> AESGCM:
@@ -99,18 +105,33 @@ class Writer:
     Memory holds at most one chunk of plaintext and one of ciphertext.
     """
 
-    def __init__(self, out: BinaryIO, key: bytes, *, key_id: str, key_check: str,
-                 content: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+    def __init__(
+        self,
+        out: BinaryIO,
+        key: bytes,
+        *,
+        key_id: str,
+        key_check: str,
+        content: str,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> None:
         if not 1024 <= chunk_size <= MAX_CHUNK_SIZE:
             raise ValueError(f"chunk size {chunk_size} is outside 1 KiB to 64 MiB")
         if len(key) != 32:
             raise ValueError("the stream key must be 256 bits")
         salt, prefix = os.urandom(32), os.urandom(7)
-        self.raw_header = _header_bytes({
-            "format": FORMAT, "key_id": key_id, "key_check": key_check,
-            "chunk_size": chunk_size, "nonce": NONCE_SCHEME, "salt": salt.hex(),
-            "prefix": prefix.hex(), "content": content,
-        })
+        self.raw_header = _header_bytes(
+            {
+                "format": FORMAT,
+                "key_id": key_id,
+                "key_check": key_check,
+                "chunk_size": chunk_size,
+                "nonce": NONCE_SCHEME,
+                "salt": salt.hex(),
+                "prefix": prefix.hex(),
+                "content": content,
+            }
+        )
         self._out = out
         self._aead = _file_key(key, salt)
         self._prefix = prefix
@@ -141,8 +162,9 @@ class Writer:
     def _seal(self, plaintext: bytes, *, last: bool) -> None:
         if self._index >= _MAX_CHUNKS:
             raise ValueError("sealed stream too long for its chunk counter")
-        sealed = self._aead.encrypt(_nonce(self._prefix, self._index, last), plaintext,
-                                    self.raw_header)
+        sealed = self._aead.encrypt(
+            _nonce(self._prefix, self._index, last), plaintext, self.raw_header
+        )
         self._out.write(sealed)
         self.bytes_out += len(sealed)
         self._index += 1
@@ -164,7 +186,7 @@ def read_header(source: BinaryIO) -> Header:
     start = source.read(len(MAGIC) + 4)
     if len(start) < len(MAGIC) + 4 or not start.startswith(MAGIC):
         raise StreamError("it is not a sealed AAC Portal file (no sealed-stream header).")
-    (length,) = struct.unpack(">I", start[len(MAGIC):])
+    (length,) = struct.unpack(">I", start[len(MAGIC) :])
     if length > MAX_HEADER:
         raise StreamError("its sealed-stream header is damaged (impossible length).")
     body = source.read(length)
@@ -173,21 +195,30 @@ def read_header(source: BinaryIO) -> Header:
     try:
         fields = json.loads(body)
         if fields["format"] != FORMAT:
-            raise StreamError(f"its stream format {fields['format']!r} is not one this portal "
-                              f"reads (format {FORMAT}).")
+            raise StreamError(
+                f"its stream format {fields['format']!r} is not one this portal "
+                f"reads (format {FORMAT})."
+            )
         if fields["nonce"] != NONCE_SCHEME:
             raise StreamError(f"its nonce scheme {fields['nonce']!r} is unknown.")
         header = Header(
-            key_id=str(fields["key_id"]), key_check=str(fields["key_check"]),
-            chunk_size=int(fields["chunk_size"]), salt=bytes.fromhex(fields["salt"]),
-            prefix=bytes.fromhex(fields["prefix"]), content=str(fields["content"]),
-            raw=start + body)
+            key_id=str(fields["key_id"]),
+            key_check=str(fields["key_check"]),
+            chunk_size=int(fields["chunk_size"]),
+            salt=bytes.fromhex(fields["salt"]),
+            prefix=bytes.fromhex(fields["prefix"]),
+            content=str(fields["content"]),
+            raw=start + body,
+        )
     except StreamError:
         raise
     except (ValueError, KeyError, TypeError):
         raise StreamError("its sealed-stream header is damaged.") from None
-    if (not 1024 <= header.chunk_size <= MAX_CHUNK_SIZE or len(header.salt) != 32
-            or len(header.prefix) != 7):
+    if (
+        not 1024 <= header.chunk_size <= MAX_CHUNK_SIZE
+        or len(header.salt) != 32
+        or len(header.prefix) != 7
+    ):
         raise StreamError("its sealed-stream header is damaged (impossible values).")
     return header
 
@@ -216,8 +247,9 @@ def read_chunks(source: BinaryIO, key: bytes, header: Header) -> Iterator[bytes]
     while True:
         if len(piece) < TAG:
             if index and not piece:
-                raise StreamError(f"it is truncated: it ends after chunk {index} without its "
-                                  "final chunk.")
+                raise StreamError(
+                    f"it is truncated: it ends after chunk {index} without its final chunk."
+                )
             raise StreamError(f"it is truncated inside chunk {index + 1}.")
         last = len(piece) < full
         try:
@@ -225,7 +257,8 @@ def read_chunks(source: BinaryIO, key: bytes, header: Header) -> Iterator[bytes]
         except InvalidTag:
             raise StreamError(
                 f"chunk {index + 1} fails authentication: the file was altered, truncated or "
-                "its chunks moved.") from None
+                "its chunks moved."
+            ) from None
         yield plaintext
         index += 1
         if last:
