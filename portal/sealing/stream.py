@@ -238,7 +238,7 @@ def read_chunks(source: BinaryIO, key: bytes, header: Header) -> Iterator[bytes]
     """Yield each chunk's plaintext once authenticated; the stream is whole only at the end.
 
     :raises StreamError: a chunk fails authentication (altered, moved, from another file or
-        key), the file ends without its final chunk, or data follows the final chunk.
+        key, or bytes appended), or the file ends without its final chunk.
     """
     aead = _file_key(key, header.salt)
     full = header.chunk_size + TAG
@@ -262,8 +262,7 @@ def read_chunks(source: BinaryIO, key: bytes, header: Header) -> Iterator[bytes]
         yield plaintext
         index += 1
         if last:
-            if source.read(1):
-                raise StreamError(f"data follows its final chunk {index}.")
+            # Bytes appended after it would have made it longer, and so failed it.
             return
         piece = _read_full(source, full)
 
