@@ -255,11 +255,12 @@ def _snapshot(engine: Engine, chunk: int) -> Iterator[tuple[Manifest, Iterator[b
             data = memoryview(memory.serialize())
         finally:
             source.close()
+            # The serialized copy is all that is needed from here: one copy in memory, not two.
+            memory.close()
         try:
             yield manifest, (data[i : i + chunk] for i in range(0, len(data), chunk))
         finally:
             data.release()
-            memory.close()
         return
     if engine.dialect.name != "postgresql":
         raise BackupError(f"the {engine.dialect.name} database cannot be backed up.")
