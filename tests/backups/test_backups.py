@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from portal.accounts.models import User
 from portal.audit.models import AuditEvent
 from portal.audit.verify import verify as verify_chain
 from portal.backups import services
@@ -214,3 +215,22 @@ def test_a_copy_directory_receives_each_backup(app, seeded, tmp_path):
     assert created.copy_result == f"copied to {copy}"
     with new_session(app) as session:
         assert session.scalars(select(BackupRun.copy_result)).one() == created.copy_result
+
+
+def test_the_dpo_reaches_the_page_from_the_footer_in_french_and_a_doctor_does_not(app, db, seeded):
+    from portal.permissions import Role
+    from tests.helpers_auth import login, make_user
+
+    dpo = make_user(db, "d.protection", role=Role.DPO)
+    client = app.test_client()
+    login(client, dpo)
+    client.get("/language/fr")
+    home = client.get("/").get_data(as_text=True)
+    assert 'href="/backups/"' in home
+    page = client.get("/backups/").get_data(as_text=True)
+    assert "<h1>Sauvegardes</h1>" in page and "Aucune sauvegarde n'a encore été faite." in page
+
+    doctor = app.test_client()
+    login(doctor, db.scalars(select(User).where(User.login == "c.martin")).one())
+    assert 'href="/backups/"' not in doctor.get("/").get_data(as_text=True)
+    assert doctor.get("/backups/").status_code == 403

@@ -26,7 +26,8 @@ def test_the_rotation_keeps_7_days_4_weeks_and_12_months():
     assert end - timedelta(hours=1) not in kept
     # ... of each of the last 4 ISO weeks (Sundays, the newest of their week) ...
     assert {t.isocalendar()[:2] for t in kept} >= {
-        (end - timedelta(weeks=n)).isocalendar()[:2] for n in range(4)}
+        (end - timedelta(weeks=n)).isocalendar()[:2] for n in range(4)
+    }
     # ... and of each of the last 12 months: the oldest kept is the last day of July 2026.
     assert days[-1].isoformat() == "2026-07-31"
     assert len(kept) <= 7 + 4 + 12
