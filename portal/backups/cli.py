@@ -48,7 +48,7 @@ def create_command(output: Path | None, operator: str | None) -> None:
     )
     if created.copy_result:
         click.echo(f"Off-host copy: {created.copy_result}.")
-        if "failed" in created.copy_result:
+        if not created.copy_ok:
             raise SystemExit(1)
 
 

@@ -301,6 +301,8 @@ class Created:
     size: int
     manifest: Manifest
     copy_result: str
+    #: False when an off-host copy hook failed (the backup itself is kept)
+    copy_ok: bool = True
 
 
 def _open_exclusive(path: Path) -> IO[bytes]:
@@ -344,7 +346,7 @@ def create_backup(app: Flask, operator: Any, output: Path | None = None) -> Crea
         partial.unlink(missing_ok=True)
         raise
     size = final.stat().st_size
-    copied = copy_off_host(app, final)
+    copied, copy_ok = copy_off_host(app, final)
     with new_session(app) as session:
         session.add(
             BackupRun(
@@ -368,12 +370,14 @@ def create_backup(app: Flask, operator: Any, output: Path | None = None) -> Crea
             head=int(manifest.audit_head["seq"]),
         )
         session.commit()
-    return Created(final, size, manifest, copied)
+    return Created(final, size, manifest, copied, copy_ok)
 
 
-def copy_off_host(app: Flask, path: Path) -> str:
-    """Run the off-host copy hook(s); returns what happened, in one line (empty: no hook)."""
+def copy_off_host(app: Flask, path: Path) -> tuple[str, bool]:
+    """Run the off-host copy hook(s); returns what happened in one line (empty: no hook) and
+    whether every hook succeeded."""
     done: list[str] = []
+    ok = True
     directory = str(app.config.get("BACKUP_COPY_DIR") or "").strip()
     if directory:
         target = Path(directory) / path.name
@@ -384,6 +388,7 @@ def copy_off_host(app: Flask, path: Path) -> str:
             done.append(f"copied to {target}")
         except OSError as exc:
             partial.unlink(missing_ok=True)
+            ok = False
             done.append(f"copy to {directory} failed: {exc.strerror or exc}")
     command = str(app.config.get("BACKUP_COPY_COMMAND") or "").strip()
     if command:
@@ -391,14 +396,16 @@ def copy_off_host(app: Flask, path: Path) -> str:
             finished = subprocess.run(
                 [*shlex.split(command), str(path)], capture_output=True, timeout=3600, check=False
             )
+            ok = ok and finished.returncode == 0
             done.append(
                 "copy command succeeded"
                 if finished.returncode == 0
                 else f"copy command failed with exit status {finished.returncode}"
             )
         except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+            ok = False
             done.append(f"copy command failed: {exc}")
-    return "; ".join(done)
+    return "; ".join(done), ok
 
 
 # --- reading a backup file ---------------------------------------------------------------------

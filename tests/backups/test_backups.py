@@ -234,3 +234,20 @@ def test_the_dpo_reaches_the_page_from_the_footer_in_french_and_a_doctor_does_no
     login(doctor, db.scalars(select(User).where(User.login == "c.martin")).one())
     assert 'href="/backups/"' not in doctor.get("/").get_data(as_text=True)
     assert doctor.get("/backups/").status_code == 403
+
+
+def test_a_failing_copy_command_makes_create_exit_1_and_keeps_the_backup(app, runner, tmp_path):
+    script = tmp_path / "ship"
+    script.write_text('#!/bin/sh\ncp "$1" "$(dirname "$0")/shipped" && exit "${SHIP_EXIT:-0}"\n')
+    script.chmod(0o700)
+    app.config["BACKUP_COPY_COMMAND"] = str(script)
+    fine = runner.invoke(args=["backup", "create"])
+    assert fine.exit_code == 0, fine.output
+    assert "Off-host copy: copy command succeeded." in fine.output
+    assert (tmp_path / "shipped").read_bytes().startswith(stream.MAGIC)
+
+    app.config["BACKUP_COPY_COMMAND"] = f"/bin/sh -c 'exit 3' {script}"
+    failed = runner.invoke(args=["backup", "create"])
+    assert failed.exit_code == 1
+    assert "Off-host copy: copy command failed with exit status 3." in failed.output
+    assert len(services.backup_files(services.backup_dir(app))) == 2
