@@ -305,6 +305,11 @@ class Created:
     copy_ok: bool = True
 
 
+def _discard(path: Path) -> None:
+    with suppress(OSError):
+        path.unlink()
+
+
 def _open_exclusive(path: Path) -> IO[bytes]:
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
@@ -336,14 +341,17 @@ def write_backup(app: Flask, target: Path) -> Manifest:
 def create_backup(app: Flask, operator: Any, output: Path | None = None) -> Created:
     """Make a backup file in `output` (default BACKUP_DIR), copy it off the host, record it."""
     directory = output or backup_dir(app)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     final = directory / _file_name(clock.now())
     partial = final.with_name(final.name + ".partial")
     try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         manifest = write_backup(app, partial)
         os.replace(partial, final)
+    except OSError as exc:
+        _discard(partial)
+        raise BackupError(f"{directory} cannot be written: {exc.strerror or exc}.") from None
     except BaseException:
-        partial.unlink(missing_ok=True)
+        _discard(partial)
         raise
     size = final.stat().st_size
     copied, copy_ok = copy_off_host(app, final)
@@ -387,7 +395,7 @@ def copy_off_host(app: Flask, path: Path) -> tuple[str, bool]:
             os.replace(partial, target)
             done.append(f"copied to {target}")
         except OSError as exc:
-            partial.unlink(missing_ok=True)
+            _discard(partial)
             ok = False
             done.append(f"copy to {directory} failed: {exc.strerror or exc}")
     command = str(app.config.get("BACKUP_COPY_COMMAND") or "").strip()
@@ -578,8 +586,11 @@ def _sqlite_restore(path: Path, dump: Iterator[bytes]) -> None:
                 raise BackupError("the restored SQLite database fails its integrity check.")
         connection.close()
         os.replace(partial, path)
+    except OSError as exc:
+        _discard(partial)
+        raise BackupError(f"{path} cannot be written: {exc.strerror or exc}.") from None
     except BaseException:
-        partial.unlink(missing_ok=True)
+        _discard(partial)
         raise
 
 

@@ -22,6 +22,7 @@ from portal.keys import new_keyring
 from portal.sealing import stream
 from tests.backups import helpers
 from tests.backups.helpers import CLI
+from tests.conftest import POSTGRES_URL
 
 
 def _backup(app: Flask) -> Path:
@@ -251,3 +252,25 @@ def test_a_failing_copy_command_makes_create_exit_1_and_keeps_the_backup(app, ru
     assert failed.exit_code == 1
     assert "Off-host copy: copy command failed with exit status 3." in failed.output
     assert len(services.backup_files(services.backup_dir(app))) == 2
+
+
+def test_unwritable_places_and_bad_urls_get_one_sentence(app, runner, seeded, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    made = runner.invoke(args=["backup", "create", "--output", str(blocker / "sub")])
+    assert made.exit_code == 1 and made.output.startswith("Error: No backup was made: ")
+    assert "cannot be written" in made.output and "Traceback" not in made.output
+
+    path = _backup(app)
+    for url, message in [
+        (f"sqlite:///{tmp_path / 'missing' / 'x.db'}", "cannot be written"),
+        ("nonsense", "is not a database URL"),
+        ("sqlite://", "only a SQLite database held in a file"),
+    ]:
+        if POSTGRES_URL and url.startswith("sqlite"):
+            message = "it restores into postgresql only"
+        result = runner.invoke(args=["backup", "restore", str(path), "--database", url])
+        assert result.exit_code == 1, result.output
+        assert message in result.output and "Traceback" not in result.output
+    missing = runner.invoke(args=["backup", "verify", str(tmp_path / "none.aacbak")])
+    assert missing.exit_code == 1 and "cannot be read" in missing.output
