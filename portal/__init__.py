@@ -124,8 +124,8 @@ def _init_extensions(app: Flask) -> None:
 
 
 #: the user-facing areas, in dependency order; each package's init_app wires it into the app
-AREAS = ("accounts", "access", "audit", "meddra", "protocols", "notices", "records", "rights",
-         "backups")
+AREAS = ("accounts", "access", "audit", "meddra", "protocols", "notices", "records", "reports",
+         "rights", "retention", "backups")
 
 
 def _register_areas(app: Flask) -> None:

@@ -69,6 +69,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # A deleted row is overwritten, not left in a free page (purged cases, RET-03).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

@@ -1,7 +1,7 @@
 """backups: one row per sealed backup file, its size and its last verification
 
 Revision ID: b8a4c2e7d913
-Revises: d7b3f1a9c2e6
+Revises: e3a9c5b1f7d2
 Create Date: 2026-12-03 16:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import portal.db
 
 revision = "b8a4c2e7d913"
-down_revision = "d7b3f1a9c2e6"
+down_revision = "e3a9c5b1f7d2"
 branch_labels = None
 depends_on = None
 

@@ -25,6 +25,7 @@ from portal.protocols.schema import (
     FieldDef,
     Form,
     Protocol,
+    ReportStatistic,
     Section,
 )
 from portal.protocols.scope import DependencyCycle, evaluation_order, form_scope, section_scope
@@ -49,6 +50,7 @@ class Rule(StrEnum):
     unique_choice_codes = "unique-choice-codes"
     expression = "expression"
     schedule = "schedule"
+    report_tables = "report-tables"
 
 
 @dataclass(frozen=True)
@@ -695,13 +697,115 @@ def _schedule(protocol: Protocol) -> Iterator[Finding]:
                               "name a timepoint declared in `schedule.timepoints`")
 
 
+#: what a report table never aggregates, even as counts: these single a person out
+_NEVER_AGGREGATED = frozenset({"surname_initials", "firstname_initials", "case_code",
+                               "birth_day", "birth_date"})
+#: the answer types each statistic accepts
+_STATISTIC_TYPES = {
+    ReportStatistic.count: frozenset({"single_choice", "multiple_choice", "yes_no", "coded"}),
+    ReportStatistic.classes: frozenset({"integer", "decimal", "calculated"}),
+    ReportStatistic.summary: frozenset({"integer", "decimal", "calculated"}),
+}
+_AGE_TYPES = frozenset({"partial_date", "year"})
+_BY_TYPES = frozenset({"single_choice", "yes_no"})
+
+
+def _form_fields(form: Form) -> dict[str, FieldDef]:
+    return {fld.key: fld for _si, _fi, _section, fld in form.iter_fields()}
+
+
+def _report_table(table, path: Path, protocol: Protocol) -> Iterator[Finding]:  # noqa: ANN001
+    def finding(message: str, fix: str, *attr: str) -> Finding:
+        return Finding((*path, *attr), table.field, Rule.report_tables, message, fix)
+
+    try:
+        form = protocol.form(table.form)
+    except KeyError:
+        yield finding(f"report table {table.key!r} reads unknown form {table.form!r}",
+                      "name a form declared in `forms`", "form")
+        return
+    fields = _form_fields(form)
+    stat = table.statistic
+    if stat == ReportStatistic.missing:
+        if table.field or table.by:
+            yield finding(f"report table {table.key!r} counts missing answers over the whole "
+                          "form: it takes no `field` or `by`",
+                          "remove `field` and `by`", "field" if table.field else "by")
+        return
+    fld = fields.get(table.field or "")
+    if fld is None:
+        yield finding(f"report table {table.key!r} needs a field of form {form.key!r}"
+                      + (f"; {table.field!r} is not one" if table.field else ""),
+                      f"name a field of form {form.key!r} in `field`", "field")
+        return
+    if fld.identifies in _NEVER_AGGREGATED or fld.professional:
+        yield finding(f"report table {table.key!r} aggregates {fld.key!r}, which identifies a "
+                      "person; a report holds aggregates of health data only",
+                      "aggregate another field", "field")
+        return
+    kind = fld.type
+    if stat == ReportStatistic.classes and table.age_at:
+        if kind not in _AGE_TYPES:
+            yield finding(f"report table {table.key!r} computes an age from {fld.key!r}, which "
+                          "is not a month-year or year of birth", "name a birth field", "field")
+        elif table.age_at != "submitted" and (
+                table.age_at not in fields or fields[table.age_at].type != "date"):
+            yield finding(f"report table {table.key!r}: `age_at` {table.age_at!r} is not a "
+                          f"date field of form {form.key!r}",
+                          "name a date field of the form, or `submitted`", "age_at")
+    elif kind not in _STATISTIC_TYPES[stat]:
+        allowed = ", ".join(sorted(_STATISTIC_TYPES[stat]))
+        yield finding(f"report table {table.key!r}: statistic {stat.value!r} cannot be computed "
+                      f"on {fld.key!r} ({kind}); it takes {allowed}",
+                      "choose another statistic or field", "statistic")
+    elif kind == "coded" and not (fld.code_list or "meddra" in (fld.dictionary or "").lower()):
+        # A free coded value (an ATC code typed in, a reference) could be unique to one case.
+        yield finding(f"report table {table.key!r} counts {fld.key!r}, a typed code outside any "
+                      "code list or MedDRA", "count a field with a code list or MedDRA codes",
+                      "field")
+    if stat == ReportStatistic.classes:
+        bounds = list(table.bounds)
+        if not bounds:
+            yield finding(f"report table {table.key!r} sorts values into classes without "
+                          "`bounds`", "give ascending cut points in `bounds`", "bounds")
+        elif bounds != sorted(set(bounds)):
+            yield finding(f"report table {table.key!r}: `bounds` must be strictly ascending",
+                          "sort the cut points and remove repeats", "bounds")
+    elif table.bounds or table.age_at:
+        yield finding(f"report table {table.key!r}: `bounds` and `age_at` are for classes only",
+                      "remove them or use `statistic: classes`",
+                      "bounds" if table.bounds else "age_at")
+    if table.by is not None:
+        by = fields.get(table.by)
+        if by is None or by.type not in _BY_TYPES:
+            yield finding(f"report table {table.key!r}: `by` {table.by!r} is not a single "
+                          f"choice or yes/no field of form {form.key!r}",
+                          "break down by a single choice or yes/no field of the same form", "by")
+        elif by.identifies in _NEVER_AGGREGATED or by.professional:
+            yield finding(f"report table {table.key!r} is broken down by {by.key!r}, which "
+                          "identifies a person", "break down by another field", "by")
+
+
+def _report_tables(protocol: Protocol) -> Iterator[Finding]:
+    seen: set[str] = set()
+    for ti, table in enumerate(protocol.summary_reports.tables):
+        path: Path = ("summary_reports", "tables", ti)
+        if table.key in seen:
+            yield Finding((*path, "key"), None, Rule.report_tables,
+                          f"report table key {table.key!r} is used twice",
+                          "give every report table its own key")
+        seen.add(table.key)
+        yield from _report_table(table, path, protocol)
+
+
 def check(protocol: Protocol) -> list[Finding]:
     """Run every rule on a schema-valid definition and return what breaks them."""
     findings: list[Finding] = []
     for item in _items(protocol):
         for rule in _FIELD_RULES:
             findings.extend(rule(item, protocol))
-    for whole in (_unique_keys, _unique_choice_codes, _expressions, _schedule):
+    for whole in (_unique_keys, _unique_choice_codes, _expressions, _schedule,
+                  _report_tables):
         findings.extend(whole(protocol))
     # One message per (place, rule): several word matches on one field say the same thing.
     counts: Counter[tuple[Path, Rule]] = Counter()

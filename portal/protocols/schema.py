@@ -411,11 +411,44 @@ class Schedule(_Model):
     then: RepeatingTimepoints | None = None
 
 
+class ReportStatistic(StrEnum):
+    """What a summary-report table computes over the submitted forms of one kind."""
+
+    #: forms per answer of a choice, yes/no or code-list field (rows), optionally per answer of
+    #: a `by` field (columns)
+    count = "count"
+    #: forms per class of a number, cut at `bounds` (or of an age, with `age_at`)
+    classes = "classes"
+    #: forms answered, median, minimum and maximum of a number (per `by` answer)
+    summary = "summary"
+    #: per field of the form, the forms where it is not answered (completeness)
+    missing = "missing"
+
+
+class ReportTable(_Model):
+    """One table of the periodic summary report, declared in the protocol definition so that a
+    new PUT-SP gets its report without code. Each is computed for the interval and
+    cumulatively; the compliance linter checks the fields exist and suit the statistic."""
+
+    key: Key
+    title: Text
+    form: Key
+    field: Key | None = None
+    statistic: ReportStatistic
+    by: Key | None = None
+    #: `classes`: ascending cut points; a class holds values from one bound up to the next
+    bounds: list[Decimal] = Field(default_factory=list, max_length=20)
+    #: `classes` of a birth month-year or year field: the age in whole years on this date
+    #: field of the same form (or "submitted" for the day the form was submitted)
+    age_at: str | None = Field(default=None, max_length=50)
+
+
 class SummaryReports(_Model):
-    """Periodicity of the summary reports to ANSM (R5121-74-6)."""
+    """Periodicity of the summary reports to ANSM (R5121-74-6) and what they aggregate."""
 
     periodicity_months: int = Field(ge=1, le=24)
     submission_delay_months: int = Field(default=2, ge=0, le=12)
+    tables: list[ReportTable] = Field(default_factory=list, max_length=100)
 
 
 class CodeList(_Model):

@@ -32,6 +32,8 @@ class RecordsAction(enum.StrEnum):
     #: a follow-up dated outside its visit's window, saved after the professional confirmed it
     VISIT_OUT_OF_WINDOW = "records:submission:out_of_window"
     DATA_EXPORT = "records:data:export"
+    #: many records read for one job (a report, an archive, a purge), through the door
+    BULK_READ = "records:data:read"
     #: an adverse-event or pregnancy form handed off to the pharmacovigilance system
     EVENT_HAND_OFF = "records:event:hand_off"
     #: the pharmacovigilance people were mailed that a serious adverse event was recorded

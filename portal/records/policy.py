@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from portal.access.models import Scope
 from portal.access.policy import permissions_for
 from portal.access.services import perimeter_for
-from portal.audit.services import Actor, record
-from portal.db import on_rollback
+from portal.audit.services import Actor, actor_fields, record
+from portal.db import app_of, new_session
 from portal.errors import Forbidden, NotFound
 from portal.permissions import Permission
 from portal.records.actions import RecordsAction
@@ -125,32 +125,94 @@ def _permissions(session: Session, actor: Any) -> frozenset[Permission]:
     return permissions_for(session, actor)
 
 
-# --- reads are logged when the transaction commits ---------------------------------------------
+# --- reads are logged when the transaction ends --------------------------------------------------
 
 _PENDING = "records.pending_reads"
+#: entries written by a commit under way: written again on their own if it fails
+_COMMITTING = "records.committing_reads"
+
+
+@dataclass
+class _PendingRead:
+    actor: Actor
+    action: RecordsAction
+    target: tuple[str, str] | None
+    details: dict[str, Any]
+    #: counts a stream or a bulk read keeps updating until the entry is written
+    live: dict[str, Any] | None
+
+
+def permissions_of(session: Session, actor: Any) -> frozenset[Permission]:
+    """The permissions `actor` holds now (every one for the CLI operator and system jobs)."""
+    if isinstance(actor, Actor):
+        return frozenset(Permission) if actor.kind in ("cli", "system") else frozenset()
+    if actor is None or not getattr(actor, "id", None):
+        return frozenset()
+    return _permissions(session, actor)
 
 
 def log_read(session: Session, actor: Any, action: RecordsAction, target: Any,
-             **details: Any) -> None:
-    """Log a read in this transaction, written just before it commits.
+             _live: dict[str, Any] | None = None, **details: Any) -> None:
+    """Log a read: written just before this transaction commits, or, when it does not commit
+    (rolled back, or the session closed after an error), in a transaction of its own once it
+    has ended.
 
     Writing the entry at once would take the audit head lock (and, on SQLite, the database
     write lock) for the whole rendering of the page; deferred, it is held for the commit only.
+    A failed request still leaves its reads on the trail: the read happened. Who acted and on
+    what are taken now (after a rollback the objects are expired).
+
+    :param _live: counts merged into the details when the entry is written.
     """
-    session.info.setdefault(_PENDING, []).append((actor, action, target, details))
+    kind, actor_id, label = actor_fields(actor)
+    frozen_target = None
+    if target is not None:
+        frozen_target = target if isinstance(target, tuple) else (
+            str(target.audit_type), str(target.audit_ref))
+    session.info.setdefault(_PENDING, []).append(
+        _PendingRead(Actor(kind, label, actor_id), action, frozen_target, details, _live))
+
+
+def _write(session: Session, entry: _PendingRead) -> None:
+    record(session, entry.actor, entry.action, entry.target,
+           **entry.details, **(entry.live or {}))
 
 
 @event.listens_for(Session, "before_commit")
 def _write_pending_reads(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
-    for actor, action, target, details in pending or ():
-        record(session, actor, action, target, **details)
+    if pending:
+        session.info[_COMMITTING] = pending
+    for entry in pending or ():
+        _write(session, entry)
 
 
-@on_rollback
-def _drop_pending_reads(session: Session) -> None:
-    # What a rolled-back transaction read was not shown: every page that shows data commits.
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_commit")
+def _reads_committed(session: Session) -> None:
+    session.info.pop(_COMMITTING, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _write_reads_of_failed_transaction(session: Session, transaction: Any) -> None:
+    if transaction.nested or transaction.parent is not None:
+        return
+    pending = session.info.pop(_COMMITTING, []) + session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    # The caller's transaction is over and its locks released: a short one of our own
+    # cannot wait on it.
+    try:
+        app = app_of(session)
+    except KeyError:
+        log.error("%d read(s) could not be logged: the session has no app", len(pending))
+        return
+    try:
+        with new_session(app) as own:
+            for entry in pending:
+                _write(own, entry)
+            own.commit()
+    except Exception:  # noqa: BLE001 - the caller's own error must not be hidden
+        log.exception("%d read(s) of a failed transaction could not be logged", len(pending))
 
 
 def _deny(session: Session, actor: Any, action: RecordsAction, target: Any) -> Forbidden:

@@ -1,0 +1,462 @@
+"""The door to patient data: every read from outside the records area goes through here.
+
+One call checks the policy for the stated purpose, decrypts, and logs the read. Other areas
+(rights, reports, retention, archives, backups, audit) import this module and
+`portal.records.models`, nothing else of `records` (`tests/test_imports.py` enforces it).
+
+What a caller gets
+------------------
+- `find_patient(...)`: one patient's metadata (no decryption), by handle, id or case number.
+- `patient_identity(...)`: one patient's sealed identity, opened.
+- `submission_values(...)`: one submission's current values (or a given revision's).
+- `case_submissions(...)`: a case's submitted forms, opened, oldest first.
+- `protocol_submissions(...)`: a streamed iteration over a protocol's submitted forms as they
+  stood at a given time (`as_of`), in keyset batches: memory stays bounded whatever the count.
+- `bulk_read(...)`: a context manager for a job reading many cases (a purge, an archive, a
+  report): the door functions called on it write one audit entry for the whole job instead of
+  one per call, with the counts of what was read.
+
+Every read function takes `purpose` (a `Purpose`) and writes exactly one audit entry: the
+`records:patient:read`, `records:submission:read` or `records:data:read` action with detail
+`purpose=<value>`, plus short counts. A refusal is logged too (outcome "denied") and raises
+`Forbidden`.
+
+When the entry is written
+-------------------------
+The entry is queued on the session and written just before the caller's transaction commits
+(holding the audit head lock for the commit only). If the transaction does not commit (rolled
+back, or the session closed after an error), the entry is written in a short transaction of its
+own as soon as the caller's transaction has ended, when the caller's locks are released: a read
+that happened is on the trail whether or not the request later fails. A bulk read's or a
+stream's counts are those reached when the entry is written.
+
+Who may read, per purpose
+-------------------------
+- `page`: the person's own perimeter and grants (as on every records page).
+- `rights_request`: the rights-handling permission (the data protection officer answering a
+  request); the caller matched the request to the patient.
+- `export`: the perimeter and the export permission.
+- `report`: the perimeter and the export or aggregate-read permission (the report shows
+  figures; only the report code sees the values).
+- `archive`, `purge`, `backup_drill`: the server's own jobs and the CLI operator only.
+Limited patients (right to limitation) are left out of `protocol_submissions` unless the caller
+asks for them (`include_limited`, for archives and backups, which keep data as stored).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, aliased
+
+from portal.audit.services import Actor, record
+from portal.crypto import IntegrityCheckFailed
+from portal.errors import Forbidden, NotFound
+from portal.keys import KeyFileError
+from portal.permissions import Permission
+from portal.protocols.models import ProtocolVersion
+from portal.records.actions import RecordsAction
+from portal.records.crypto_store import BulkOpener, revision_aad_maker, ring_of
+from portal.records.integrity import RecordIntegrityError, report_integrity_failure
+from portal.records.models import Patient, Submission, SubmissionRevision
+from portal.records.policy import log_read, permissions_of, view_for
+from portal.records.services import Identity
+from portal.records.services import read_identity as _open_identity
+from portal.records.submissions import open_revision, submission_form
+
+__all__ = [
+    "BulkRead",
+    "RecordIntegrityError",
+    "Identity",
+    "Purpose",
+    "SubmissionValues",
+    "bulk_read",
+    "case_submissions",
+    "find_patient",
+    "patient_identity",
+    "protocol_submissions",
+    "submission_values",
+]
+
+#: rows fetched and opened at a time by `protocol_submissions`
+BATCH = 500
+
+
+class Purpose(enum.StrEnum):
+    """Why patient data is read: logged with every read."""
+
+    PAGE = "page"
+    RIGHTS_REQUEST = "rights_request"
+    EXPORT = "export"
+    REPORT = "report"
+    ARCHIVE = "archive"
+    PURGE = "purge"
+    BACKUP_DRILL = "backup_drill"
+    #: a case number or blind-index match, before anything else is read
+    LOOKUP = "lookup"
+
+
+#: purposes only the server's own jobs and the CLI operator read for
+_SYSTEM_PURPOSES = frozenset({Purpose.ARCHIVE, Purpose.PURGE, Purpose.BACKUP_DRILL})
+
+
+@dataclass(frozen=True)
+class SubmissionValues:
+    """One submission as read: metadata in clear and its answers, opened."""
+
+    submission_id: int
+    handle: str
+    patient_id: int
+    case_number: str
+    protocol_key: str
+    protocol_version_id: int
+    form_key: str
+    status: str
+    #: the revision the answers come from
+    revision: int
+    submitted_at: datetime | None
+    answers: dict[str, Any]
+
+    @property
+    def audit_ref(self) -> str:
+        return f"S{self.submission_id}"
+
+
+# --- the policy per purpose ----------------------------------------------------------------------
+
+
+def _is_server(actor: Any) -> bool:
+    return isinstance(actor, Actor) and actor.kind in ("cli", "system")
+
+
+def _authorize(session: Session, actor: Any, purpose: Purpose, patient: Patient | None,
+               need: Permission, action: RecordsAction, target: Any) -> None:
+    """Refuse (logged, `Forbidden`) unless `actor` may read `patient` for `purpose`."""
+    allowed = False
+    try:
+        if _is_server(actor):
+            allowed = True
+        elif purpose in _SYSTEM_PURPOSES:
+            allowed = False
+        elif purpose == Purpose.RIGHTS_REQUEST:
+            allowed = Permission.RIGHTS_HANDLE in permissions_of(session, actor)
+        elif purpose == Purpose.REPORT and not _has_record_view(session, actor):
+            allowed = Permission.AGGREGATE_READ in permissions_of(session, actor)
+        else:
+            view = view_for(session, actor)
+            wanted = {Purpose.EXPORT: Permission.RECORD_EXPORT}.get(purpose, need)
+            if purpose == Purpose.REPORT:
+                wanted = Permission.RECORD_EXPORT if view.can(Permission.RECORD_EXPORT) \
+                    else Permission.AGGREGATE_READ
+            allowed = view.can(wanted) and (patient is None or view.covers(patient))
+    except Forbidden:
+        allowed = False
+    if not allowed:
+        record(session, actor, action, target, outcome="denied", purpose=str(purpose))
+        raise Forbidden()
+
+
+def _has_record_view(session: Session, actor: Any) -> bool:
+    try:
+        view_for(session, actor)
+    except Forbidden:
+        return False
+    return True
+
+
+def _protocol_filter(session: Session, actor: Any, purpose: Purpose) -> Any:
+    """The SQL perimeter of a bulk read (everything for the server and the DPO)."""
+    if _is_server(actor) or purpose == Purpose.RIGHTS_REQUEST or (
+            purpose == Purpose.REPORT and not _has_record_view(session, actor)):
+        return None
+    return view_for(session, actor).patient_filter()
+
+
+# --- how a read is logged ------------------------------------------------------------------------
+
+
+class BulkRead:
+    """Reads made for one job, logged as one entry (see `bulk_read`)."""
+
+    def __init__(self, session: Session, actor: Any, purpose: Purpose, target: Any,
+                 details: dict[str, Any]) -> None:
+        self.session = session
+        self.actor = actor
+        self.purpose = Purpose(purpose)
+        self.counts: dict[str, Any] = {"patients": 0, "submissions": 0}
+        log_read(session, actor, RecordsAction.BULK_READ, target,
+                 purpose=str(self.purpose), _live=self.counts, **details)
+
+    def find_patient(self, **kwargs: Any) -> Patient:
+        """`find_patient` within this job (no entry of its own)."""
+        return find_patient(self.session, self.actor, purpose=self.purpose, _bulk=self, **kwargs)
+
+    def patient_identity(self, patient: Patient) -> Identity:
+        """`patient_identity` within this job."""
+        return patient_identity(self.session, self.actor, patient, purpose=self.purpose,
+                                _bulk=self)
+
+    def submission_values(self, submission: Submission, number: int | None = None
+                          ) -> SubmissionValues:
+        """`submission_values` within this job."""
+        return submission_values(self.session, self.actor, submission, purpose=self.purpose,
+                                 number=number, _bulk=self)
+
+    def case_submissions(self, patient: Patient, **kwargs: Any) -> list[SubmissionValues]:
+        """`case_submissions` within this job."""
+        return case_submissions(self.session, self.actor, patient, purpose=self.purpose,
+                                _bulk=self, **kwargs)
+
+    def protocol_submissions(self, protocol_key: str, **kwargs: Any
+                             ) -> Iterator[SubmissionValues]:
+        """`protocol_submissions` within this job."""
+        return protocol_submissions(self.session, self.actor, protocol_key,
+                                    purpose=self.purpose, _bulk=self, **kwargs)
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.counts[what] = self.counts.get(what, 0) + n
+
+
+@contextmanager
+def bulk_read(session: Session, actor: Any, purpose: Purpose, target: Any = None,
+              **details: Any) -> Iterator[BulkRead]:
+    """Read many cases for one job, logged as one `records:data:read` entry.
+
+    :param target: what the job covers, e.g. ("protocol", key), or None.
+    :param details: short codes naming the job (e.g. `job="purge_2026_12"`); the entry also
+        counts the patients and submissions read.
+    """
+    yield BulkRead(session, actor, purpose, target, details)
+
+
+# --- the read functions --------------------------------------------------------------------------
+
+
+def find_patient(session: Session, actor: Any, *, purpose: Purpose, handle: str | None = None,
+                 patient_id: int | None = None, case_number: str | None = None,
+                 need: Permission = Permission.PATIENT_READ,
+                 _bulk: BulkRead | None = None) -> Patient:
+    """Return one patient (metadata, nothing decrypted) by handle, id or case number.
+
+    :raises NotFound: no such patient.
+    :raises Forbidden: the actor may not read it for `purpose` (the refusal is logged).
+    """
+    purpose = Purpose(purpose)
+    query = select(Patient)
+    if handle is not None:
+        query = query.where(Patient.handle == handle[:32])
+    elif patient_id is not None:
+        query = query.where(Patient.id == patient_id)
+    elif case_number is not None:
+        query = query.where(Patient.case_number == (case_number or "").strip().upper()[:16])
+    else:
+        raise NotFound()
+    patient = session.scalar(query)
+    if patient is None:
+        raise NotFound()
+    _authorize(session, actor, purpose, patient, need, RecordsAction.PATIENT_READ, patient)
+    _log_one(session, actor, purpose, _bulk, RecordsAction.PATIENT_READ, patient,
+             patients=1)
+    return patient
+
+
+def patient_identity(session: Session, actor: Any, patient: Patient, *, purpose: Purpose,
+                     _bulk: BulkRead | None = None) -> Identity:
+    """Open a patient's sealed identity (letters, sex, birth, weight, height).
+
+    :raises Forbidden: the actor may not read it for `purpose` (logged).
+    :raises RecordIntegrityError: the identity failed its integrity check (alert raised).
+    """
+    purpose = Purpose(purpose)
+    _authorize(session, actor, purpose, patient, Permission.PATIENT_READ,
+               RecordsAction.PATIENT_READ, patient)
+    _log_one(session, actor, purpose, _bulk, RecordsAction.PATIENT_READ, patient,
+             patients=1, part="identity")
+    return _open_identity(session, actor, patient)
+
+
+def submission_values(session: Session, actor: Any, submission: Submission, *,
+                      purpose: Purpose, number: int | None = None,
+                      _bulk: BulkRead | None = None) -> SubmissionValues:
+    """Open one submission's current answers (or revision `number`'s).
+
+    :raises NotFound: a draft, or no such revision.
+    :raises Forbidden: the actor may not read it for `purpose` (logged).
+    :raises RecordIntegrityError: the revision failed its integrity check (alert raised).
+    """
+    purpose = Purpose(purpose)
+    patient = submission.patient
+    _authorize(session, actor, purpose, patient, Permission.SUBMISSION_READ,
+               RecordsAction.SUBMISSION_READ, submission)
+    revision = _revision(submission, number)
+    _log_one(session, actor, purpose, _bulk, RecordsAction.SUBMISSION_READ, submission,
+             submissions=1, patient=patient.audit_ref, form=submission.form_key)
+    return _values(submission, patient, revision,
+                   open_revision(session, actor, submission, revision))
+
+
+def case_submissions(session: Session, actor: Any, patient: Patient, *, purpose: Purpose,
+                     form_kinds: frozenset[str] | None = None,
+                     _bulk: BulkRead | None = None) -> list[SubmissionValues]:
+    """Open every submitted form of a case (drafts are left out), oldest first.
+
+    :param form_kinds: only the forms of these kinds (e.g. a relative's copy).
+    :raises Forbidden: the actor may not read the case for `purpose` (logged).
+    :raises RecordIntegrityError: a revision failed its integrity check (alert raised).
+    """
+    purpose = Purpose(purpose)
+    _authorize(session, actor, purpose, patient, Permission.SUBMISSION_READ,
+               RecordsAction.PATIENT_READ, patient)
+    chosen = [
+        s for s in session.scalars(select(Submission).where(
+            Submission.patient_id == patient.id, Submission.status == "submitted")
+            .order_by(Submission.id))
+        if form_kinds is None or str(submission_form(s).definition.kind) in form_kinds
+    ]
+    _log_one(session, actor, purpose, _bulk, RecordsAction.PATIENT_READ, patient,
+             patients=1, submissions=len(chosen))
+    result = []
+    for submission in chosen:
+        revision = _revision(submission, None)
+        result.append(_values(submission, patient, revision,
+                              open_revision(session, actor, submission, revision)))
+    return result
+
+
+def protocol_submissions(session: Session, actor: Any, protocol_key: str, *,
+                         purpose: Purpose, as_of: datetime | None = None,
+                         form_key: str | None = None, include_limited: bool = False,
+                         batch_size: int = BATCH,
+                         _bulk: BulkRead | None = None) -> Iterator[SubmissionValues]:
+    """Stream a protocol's submitted forms as they stood at `as_of` (now by default).
+
+    A submission counts when it was submitted at or before `as_of`; its values are those of its
+    newest revision written at or before `as_of`. Rows come in batches of `batch_size` by
+    submission id, each batch opened then dropped. A revision failing its integrity check is
+    skipped (the DPO alert is raised, the entry counts it as `refused`).
+
+    The policy is checked and the read logged (one entry, counting the rows yielded) when
+    iteration starts.
+
+    :raises Forbidden: the actor may not read the protocol for `purpose` (logged).
+    """
+    purpose = Purpose(purpose)
+    _authorize(session, actor, purpose, None, Permission.SUBMISSION_READ,
+               RecordsAction.BULK_READ, ("protocol", protocol_key))
+    if _bulk is None:
+        counts: dict[str, Any] = {"submissions": 0, "refused": 0}
+        log_read(session, actor, RecordsAction.BULK_READ, ("protocol", protocol_key),
+                 purpose=str(purpose), form=form_key or "all",
+                 as_of=as_of.isoformat(timespec="seconds") if as_of else "now", _live=counts)
+    else:
+        counts = _bulk.counts
+    perimeter = _protocol_filter(session, actor, purpose)
+    return _stream(session, actor, purpose, protocol_key, as_of, form_key, include_limited,
+                   perimeter, max(1, batch_size), counts)
+
+
+def _stream(session: Session, actor: Any, purpose: Purpose, protocol_key: str,
+            as_of: datetime | None,
+            form_key: str | None, include_limited: bool, perimeter: Any, batch_size: int,
+            counts: dict[str, Any]) -> Iterator[SubmissionValues]:
+    older = aliased(SubmissionRevision)
+    if as_of is None:
+        revision_join = SubmissionRevision.number == Submission.revision_number
+    else:
+        newest = (select(func.max(older.number))
+                  .where(older.submission_id == Submission.id, older.kind != "draft",
+                         older.created_at <= as_of)
+                  .scalar_subquery())
+        revision_join = SubmissionRevision.number == newest
+    query = (
+        select(Submission.id, Submission.handle, Submission.patient_id, Submission.form_key,
+               Submission.status, Submission.submitted_at, Submission.protocol_version_id,
+               SubmissionRevision.number, SubmissionRevision.kind, SubmissionRevision.payload,
+               SubmissionRevision.wrapped_key, SubmissionRevision.kek_version,
+               Patient.case_number, Patient.handle.label("patient_handle"),
+               ProtocolVersion.content_hash)
+        .select_from(Submission)
+        .join(SubmissionRevision, and_(SubmissionRevision.submission_id == Submission.id,
+                                       revision_join))
+        .join(Patient, Patient.id == Submission.patient_id)
+        .join(ProtocolVersion, ProtocolVersion.id == Submission.protocol_version_id)
+        .where(Submission.status == "submitted", Patient.protocol_key == protocol_key)
+    )
+    if as_of is not None:
+        query = query.where(Submission.submitted_at <= as_of)
+    if form_key is not None:
+        query = query.where(Submission.form_key == form_key)
+    if not include_limited:
+        query = query.where(Patient.limited_at.is_(None))
+    if perimeter is not None:
+        query = query.where(perimeter)
+    opener = BulkOpener(ring_of(session))
+    makers: dict[tuple[str, str], Any] = {}
+    last = 0
+    while True:
+        page = session.execute(query.where(Submission.id > last).order_by(Submission.id)
+                               .limit(batch_size)).all()
+        if not page:
+            return
+        last = page[-1].id
+        for row in page:
+            maker = makers.get((row.content_hash, row.form_key))
+            if maker is None:
+                maker = makers[(row.content_hash, row.form_key)] = revision_aad_maker(
+                    protocol_key, row.content_hash, row.form_key)
+            aad = maker(row.handle, row.number, row.kind, row.patient_handle)
+            try:
+                try:
+                    plaintext = opener.open(aad, row.payload, row.wrapped_key, row.kek_version)
+                except KeyFileError:
+                    opener = BulkOpener(ring_of(session, force=True))
+                    plaintext = opener.open(aad, row.payload, row.wrapped_key, row.kek_version)
+                answers = json.loads(plaintext)
+            except (IntegrityCheckFailed, ValueError):
+                counts["refused"] = counts.get("refused", 0) + 1
+                report_integrity_failure(session, actor, ("submission", f"S{row.id}"),
+                                         during=f"read:{purpose}")
+                continue
+            counts["submissions"] = counts.get("submissions", 0) + 1
+            yield SubmissionValues(row.id, row.handle, row.patient_id, row.case_number,
+                                   protocol_key, row.protocol_version_id, row.form_key,
+                                   row.status, row.number, row.submitted_at, answers)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _log_one(session: Session, actor: Any, purpose: Purpose, bulk: BulkRead | None,
+             action: RecordsAction, target: Any, *, patients: int = 0, submissions: int = 0,
+             **details: Any) -> None:
+    if bulk is not None:
+        bulk.count("patients", patients)
+        bulk.count("submissions", submissions)
+        return
+    if action == RecordsAction.PATIENT_READ and submissions:
+        details["submissions"] = submissions
+    log_read(session, actor, action, target, purpose=str(purpose), **details)
+
+
+def _revision(submission: Submission, number: int | None) -> SubmissionRevision:
+    number = number or submission.revision_number
+    for revision in submission.revisions:
+        if revision.number == number and revision.kind != "draft":
+            return revision
+    raise NotFound()
+
+
+def _values(submission: Submission, patient: Patient, revision: SubmissionRevision,
+            answers: dict[str, Any]) -> SubmissionValues:
+    return SubmissionValues(submission.id, submission.handle, patient.id, patient.case_number,
+                            patient.protocol_key, submission.protocol_version_id,
+                            submission.form_key, submission.status, revision.number,
+                            submission.submitted_at, answers)
+
