@@ -107,6 +107,8 @@ def restore_command(file: Path, database_url: str, operator: str | None) -> None
         f"UTC (schema {manifest.schema_revision or 'unknown'}); "
         f"{restored.purged_again} purged cases purged again."
     )
+    for note in restored.notes:
+        click.echo(f"Note: {note}.")
     click.echo("Point the portal at it, run `portal db upgrade`, then `portal audit verify`.")
 
 

@@ -27,7 +27,7 @@ import sqlite3
 import struct
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +48,8 @@ from portal.backups.actions import BackupAction
 from portal.backups.models import BackupRun
 from portal.db import get_engine, make_engine, new_session
 from portal.keys import KeyRing
+from portal.retention.models import PurgeLedgerEntry
+from portal.retention.services import purge_ledger, reapply_purge_ledger
 from portal.sealing import stream
 
 MANIFEST_KIND = "aac-portal-backup"
@@ -660,26 +662,52 @@ def _session_on(app: Flask, engine: Engine) -> Session:
     return session
 
 
-#: retention's purge ledger, re-applied after a restore (set by the retention area)
-_ledger_hooks: list[Callable[[Session, Any], int]] = []
+def _live_ledger(app: Flask) -> list[dict[str, Any]] | None:
+    """The purge ledger of the portal's own database (newer than any backup), None when it
+    cannot be read (the database is lost: only the backup's own ledger can be applied)."""
+    columns = [c.key for c in PurgeLedgerEntry.__table__.columns if c.key != "id"]
+    try:
+        with new_session(app) as session:
+            return [{c: getattr(e, c) for c in columns} for e in purge_ledger(session)]
+    except SQLAlchemyError:
+        return None
 
 
 def _after_restore(
     app: Flask, engine: Engine, manifest: Manifest, name: str, operator: Any
 ) -> Restored:
+    """Bring the restored database's purge ledger up to date, purge again, audit the restore."""
     result = Restored(manifest)
-    with _session_on(app, engine) as session:
-        for hook in _ledger_hooks:
-            result.purged_again += hook(session, operator)
-        record(
-            session,
-            operator,
-            BackupAction.DATABASE_RESTORE,
-            ("backup", name[:64]),
-            head=int(manifest.audit_head["seq"]),
-            purged_again=result.purged_again,
-        )
-        session.commit()
+    live = _live_ledger(app)
+    try:
+        with _session_on(app, engine) as session:
+            if live is None:
+                result.notes.append(
+                    "the portal's own database could not be read: only the purges recorded "
+                    "in the backup were applied again"
+                )
+            else:
+                known = {e.reference for e in purge_ledger(session)}
+                session.add_all(
+                    PurgeLedgerEntry(**entry) for entry in live if entry["reference"] not in known
+                )
+                session.flush()
+            result.purged_again = len(reapply_purge_ledger(session, operator))
+            record(
+                session,
+                operator,
+                BackupAction.DATABASE_RESTORE,
+                ("backup", name[:64]),
+                head=int(manifest.audit_head["seq"]),
+                purged_again=result.purged_again,
+            )
+            session.commit()
+    except SQLAlchemyError as exc:
+        raise BackupError(
+            f"the database was restored but the purge ledger could not be applied again "
+            f"({_reason(exc)}): run `portal retention reapply-ledger` on it before anyone "
+            "uses it."
+        ) from None
     return result
 
 

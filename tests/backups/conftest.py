@@ -14,11 +14,14 @@ from sqlalchemy.orm import Session
 import portal.backups.models  # noqa: F401 - tables on the metadata
 import portal.notices.models  # noqa: F401
 import portal.records.models  # noqa: F401
+import portal.retention.models  # noqa: F401
 import portal.rights.models  # noqa: F401
 from portal.db import make_engine
+from portal.retention.archive import create_archive_store
 from tests.backups import helpers
 from tests.conftest import POSTGRES_URL, make_test_config
 from tests.helpers_auth import CHEAP_ARGON2
+from tests.retention.archive_store import postgres_archive, reset_archive
 
 
 @pytest.fixture
@@ -29,7 +32,17 @@ def app_config(tmp_path: Path, key_file: Path, app_config: dict[str, object]) ->
         "PASSWORD_HASHER": CHEAP_ARGON2,
         "BACKUP_DIR": str(tmp_path / "bak"),
         "BACKUP_CHUNK_SIZE": 4096,
+        **postgres_archive(),
     }
+
+
+@pytest.fixture(autouse=True)
+def archive(app):  # noqa: ANN001, ANN201
+    """Retention's archive store, created and empty: a restore re-applies purges there too."""
+    create_archive_store(app)
+    reset_archive(app)
+    yield app
+    reset_archive(app)
 
 
 @pytest.fixture

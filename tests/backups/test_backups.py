@@ -274,3 +274,49 @@ def test_unwritable_places_and_bad_urls_get_one_sentence(app, runner, seeded, tm
         assert message in result.output and "Traceback" not in result.output
     missing = runner.invoke(args=["backup", "verify", str(tmp_path / "none.aacbak")])
     assert missing.exit_code == 1 and "cannot be read" in missing.output
+
+
+def test_a_case_purged_after_the_backup_is_purged_again_by_the_restore(app, db, target_url):
+    from datetime import date
+
+    from portal.records.models import Patient
+    from portal.retention import services as retention
+    from tests.records import helpers as records
+    from tests.retention.helpers import patient_with_aac, run_on
+
+    records.install_demo(db)
+    place = records.site(db)
+    doctor = records.professional(db, "c.martin", place)
+    kept = records.register(db, doctor, place, surname_letters="Vyj")
+    purged, case = patient_with_aac(
+        db, doctor, place, granted=date(2027, 1, 10), ends=date(2027, 12, 31)
+    )
+    records.submit(db, doctor, purged, "initiation")
+    path = _backup(app)
+    # After the backup, retention purges the case (active 2 years after the AAC, then 1 in
+    # the archive); the ledger keeps its opaque reference.
+    app.config["RETENTION_ARCHIVE_YEARS"] = 1
+    app.config["RETENTION_ACTIVE_YEARS"] = 2
+    run_on(db, date(2028, 12, 31))
+    db.expire_all()
+    assert db.get(Patient, purged.id) is None
+    assert [e.reference for e in retention.purge_ledger(db)] == [case.reference]
+    db.rollback()
+
+    restored = services.restore_backup(app, path, target_url, CLI)
+
+    assert restored.purged_again == 1
+    engine = make_engine(target_url)
+    try:
+        with helpers.session_on(app, engine) as session:
+            numbers = set(session.scalars(select(Patient.case_number)))
+            assert numbers == {kept.case_number}
+            assert [e.reference for e in retention.purge_ledger(session)] == [case.reference]
+            actions = list(
+                session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq.desc()).limit(3))
+            )
+            assert actions[0] == "backups:database:restore"
+            assert "retention:ledger:reapply" in actions
+            assert verify_chain(session).ok
+    finally:
+        engine.dispose()
