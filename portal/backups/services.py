@@ -60,8 +60,6 @@ PREFIX = "portal-"
 KEY_ID = "backup"
 SQLITE_DUMP = "sqlite-database"
 PG_DUMP = "pg_dump-custom"
-#: these tables change by the verification and restore themselves: not compared
-_NOT_COMPARED = frozenset()
 
 
 class BackupError(Exception):
@@ -815,7 +813,7 @@ def _verify(app: Flask, path: Path, operator: Any) -> Verified:
         differing = sorted(
             t
             for t in set(found.row_counts) | set(manifest.row_counts)
-            if t not in _NOT_COMPARED and found.row_counts.get(t) != manifest.row_counts.get(t)
+            if found.row_counts.get(t) != manifest.row_counts.get(t)
         )
         if differing:
             t = differing[0]

@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -265,12 +265,3 @@ def read_chunks(source: BinaryIO, key: bytes, header: Header) -> Iterator[bytes]
             # Bytes appended after it would have made it longer, and so failed it.
             return
         piece = _read_full(source, full)
-
-
-def seal_iter(out: BinaryIO, key: bytes, parts: Iterable[bytes], **header: object) -> Writer:
-    """Seal every part of `parts` into `out` and close the stream; returns the writer."""
-    writer = Writer(out, key, **header)  # type: ignore[arg-type]
-    for part in parts:
-        writer.write(part)
-    writer.close()
-    return writer

@@ -320,3 +320,21 @@ def test_a_case_purged_after_the_backup_is_purged_again_by_the_restore(app, db, 
             assert verify_chain(session).ok
     finally:
         engine.dispose()
+
+
+def test_a_chunk_failing_during_the_restore_itself_leaves_the_target_empty(
+    app, seeded, target_url, monkeypatch
+):
+    # As if the file changed between the authentication pass and the restore pass: the
+    # restore is already under way when the damaged chunk arrives.
+    path = _backup(app)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x01
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(
+        services, "authenticate", lambda p, ring: services._Reader(p, ring).manifest
+    )
+
+    with pytest.raises(BackupError, match="fails authentication"):
+        services.restore_backup(app, path, target_url, CLI)
+    assert _target_is_empty(target_url)
