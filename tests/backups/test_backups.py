@@ -338,3 +338,35 @@ def test_a_chunk_failing_during_the_restore_itself_leaves_the_target_empty(
     with pytest.raises(BackupError, match="fails authentication"):
         services.restore_backup(app, path, target_url, CLI)
     assert _target_is_empty(target_url)
+
+
+def test_a_backup_taken_while_the_portal_writes_is_one_consistent_snapshot(app, seeded):
+    import threading
+
+    from portal.audit.services import record
+
+    stop = threading.Event()
+    written = []
+
+    def write() -> None:
+        with new_session(app) as session:
+            while not stop.is_set():
+                record(session, CLI, "records:patient:read", ("patient", "P1"))
+                session.commit()
+                written.append(1)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        while len(written) < 5:
+            stop.wait(0.01)
+        before = len(written)
+        path = _backup(app)
+        after = len(written)
+    finally:
+        stop.set()
+        writer.join()
+    assert after > before  # entries were written while the backup ran
+
+    result = services.verify_backup(app, path, CLI)
+    assert result.ok, result.message
