@@ -61,6 +61,8 @@ class Permission(enum.StrEnum):
     ARCHIVE_READ = "retention:archive:read"
     #: see the retention state of the cases, the runs and the legal holds (no health data)
     RETENTION_OVERSEE = "retention:state:read"
+    #: see the backups, their size and their verification (no content)
+    BACKUP_READ = "backups:backup:read"
 
 
 class Role(enum.StrEnum):
@@ -109,9 +111,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
                              P.AGGREGATE_READ, P.PROTOCOL_READ}),
     Role.DPO: frozenset({P.SESSION_USE, P.NOTICE_MANAGE, P.RIGHTS_HANDLE, P.RIGHTS_SUBMIT,
                          P.LIMITATION_MANAGE, P.AUDIT_READ, P.PATIENT_READ, P.SUBMISSION_READ,
-                         P.PROTOCOL_READ, P.RETENTION_OVERSEE}),
+                         P.PROTOCOL_READ, P.RETENTION_OVERSEE, P.BACKUP_READ}),
     Role.ADMINISTRATOR: frozenset({P.SESSION_USE, P.USER_ADMIN, P.GRANT_ADMIN, P.GRANT_REVIEW,
-                                   P.PROTOCOL_MANAGE, P.PROTOCOL_READ, P.RIGHTS_SUBMIT}),
+                                   P.PROTOCOL_MANAGE, P.PROTOCOL_READ, P.RIGHTS_SUBMIT,
+                                   P.BACKUP_READ}),
     Role.PROCESSOR: frozenset(_LAB_READER - {P.RECORD_EXPORT}),
     Role.ARCHIVIST: frozenset({P.SESSION_USE, P.ARCHIVE_READ}),
 }

@@ -1,7 +1,7 @@
 """reports: the reporting calendar, one row per periodic summary report of a protocol
 
 Revision ID: b6c2e8f4a1d3
-Revises: d7b3f1a9c2e6
+Revises: b5e9d3a7f2c4
 Create Date: 2026-12-03 15:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import portal.db
 
 revision = 'b6c2e8f4a1d3'
-down_revision = 'd7b3f1a9c2e6'
+down_revision = 'b5e9d3a7f2c4'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """reports: each generation of a report's dataset, frozen at its data lock
 
 Revision ID: c3a9d5e7f2b8
-Revises: b6c2e8f4a1d3
+Revises: b8a4c2e7d913
 Create Date: 2026-12-03 15:45:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import portal.db
 
 revision = 'c3a9d5e7f2b8'
-down_revision = 'b6c2e8f4a1d3'
+down_revision = 'b8a4c2e7d913'
 branch_labels = None
 depends_on = None
 

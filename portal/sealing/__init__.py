@@ -9,7 +9,9 @@
 - the key ring as the app holds it, reloaded after a rotation (`ring_of`);
 - bulk opening for exports (`BulkOpener`), keyed blind indexes (`blind_index`);
 - key rotation (`rotate_kek`, `retire_kek`; areas register their sealed tables) and the key
-  check values that tie a key file to its database (`KeyCheck`).
+  check values that tie a key file to its database (`KeyCheck`);
+- sealed streams (`sealed_stream`): the chunked AES-256-GCM format of backup files, a
+  documented header, each chunk bound to its index and the last one marked.
 
 Other areas import only from `portal.sealing`, never its modules. This package imports no
 area but `audit` (the rotation's trail entries).
@@ -17,6 +19,7 @@ area but `audit` (the rotation's trail entries).
 
 from __future__ import annotations
 
+from portal.sealing import stream as sealed_stream
 from portal.sealing.bulk import BulkOpener
 from portal.sealing.envelope import (
     NONCE_BYTES,
@@ -94,6 +97,7 @@ __all__ = [
     "rotate_kek",
     "rows_on_other_versions",
     "rows_using",
+    "sealed_stream",
     "seal",
     "seal_value",
     "totp_aad",
