@@ -124,7 +124,8 @@ def _init_extensions(app: Flask) -> None:
 
 
 #: the user-facing areas, in dependency order; each package's init_app wires it into the app
-AREAS = ("accounts", "access", "audit", "meddra", "protocols", "notices", "records", "rights")
+AREAS = ("accounts", "access", "audit", "meddra", "protocols", "notices", "records", "rights",
+         "registers")
 
 
 def _register_areas(app: Flask) -> None:
