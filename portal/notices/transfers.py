@@ -2,9 +2,9 @@
 
 A notice's transfer paragraph (item 6 of section 4.1) must not disagree with the register of
 processors and transfers. The registers area installs the list it keeps with
-`use_transfer_register`; from then on the notices take their `transfers_outside_eu` and
-`transfers` slots from it when a draft is previewed or published, whatever the editor typed.
-Without a register installed (an installation without that area) the editor's slots are used.
+`use_transfer_register`; once that list holds an entry, the notices take their
+`transfers_outside_eu` and `transfers` slots from it when a draft is previewed or published,
+whatever the editor typed. Without a register, or while it is empty, the editor's slots are used.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from portal.db import app_of
 from portal.notices.catalog import LANGS, Mechanism, country_name, is_third_country
 from portal.notices.rendering import SlotView
 
-#: returns one {"recipient", "country", "mechanism"} row per transfer outside the EU
-TransferSource = Callable[[Session], list[dict[str, str]]]
+#: returns one {"recipient", "country", "mechanism"} row per transfer outside the EU, or None
+#: while the register is not kept yet (then the editor's slots are used)
+TransferSource = Callable[[Session], list[dict[str, str]] | None]
 
 _SOURCE = "portal.notices.transfer_source"
 
@@ -39,10 +40,11 @@ def use_transfer_register(app: Flask, source: TransferSource) -> None:
 def register_transfers(session: Session) -> list[dict[str, str]] | None:
     """Return the transfers of the installed register, or None when there is none."""
     source = app_of(session).extensions.get(_SOURCE)
-    if source is None:
+    rows = source(session) if source is not None else None
+    if rows is None:
         return None
     return [{"recipient": str(row.get("recipient") or ""), "country": str(row["country"]),
-             "mechanism": str(row.get("mechanism") or "")} for row in source(session)]
+             "mechanism": str(row.get("mechanism") or "")} for row in rows]
 
 
 def with_register_transfers(session: Session, values: dict[str, Any]) -> dict[str, Any]:

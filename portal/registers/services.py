@@ -184,8 +184,11 @@ def transfers(session: Session) -> list[RegisterVersion]:
     return [p for p in active_processors(session) if is_transfer(p.data)]
 
 
-def transfer_rows(session: Session) -> list[dict[str, str]]:
-    """The transfers as the notices list them (recipient, country code, mechanism)."""
+def transfer_rows(session: Session) -> list[dict[str, str]] | None:
+    """The transfers as the notices list them (recipient, country code, mechanism); None while
+    no processor is recorded (the register is not kept yet: the notices keep their own)."""
+    if not items(session, RegisterKind.PROCESSOR):
+        return None
     return [{"recipient": _text(p.data.get("name")), "country": _text(p.data.get("country")),
              "mechanism": _text(p.data.get("mechanism"))} for p in transfers(session)]
 
@@ -643,7 +646,10 @@ def save_breach(session: Session, actor: Any, item_no: int | None, data: dict[st
         problems["communication"] = _("Unknown communication choice.")
     if clean["communication"] == "exception" and not clean["exception_invoked"]:
         problems["exception_invoked"] = _("Say which exception of article 34(3) applies.")
-    if aware is not None and not clean["delay_reason"] and clean["risk"] != "none":
+    # A draft is still to be triaged (an audit alert may be old): the rule binds when the DPO
+    # opens or closes it.
+    if (status != BreachStatus.DRAFT and aware is not None and not clean["delay_reason"]
+            and clean["risk"] != "none"):
         notified = _when(clean["cnil_notified_at"]) if clean["cnil_notified"] else None
         moment = notified or clock.now()
         if moment - aware > DEADLINE:

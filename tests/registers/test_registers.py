@@ -337,3 +337,15 @@ def test_a_late_breach_typed_in_the_form_without_a_reason_shows_the_error(
     assert response.status_code == 200
     assert "More than 72 hours have passed since awareness" in response.get_data(as_text=True)
     assert services.items(db, RegisterKind.BREACH) == []
+
+
+def test_a_published_notice_lists_the_transfers_of_the_register(app, db) -> None:  # noqa: ANN001
+    from portal.notices.catalog import Audience
+    from tests.notices.conftest import publish_notice
+
+    processor(db, "CloudCo", "US", "scc")
+    published = publish_notice(db, Audience.PATIENT, transfers_outside_eu="none",
+                               transfers=[])
+    assert "CloudCo, United States" in published.body_en
+    assert published.slots["transfers"] == [
+        {"recipient": "CloudCo", "country": "US", "mechanism": "scc"}]
