@@ -2,7 +2,8 @@
 
 Every register item (the record of processing, each breach, each processor, the DPIA) is a
 series of `RegisterVersion` rows sharing a kind and an item number; the highest number is the
-item as it stands, the earlier ones stay readable. The 72-hour alerts already sent are rows of
+item as it stands, the earlier ones stay readable; database triggers (`ddl`) refuse any UPDATE
+or DELETE of a version. The 72-hour alerts already sent are rows of
 `BreachAlert`, one per breach and threshold, so that an alert goes out once whatever the number
 of workers or scheduled runs.
 """
@@ -17,6 +18,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base, UTCDateTime, created_at
+from portal.registers import ddl
 
 
 class RegisterKind(enum.StrEnum):
@@ -93,3 +95,28 @@ class BreachAlert(Base):
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime())
     #: how many DPO addresses the mail went to (0: nobody to tell, the page still shows it)
     mailed_to: Mapped[int] = mapped_column(Integer, default=0)
+
+
+ddl.protect(RegisterVersion.__table__)  # type: ignore[arg-type]
+
+
+class BreachLetter(Base):
+    """A letter to one prescriber about one breach: his own patients' cases only (REC-05).
+
+    The letter is read in the portal only; the mail that announces it carries no case number.
+    It is written from one version of the breach (`breach_number`), kept as it was.
+    """
+
+    __tablename__ = "register_breach_letter"
+    __table_args__ = (
+        UniqueConstraint("item_no", "breach_number", "prescriber_id",
+                         name="uq_register_breach_letter_once"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_no: Mapped[int] = mapped_column(Integer, index=True)
+    breach_number: Mapped[int] = mapped_column(Integer)
+    prescriber_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    cases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_by_label: Mapped[str] = mapped_column(String(200))

@@ -32,6 +32,8 @@ from portal.registers.models import RegisterKind
 bp = Blueprint("registers", __name__, url_prefix="/registers")
 
 MANAGE = Permission.REGISTER_MANAGE
+#: the letters hold case numbers: no copy kept by the browser or a proxy
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _user() -> Any:
@@ -218,8 +220,41 @@ def letters(item_no: int) -> Any:
         flash(_("%(n)d letter(s) sent.", n=sent), "success")
         return redirect(url_for(".letters", item_no=item_no))
     found, unknown = services.prescriber_letters(session, item_no)
+    sent = {(x.breach_number, x.prescriber_id): x for x in services.sent_letters(session, item_no)}
     return render_template("registers/letters.html", breach=breach_version, letters=found,
-                           unknown=unknown, form=form)
+                           unknown=unknown, form=form, sent=sent)
+
+
+# --- a prescriber's own letters -------------------------------------------------------------------
+
+
+def letters_panel() -> Markup | None:
+    """The breach letters awaiting the person on his home page (none: no panel)."""
+    if not current_user.is_authenticated:
+        return None
+    found = services.letters_for(get_session(), _user())
+    if not found:
+        return None
+    return Markup(render_template("registers/_letters_home.html",  # noqa: S704
+                                  letters=found))
+
+
+@bp.get("/letters")
+@requires(Permission.PATIENT_READ)
+def my_letters() -> tuple[str, int, dict[str, str]]:
+    """The breach letters addressed to the prescriber (his own patients' cases only)."""
+    return render_template("registers/my_letters.html",
+                           letters=services.letters_for(get_session(), _user())), 200, NO_STORE
+
+
+@bp.get("/letters/<int:letter_id>")
+@requires(Permission.PATIENT_READ)
+def my_letter(letter_id: int) -> tuple[str, int, dict[str, str]]:
+    """One letter, to its prescriber only (anyone else: not found)."""
+    session = get_session()
+    letter = services.read_letter(session, _user(), letter_id)
+    session.commit()
+    return render_template("registers/my_letter.html", letter=letter), 200, NO_STORE
 
 
 # --- processors and transfers -----------------------------------------------------------------

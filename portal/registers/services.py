@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import has_app_context
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -31,11 +33,12 @@ from portal.db import app_of
 from portal.errors import BadRequest, Conflict, Forbidden, NotFound
 from portal.notices.transfers import is_third_country
 from portal.permissions import Permission, Role
+from portal.protocols.loader import LoadedProtocol
 from portal.protocols.models import ProtocolVersion
-from portal.protocols.schema import SENSITIVE_CATEGORIES
-from portal.protocols.services import loaded
+from portal.protocols.schema import SENSITIVE_CATEGORIES, Protocol
+from portal.protocols.services import ReleaseBlocked, loaded
 from portal.records.models import Patient
-from portal.registers.models import BreachAlert, RegisterKind, RegisterVersion
+from portal.registers.models import BreachAlert, BreachLetter, RegisterKind, RegisterVersion
 
 
 class RegisterAction(enum.StrEnum):
@@ -46,6 +49,8 @@ class RegisterAction(enum.StrEnum):
     CLOCK_ALERT = "registers:breach:clock_alert"
     LETTERS_SEND = "registers:breach:letters"
     DPIA_TO_REVIEW = "registers:dpia:to_review"
+    RELEASE_BLOCKED = "registers:dpia:release_blocked"
+    LETTER_READ = "registers:letter:read"
     EXPORT = "registers:register:export"
 
 
@@ -267,16 +272,56 @@ class DpiaState:
     reasons: list[str]
 
 
+def _categories_of(definition: Protocol, found: dict[str, list[str]]) -> None:
+    for form in definition.forms:
+        for _si, _fi, _section, fld in form.iter_fields():
+            found[str(fld.category)].append(f"{definition.key}.{form.key}.{fld.key}")
+
+
 def protocol_categories(session: Session) -> dict[str, list[str]]:
     """Return, for each data category of the protocol versions in force, its field keys."""
     found: dict[str, list[str]] = defaultdict(list)
     for installed in session.scalars(select(ProtocolVersion).where(
             ProtocolVersion.is_current.is_(True)).order_by(ProtocolVersion.protocol_key)):
-        definition = loaded(installed).definition
-        for form in definition.forms:
-            for _si, _fi, _section, fld in form.iter_fields():
-                found[str(fld.category)].append(f"{definition.key}.{form.key}.{fld.key}")
+        _categories_of(loaded(installed).definition, found)
     return dict(sorted(found.items()))
+
+
+def check_protocol_release(session: Session, actor: Any, protocol: LoadedProtocol) -> None:
+    """Refuse to put in force a protocol version adding data categories the approved DPIA does
+    not cover (REC-08); mark the DPIA to review with the reason, once per version.
+
+    The protocols area calls this before an install changes anything. Until a DPIA has been
+    approved once there is nothing to protect: the DPIA itself is the work to do.
+
+    :raises ReleaseBlocked: the DPO must re-approve the DPIA first.
+    """
+    current = latest(session, RegisterKind.DPIA)
+    approved = current.data.get("approved_categories") if current else None
+    if current is None or approved is None:
+        return
+    found: dict[str, list[str]] = defaultdict(list)
+    _categories_of(protocol.definition, found)
+    added = sorted(set(found) - set(approved))
+    if not added:
+        return
+    definition = protocol.definition
+    label = f"{definition.key} {definition.version}"
+    cats = ", ".join(added)
+    pending = list(current.data.get("pending_releases") or [])
+    if not any(p.get("content_hash") == protocol.content_hash for p in pending):
+        pending.append({"protocol": label, "content_hash": protocol.content_hash,
+                        "categories": added})
+        mark_dpia_to_review(session, actor, _(
+            "Protocol %(protocol)s adds data categories: %(cats)s; it is put in force only "
+            "once the impact assessment is approved again.", protocol=label, cats=cats),
+            pending_releases=pending)
+    record(session, actor, RegisterAction.RELEASE_BLOCKED, current, protocol=label,
+           categories=cats)
+    raise ReleaseBlocked(_(
+        "the protocol version %(protocol)s adds data categories (%(cats)s) that the approved "
+        "impact assessment does not cover. The DPO must review it and approve it again in the "
+        "registers; then install this version again.", protocol=label, cats=cats))
 
 
 def dpia_state(session: Session) -> DpiaState:
@@ -319,12 +364,16 @@ def save_dpia(session: Session, actor: Any, data: dict[str, Any], *, approve: bo
             if not clean[key] and key not in problems:
                 problems[key] = _("Required to approve the impact assessment.")
         clean["approved_at"] = clock.now().isoformat()
-        clean["approved_categories"] = sorted(protocol_categories(session))
+        # What the DPO approves covers the versions waiting for this approval (REC-08).
+        waiting = {c for p in (state.current.data.get("pending_releases") or [])
+                   for c in p.get("categories") or []} if state.current else set()
+        clean["approved_categories"] = sorted(set(protocol_categories(session)) | waiting)
+        clean["pending_releases"] = []
         clean["review_reasons"] = []
         status = DpiaStatus.APPROVED
     else:
         previous = state.current.data if state.current else {}
-        for key in ("approved_at", "approved_categories"):
+        for key in ("approved_at", "approved_categories", "pending_releases"):
             if key in previous:
                 clean[key] = previous[key]
         clean["review_reasons"] = state.reasons
@@ -343,11 +392,14 @@ def save_dpia(session: Session, actor: Any, data: dict[str, Any], *, approve: bo
                  expected_number=expected_number)
 
 
-def mark_dpia_to_review(session: Session, actor: Any, reason: str) -> None:
+def mark_dpia_to_review(session: Session, actor: Any, reason: str, *,
+                        pending_releases: list[dict[str, Any]] | None = None) -> None:
     """Add a reason to review the DPIA (a new version, so the DPO sees when and why)."""
     current = latest(session, RegisterKind.DPIA)
     data = dict(current.data) if current else {}
     data["review_reasons"] = [*list(data.get("review_reasons") or []), reason]
+    if pending_releases is not None:
+        data["pending_releases"] = pending_releases
     status = DpiaStatus.DRAFT if current is None or current.status == DpiaStatus.DRAFT else (
         DpiaStatus.TO_REVIEW)
     saved = _save(session, actor, RegisterKind.DPIA, 1, data, status, check=False)
@@ -795,12 +847,37 @@ def draft_from_alert(session: Session, alert: Any) -> RegisterVersion | None:
 
 @dataclass
 class PrescriberLetter:
-    """What one prescriber receives: only the cases of his own patients."""
+    """What one prescriber reads in the portal: only the cases of his own patients."""
 
     prescriber: User
     cases: list[str]
     subject: str
     body: str
+
+
+def _dpo_line(session: Session) -> str:
+    typed = latest(session, RegisterKind.PROCESSING)
+    return ", ".join(x for x in ((typed.data.get("dpo_name"), typed.data.get("dpo_contact"))
+                                 if typed else ()) if x) or "—"
+
+
+def _compose_letter(breach: RegisterVersion, prescriber: User, cases: list[str],
+                    dpo: str) -> PrescriberLetter:
+    subject = _("Personal data breach %(ref)s: information of your patients",
+                ref=breach.reference)
+    body = "\n\n".join([
+        _("Dear Doctor %(name)s,", name=prescriber.last_name),
+        _("A personal data breach concerns the data of some of your patients followed "
+          "under the compassionate access. Please inform them; the laboratory does not "
+          "know their identity."),
+        _("Your patients concerned (case numbers): %(cases)s", cases=", ".join(sorted(cases))),
+        _("Nature of the breach: %(text)s", text=", ".join(breach.data.get("nature") or [])
+          or "—"),
+        _("Likely consequences: %(text)s", text=breach.data.get("consequences") or "—"),
+        _("Measures taken or proposed: %(text)s", text=breach.data.get("measures") or "—"),
+        _("Data protection officer: %(text)s", text=dpo),
+    ])
+    return PrescriberLetter(prescriber, sorted(cases), subject, body + "\n")
 
 
 def prescriber_letters(session: Session, item_no: int) -> tuple[list[PrescriberLetter],
@@ -822,41 +899,90 @@ def prescriber_letters(session: Session, item_no: int) -> tuple[list[PrescriberL
             by_prescriber[creator].append(number)
     unknown = sorted(set(cases) - found) + sorted(
         n for n in found if n not in {c for v in by_prescriber.values() for c in v})
-    typed = latest(session, RegisterKind.PROCESSING)
-    dpo = ", ".join(x for x in ((typed.data.get("dpo_name"), typed.data.get("dpo_contact"))
-                                if typed else ()) if x) or "—"
+    dpo = _dpo_line(session)
     letters = []
     for user_id, own in sorted(by_prescriber.items()):
         prescriber = session.get(User, user_id)
         if prescriber is None:
             continue
-        subject = _("Personal data breach %(ref)s: information of your patients",
-                    ref=breach.reference)
-        body = "\n\n".join([
-            _("Dear Doctor %(name)s,", name=prescriber.last_name),
-            _("A personal data breach concerns the data of some of your patients followed "
-              "under the compassionate access. Please inform them; the laboratory does not "
-              "know their identity."),
-            _("Your patients concerned (case numbers): %(cases)s", cases=", ".join(sorted(own))),
-            _("Nature of the breach: %(text)s", text=", ".join(breach.data.get("nature") or [])
-              or "—"),
-            _("Likely consequences: %(text)s", text=breach.data.get("consequences") or "—"),
-            _("Measures taken or proposed: %(text)s", text=breach.data.get("measures") or "—"),
-            _("Data protection officer: %(text)s", text=dpo),
-        ])
-        letters.append(PrescriberLetter(prescriber, sorted(own), subject, body + "\n"))
+        letters.append(_compose_letter(breach, prescriber, own, dpo))
     return letters, unknown
 
 
+def sent_letters(session: Session, item_no: int) -> list[BreachLetter]:
+    """Return the letters of a breach already made available to the prescribers."""
+    return list(session.scalars(select(BreachLetter).where(BreachLetter.item_no == item_no)
+                                .order_by(BreachLetter.id)))
+
+
+def _announce(session: Session, prescriber: User, breach: RegisterVersion,
+              letter: BreachLetter) -> tuple[str, str]:
+    """The mail telling a prescriber a letter awaits him: no case number, no detail of the
+    breach, only where to read it (after logging in)."""
+    app = app_of(session)
+    link = f"{app.config['BASE_URL'].rstrip('/')}/registers/letters/{letter.id}"
+
+    def render() -> tuple[str, str]:
+        with force_locale(prescriber.locale or app.config.get("BABEL_DEFAULT_LOCALE", "fr")):
+            subject = _("Personal data breach %(ref)s: a letter awaits you in the portal",
+                        ref=breach.reference)
+            body = _("The laboratory's data protection officer has written to you about a "
+                     "personal data breach concerning some of your patients. The letter can "
+                     "only be read in the portal, after logging in.")
+            return subject, f"{body}\n\n{link}\n"
+
+    if has_app_context():
+        return render()
+    with app.app_context():
+        return render()
+
+
 def send_prescriber_letters(session: Session, actor: Any, item_no: int) -> int:
-    """Mail each prescriber his letter (after commit); return how many were sent."""
+    """Make each prescriber's letter readable in the portal and tell him by mail (after
+    commit), the mail holding no case number; return how many letters were new.
+
+    A prescriber who already has the letter of this version of the breach gets no second one.
+    """
     from portal.mail import send_after_commit
 
     if not may_manage(session, actor):
         raise Forbidden()
     letters, _unknown = prescriber_letters(session, item_no)
-    for letter in letters:
-        send_after_commit(session, letter.prescriber.email, letter.subject, letter.body)
     breach = latest(session, RegisterKind.BREACH, item_no)
-    record(session, actor, RegisterAction.LETTERS_SEND, breach, letters=len(letters))
-    return len(letters)
+    assert breach is not None  # prescriber_letters raised NotFound otherwise
+    already = {(x.breach_number, x.prescriber_id) for x in sent_letters(session, item_no)}
+    _kind, _author_id, label = actor_fields(actor)
+    sent = 0
+    for letter in letters:
+        if (breach.number, letter.prescriber.id) in already:
+            continue
+        stored = BreachLetter(item_no=item_no, breach_number=breach.number,
+                              prescriber_id=letter.prescriber.id, cases=letter.cases,
+                              sent_at=clock.now(), sent_by_label=label[:200])
+        session.add(stored)
+        session.flush()
+        sent += 1
+        if letter.prescriber.email and not letter.prescriber.is_disabled:
+            subject, body = _announce(session, letter.prescriber, breach, stored)
+            send_after_commit(session, letter.prescriber.email, subject, body)
+    record(session, actor, RegisterAction.LETTERS_SEND, breach, letters=sent)
+    return sent
+
+
+def letters_for(session: Session, user: User) -> list[BreachLetter]:
+    """Return the breach letters addressed to `user`, newest first."""
+    return list(session.scalars(select(BreachLetter).where(BreachLetter.prescriber_id == user.id)
+                                .order_by(BreachLetter.id.desc())))
+
+
+def read_letter(session: Session, user: User, letter_id: int) -> PrescriberLetter:
+    """Return a letter as its prescriber reads it (audited); another person's is not found.
+
+    :raises NotFound: no such letter, or it is addressed to someone else.
+    """
+    stored = session.get(BreachLetter, letter_id)
+    if stored is None or stored.prescriber_id != user.id:
+        raise NotFound()
+    breach = version(session, RegisterKind.BREACH, stored.item_no, stored.breach_number)
+    record(session, user, RegisterAction.LETTER_READ, breach, letter=stored.id)
+    return _compose_letter(breach, user, list(stored.cases), _dpo_line(session))

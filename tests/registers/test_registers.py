@@ -252,10 +252,75 @@ def test_the_prescriber_letters_contain_only_their_own_cases(app, db) -> None:  
     assert by_login["dr.bernard"].cases == theirs
     assert theirs[0] not in by_login["dr.martin"].body
     assert all(case not in by_login["dr.bernard"].body for case in mine)
+    assert services.send_prescriber_letters(db, CLI, breach.item_no) == 2
+    db.commit()
+    assert services.send_prescriber_letters(db, CLI, breach.item_no) == 0  # no second copy
+    db.commit()
+    mails = outbox(app)
+    assert sorted(m["To"] for m in mails) == sorted([doctor_a.email, doctor_b.email])
+    for mail in mails:
+        text = mail["Subject"] + "\n" + mail_body(mail)
+        assert all(case not in text for case in [*mine, *theirs]), text
+        assert "a letter awaits you in the portal" in mail["Subject"]
+        assert "/registers/letters/" in text
+
+
+def test_the_letter_page_shows_a_prescriber_only_his_own_cases(app, db) -> None:  # noqa: ANN001
+    from tests.rights.helpers import register_patient
+
+    install(db)
+    a, b = establishment(db, TEST_FINESS, "CH A"), establishment(db, OTHER_FINESS, "CH B")
+    doctor_a, doctor_b = make_doctor(db, a, "dr.martin"), make_doctor(db, b, "dr.bernard")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("tests.rights.helpers.PROTOCOL_KEY", "registers_fixture")
+        mine = register_patient(db, doctor_a, a, ("DUP", "JE")).case_number
+        theirs = register_patient(db, doctor_b, b, ("BER", "LU")).case_number
+    breach = services.save_breach(db, CLI, None, breach_data(cases=[mine, theirs]))
     services.send_prescriber_letters(db, CLI, breach.item_no)
     db.commit()
-    sent = {m["To"]: mail_body(m) for m in outbox(app)}
-    assert theirs[0] in sent[doctor_b.email] and theirs[0] not in sent[doctor_a.email]
+    link = next(m for m in outbox(app) if m["To"] == doctor_a.email)
+    path = "/registers/letters/" + mail_body(link).split("/registers/letters/")[1].split()[0]
+    assert app.test_client().get(path).status_code in (302, 401)  # behind the login
+    client = app.test_client()
+    login(client, doctor_a)
+    home = client.get("/").get_data(as_text=True)
+    assert "1 letter from the data protection officer awaits you." in home
+    response = client.get(path)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    assert f"Your patients concerned (case numbers): {mine}" in page
+    assert theirs not in page
+    listing = client.get("/registers/letters").get_data(as_text=True)
+    assert path in listing
+    other = app.test_client()
+    login(other, doctor_b)
+    assert other.get(path).status_code == 404  # another prescriber's letter
+    own = other.get("/registers/letters").get_data(as_text=True)
+    (their_path,) = {p for p in [path.rsplit("/", 1)[0] + f"/{n}" for n in (1, 2)]} - {path}
+    assert their_path in own and path not in own
+    assert mine not in other.get(their_path).get_data(as_text=True)
+
+
+# --- the versions are append-only in the database ---------------------------------------------
+
+
+def test_the_database_refuses_to_change_or_delete_a_version(app, db) -> None:  # noqa: ANN001
+    from sqlalchemy import text
+    from sqlalchemy.exc import DatabaseError
+
+    services.save_processing(db, CLI, {"dpo_name": "First DPO"})
+    services.save_processing(db, CLI, {"dpo_name": "Second DPO"})
+    db.commit()
+    for statement in ("UPDATE register_version SET status = 'forged' WHERE number = 1",
+                      "UPDATE register_version SET author_label = 'x'",
+                      "DELETE FROM register_version WHERE number = 1"):
+        with pytest.raises(DatabaseError, match="register versions are append-only"):
+            db.execute(text(statement))
+        db.rollback()
+    assert [v.data["dpo_name"] for v in services.history(db, RegisterKind.PROCESSING)] == [
+        "Second DPO", "First DPO"]
+    assert [v.status for v in services.history(db, RegisterKind.PROCESSING)] == [
+        "conforming", "conforming"]
 
 
 # --- processors, transfers and the DPIA -------------------------------------------------------
@@ -282,17 +347,47 @@ def test_moving_a_processor_outside_the_eu_changes_the_notices_and_marks_the_dpi
     assert services.dpia_state(db).status == services.DpiaStatus.APPROVED
 
 
-def test_a_new_processor_and_a_new_protocol_category_mark_the_dpia_to_review(
-        app, db, tmp_path) -> None:  # noqa: ANN001
+def test_a_new_processor_marks_the_dpia_to_review(app, db) -> None:  # noqa: ANN001
     install(db)
     approved_dpia(db)
     processor(db, "MailCo", "FR", role="mail")
     assert services.dpia_state(db).reasons == ["New processor MailCo (P1)."]
+
+
+def test_a_protocol_version_adding_categories_waits_for_the_dpia_approval(
+        app, db, runner, tmp_path) -> None:  # noqa: ANN001
+    from portal.protocols.models import ProtocolVersion
+    from portal.protocols.services import ReleaseBlocked, current_version
+
+    install(db)
     approved_dpia(db)
-    install(db, second_version_with_genetic_data(tmp_path))
+    second = second_version_with_genetic_data(tmp_path)
+    with pytest.raises(ReleaseBlocked, match=r"adds data categories \(genetic\)"):
+        install(db, second)
+    db.commit()  # as the command line does: keep why it was refused
+    assert current_version(db, "registers_fixture").version_label == "1"
     state = services.dpia_state(db)
     assert state.status == services.DpiaStatus.TO_REVIEW
-    assert state.reasons == ["A protocol version in force adds data categories: genetic."]
+    assert state.reasons == ["Protocol registers_fixture 2 adds data categories: genetic; it is "
+                             "put in force only once the impact assessment is approved again."]
+    result = runner.invoke(args=["protocol", "install", str(second)])
+    assert result.exit_code == 1
+    assert "is not put in force" in result.output and "approve it again" in result.output
+    assert "Traceback" not in result.output
+    assert services.dpia_state(db).reasons == state.reasons  # the same reason, once
+    assert len(db.scalars(select(ProtocolVersion)).all()) == 1
+    approved_dpia(db)
+    install(db, second)
+    assert current_version(db, "registers_fixture").version_label == "2"
+    assert services.dpia_state(db).status == services.DpiaStatus.APPROVED
+
+
+def test_without_an_approved_dpia_a_new_version_goes_in_force(app, db, tmp_path) -> None:  # noqa: ANN001
+    from portal.protocols.services import current_version
+
+    install(db)
+    install(db, second_version_with_genetic_data(tmp_path))
+    assert current_version(db, "registers_fixture").version_label == "2"
 
 
 def test_approving_the_dpia_needs_every_section(app, db) -> None:  # noqa: ANN001
