@@ -144,7 +144,8 @@ def item_version(kind: str, item_no: int, number: int) -> str:
     except ValueError:
         raise NotFound() from None
     found = services.version(get_session(), chosen, item_no, number)
-    return render_template("registers/version.html", version=found, kind=chosen)
+    return render_template("registers/version.html", version=found, kind=chosen,
+                           data=services.display_data(found))
 
 
 # --- breaches -----------------------------------------------------------------------------------

@@ -230,17 +230,15 @@ def save_processor(session: Session, actor: Any, item_no: int | None, data: dict
     if clean["ended"]:
         return saved
     if before is None or before.data.get("ended"):
-        mark_dpia_to_review(session, actor, _("New processor %(name)s (%(ref)s).",
-                                              name=clean["name"], ref=saved.reference))
+        mark_dpia_to_review(session, actor, {"code": "new_processor", "name": clean["name"],
+                                              "ref": saved.reference})
         if is_transfer(clean):
-            mark_dpia_to_review(session, actor, _("New transfer outside the EU: %(name)s in "
-                                                  "%(country)s.", name=clean["name"],
-                                                  country=clean["country"]))
+            mark_dpia_to_review(session, actor, {"code": "new_transfer", "name": clean["name"],
+                                                  "country": clean["country"]})
     elif is_transfer(clean) and (not is_transfer(before.data)
                                  or before.data.get("country") != clean["country"]):
-        mark_dpia_to_review(session, actor, _("New transfer outside the EU: %(name)s in "
-                                              "%(country)s.", name=clean["name"],
-                                              country=clean["country"]))
+        mark_dpia_to_review(session, actor, {"code": "new_transfer", "name": clean["name"],
+                                              "country": clean["country"]})
     return saved
 
 
@@ -255,6 +253,36 @@ DPIA_SECTION_LABELS = {
     "risks": _l("(c) Risks to the rights and freedoms of the persons"),
     "measures": _l("(d) Measures envisaged to address the risks"),
 }
+
+
+#: why the DPIA is to review, stored as a code and its values, so that each reader reads it in
+#: his own language
+REVIEW_REASONS = {
+    "new_processor": _l("New processor %(name)s (%(ref)s)."),
+    "new_transfer": _l("New transfer outside the EU: %(name)s in %(country)s."),
+    "protocol_categories": _l("Protocol %(protocol)s adds data categories: %(cats)s; it is put "
+                              "in force only once the impact assessment is approved again."),
+    "edited": _l("Edited after its approval."),
+}
+
+
+def reason_text(reason: Any) -> str:
+    """A stored reason to review the DPIA, in the reader's language."""
+    if isinstance(reason, dict) and reason.get("code") in REVIEW_REASONS:
+        values = {k: v for k, v in reason.items() if k != "code"}
+        return str(REVIEW_REASONS[reason["code"]]) % values
+    return str(reason)
+
+
+def display_data(saved: RegisterVersion) -> dict[str, Any]:
+    """A version's data as the pages show it (the DPIA's reasons in the reader's language)."""
+    data = dict(saved.data)
+    if "review_reasons" in data:
+        data["review_reasons"] = [reason_text(r) for r in data["review_reasons"] or []]
+    if "pending_releases" in data:
+        data["pending_releases"] = [str(p.get("protocol", "")) if isinstance(p, dict) else str(p)
+                                    for p in data["pending_releases"] or []]
+    return data
 
 
 class DpiaStatus(enum.StrEnum):
@@ -312,10 +340,9 @@ def check_protocol_release(session: Session, actor: Any, protocol: LoadedProtoco
     if not any(p.get("content_hash") == protocol.content_hash for p in pending):
         pending.append({"protocol": label, "content_hash": protocol.content_hash,
                         "categories": added})
-        mark_dpia_to_review(session, actor, _(
-            "Protocol %(protocol)s adds data categories: %(cats)s; it is put in force only "
-            "once the impact assessment is approved again.", protocol=label, cats=cats),
-            pending_releases=pending)
+        mark_dpia_to_review(session, actor, {"code": "protocol_categories",
+                                             "protocol": label, "cats": cats},
+                            pending_releases=pending)
     record(session, actor, RegisterAction.RELEASE_BLOCKED, current, protocol=label,
            categories=cats)
     raise ReleaseBlocked(_(
@@ -330,7 +357,7 @@ def dpia_state(session: Session) -> DpiaState:
     current = latest(session, RegisterKind.DPIA)
     if current is None:
         return DpiaState(None, DpiaStatus.DRAFT, [])
-    reasons = list(current.data.get("review_reasons") or [])
+    reasons = [reason_text(r) for r in current.data.get("review_reasons") or []]
     approved = current.data.get("approved_categories")
     if approved is not None and current.status != DpiaStatus.DRAFT:
         added = sorted(set(protocol_categories(session)) - set(approved))
@@ -376,12 +403,12 @@ def save_dpia(session: Session, actor: Any, data: dict[str, Any], *, approve: bo
         for key in ("approved_at", "approved_categories", "pending_releases"):
             if key in previous:
                 clean[key] = previous[key]
-        clean["review_reasons"] = state.reasons
+        clean["review_reasons"] = list(previous.get("review_reasons") or [])
         status = DpiaStatus.TO_REVIEW if state.reasons else (
             DpiaStatus(state.current.status) if state.current else DpiaStatus.DRAFT)
         if status == DpiaStatus.APPROVED:
             status = DpiaStatus.TO_REVIEW  # an edit after the approval needs a new one
-            clean["review_reasons"] = [_("Edited after its approval.")]
+            clean["review_reasons"] = [{"code": "edited"}]
     if clean["residual_high"] and approve and not clean["prior_consultation_ref"]:
         problems["prior_consultation_ref"] = _("The residual risk stays high: give the "
                                                "reference of the prior consultation of the "
@@ -392,7 +419,7 @@ def save_dpia(session: Session, actor: Any, data: dict[str, Any], *, approve: bo
                  expected_number=expected_number)
 
 
-def mark_dpia_to_review(session: Session, actor: Any, reason: str, *,
+def mark_dpia_to_review(session: Session, actor: Any, reason: dict[str, Any], *,
                         pending_releases: list[dict[str, Any]] | None = None) -> None:
     """Add a reason to review the DPIA (a new version, so the DPO sees when and why)."""
     current = latest(session, RegisterKind.DPIA)
