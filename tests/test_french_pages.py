@@ -32,7 +32,7 @@ CATALOGUE = Path(__file__).resolve().parents[1] / "translations/fr/LC_MESSAGES/m
 #: pages per role: enough to reach every menu entry and a record of each kind
 MAX_PAGES = 60
 #: links that change state or leave the pages (language switch, downloads, static files)
-_SKIP = re.compile(r"^/(language/|static/|records-static/|logout|healthz)|\.(csv|xml|css|js)$")
+_SKIP = re.compile(r"^/(language/|static/|records-static/|logout|healthz)|\.(csv|xml|css|js|pdf)$")
 _TEXT_ATTRIBUTES = ("title", "aria-label", "placeholder", "alt", "value")
 
 
