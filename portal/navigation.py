@@ -34,6 +34,24 @@ def add_menu_entry(app: Flask, entry: NavEntry) -> None:
     app.extensions.setdefault("portal.nav", []).append(entry)
 
 
+def add_home_panel(app: Flask, permission: Permission, render: Callable[[], Any]) -> None:
+    """Show a panel on the home page to those who hold `permission` (e.g. the DPO's breach
+    clocks): `render` returns its HTML, or None to show nothing."""
+    app.extensions.setdefault("portal.home_panels", []).append((permission, render))
+
+
+def home_panels() -> list[Any]:
+    """Return the HTML of the home-page panels the current person may see."""
+    held = granted_permissions()
+    shown = []
+    for permission, render in current_app.extensions.get("portal.home_panels", []):
+        if permission in held:
+            html = render()
+            if html:
+                shown.append(html)
+    return shown
+
+
 def add_footer_entry(app: Flask, entry: NavEntry) -> None:
     """Add a link to the footer of every page."""
     app.extensions.setdefault("portal.footer", []).append(entry)
@@ -86,5 +104,6 @@ def init_app(app: Flask) -> None:
         "footer_items": lambda: _shown("portal.footer"),
         "language_url": language_url,
         "chrome": chrome,
+        "home_panels": home_panels,
     }
     app.context_processor(lambda: helpers)

@@ -55,6 +55,8 @@ class Permission(enum.StrEnum):
     RIGHTS_SUBMIT = "rights:request:create"
     #: handle rights requests
     RIGHTS_HANDLE = "rights:request:handle"
+    #: keep the accountability registers: processing record, breaches, processors, DPIA
+    REGISTER_MANAGE = "registers:register:manage"
     #: contacts and orders only, never health data
     SUPPLY_MANAGE = "supply:order:manage"
     #: read an archived case (intermediate archive), each read with a stated reason
@@ -111,10 +113,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
                              P.AGGREGATE_READ, P.PROTOCOL_READ}),
     Role.DPO: frozenset({P.SESSION_USE, P.NOTICE_MANAGE, P.RIGHTS_HANDLE, P.RIGHTS_SUBMIT,
                          P.LIMITATION_MANAGE, P.AUDIT_READ, P.PATIENT_READ, P.SUBMISSION_READ,
-                         P.PROTOCOL_READ, P.RETENTION_OVERSEE, P.BACKUP_READ}),
+                         P.PROTOCOL_READ, P.RETENTION_OVERSEE, P.BACKUP_READ, P.REGISTER_MANAGE}),
     Role.ADMINISTRATOR: frozenset({P.SESSION_USE, P.USER_ADMIN, P.GRANT_ADMIN, P.GRANT_REVIEW,
                                    P.PROTOCOL_MANAGE, P.PROTOCOL_READ, P.RIGHTS_SUBMIT,
-                                   P.BACKUP_READ}),
+                                   P.BACKUP_READ, P.REGISTER_MANAGE}),
     Role.PROCESSOR: frozenset(_LAB_READER - {P.RECORD_EXPORT}),
     Role.ARCHIVIST: frozenset({P.SESSION_USE, P.ARCHIVE_READ}),
 }

@@ -30,9 +30,9 @@ from tests.records import helpers
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "translations/fr/LC_MESSAGES/messages.po"
 #: pages per role: enough to reach every menu entry and a record of each kind
-MAX_PAGES = 40
+MAX_PAGES = 60
 #: links that change state or leave the pages (language switch, downloads, static files)
-_SKIP = re.compile(r"^/(language/|static/|records-static/|logout|healthz)|\.(csv|xml|css|js)$")
+_SKIP = re.compile(r"^/(language/|static/|records-static/|logout|healthz)|\.(csv|xml|css|js|pdf)$")
 _TEXT_ATTRIBUTES = ("title", "aria-label", "placeholder", "alt", "value")
 
 
@@ -83,7 +83,28 @@ def build_world(db: Session) -> World:
     doctor = world.people[Role.PRESCRIBER]
     patient = helpers.register(db, doctor, site)
     helpers.submit(db, doctor, patient, "initiation")
+    _registers(db, patient.case_number)
     return world
+
+
+def _registers(db: Session, case_number: str) -> None:
+    """An item of each register, so that the DPO's and the administrator's walks reach the
+    item pages (a breach, its letters and history, a processor), and the prescriber his
+    breach letter."""
+    from portal import clock
+    from portal.registers import services as registers
+    from tests.helpers_auth import CLI
+
+    registers.save_processing(db, CLI, {"dpo_name": "Claire Dupont",
+                                        "dpo_contact": "dpo@labo.example"})
+    registers.save_processor(db, CLI, None, {"name": "HébergeSanté", "role": "host",
+                                             "country": "FR", "location": "Roubaix",
+                                             "hds_certificate": "HDS-2024-0042"})
+    breach = registers.save_breach(db, CLI, None, {
+        "title": "Ordinateur portable perdu", "aware_at": clock.now(),
+        "nature": ["confidentiality"], "risk": "risk", "cases": [case_number]})
+    registers.send_prescriber_letters(db, CLI, breach.item_no)
+    db.commit()
 
 
 # --- walking the pages --------------------------------------------------------------------------

@@ -18,13 +18,15 @@ from werkzeug.datastructures import MultiDict
 import portal.notices.models  # noqa: F401 - every table on the metadata (PostgreSQL schema)
 import portal.records.models  # noqa: F401
 import portal.rights.models  # noqa: F401
+from portal import clock
 from portal.access.models import AccessGrant
 from portal.notices.models import NoticeVersion
 from portal.permissions import Role
+from portal.registers import services as registers
 from portal.rights import services as rights
 from portal.rights.models import RequestKind
 from tests.conftest import make_test_config
-from tests.helpers_auth import CHEAP_ARGON2, login, make_user
+from tests.helpers_auth import CHEAP_ARGON2, CLI, login, make_user
 from tests.records import helpers
 from tests.rights.helpers import make_dpo
 
@@ -64,6 +66,11 @@ def _world(db: Session) -> tuple[dict[str, Any], list[Any]]:
     follow_up = helpers.submit(db, doctor, patient, "follow_up")
     request = rights.submit_request(db, doctor, kind=RequestKind.ACCESS,
                                     case_number=patient.case_number)
+    breach = registers.save_breach(db, CLI, None, {
+        "title": "Lost laptop", "aware_at": clock.now(), "nature": ["confidentiality"],
+        "risk": "risk", "cases": [patient.case_number]})
+    registers.save_processor(db, CLI, None, {"name": "HostCo", "role": "host", "country": "FR"})
+    registers.send_prescriber_letters(db, CLI, breach.item_no)
     db.commit()
     people = [
         doctor,
@@ -80,7 +87,8 @@ def _world(db: Session) -> tuple[dict[str, Any], list[Any]]:
         "form_key": "follow_up", "protocol_key": patient.protocol_key, "audience": "patient",
         "number": 1, "version_id": notice.id if notice else 1, "grant_id": grant.id if grant
         else 1, "user_id": doctor.id, "establishment_id": site.id, "code": "en",
-        "token": "x" * 40,
+        "token": "x" * 40, "kind": "breach", "item_no": breach.item_no, "letter_id": 1,
+        "register": "breaches", "fmt": "csv",
     }
     return real, people
 

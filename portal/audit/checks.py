@@ -10,7 +10,7 @@ at least every two months.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +24,17 @@ from portal.audit.models import AuditAlert, AuditCheckRun, AuditEvent
 from portal.audit.rules import RULES, CheckContext, Finding, greatest, least
 from portal.audit.services import actor_fields, record
 from portal.audit.settings import setting
+from portal.db import app_of
+
+#: called with (session, alert) for each alert a run raises, in the run's transaction
+AlertHook = Callable[[Session, AuditAlert], None]
+_HOOKS = "portal.audit.alert_hooks"
+
+
+def on_new_alert(app: Any, hook: AlertHook) -> None:
+    """Have `hook` called for every new alert of the checks (another area's follow-up, e.g.
+    the breach register's draft entries), without the audit area knowing that area."""
+    app.extensions.setdefault(_HOOKS, []).append(hook)
 
 
 def _store(session: Session, finding: Finding, now: datetime) -> AuditAlert | None:
@@ -102,6 +113,8 @@ def run_checks(session: Session, actor: Any, rules: Iterable[str] | None = None)
             new_alerts.append(alert)
             record(session, actor, AuditAction.ALERT_RAISE, alert, rule=alert.rule,
                    seq_from=alert.seq_from, seq_to=alert.seq_to)
+            for hook in app_of(session).extensions.get(_HOOKS, ()):
+                hook(session, alert)
     _kind, _id, label = actor_fields(actor)
     run = AuditCheckRun(
         started_at=started, finished_at=clock.now(), succeeded=rules is None,

@@ -36,6 +36,7 @@ from portal.notices.forms import (
 from portal.notices.models import NoticeVersion
 from portal.notices.rendering import current_lang, render_body, slot_display
 from portal.notices.slots import as_audience
+from portal.notices.transfers import with_register_transfers
 from portal.permissions import Permission, public, requires
 from portal.security import safe_next_url
 
@@ -172,9 +173,10 @@ def _version_page(version: NoticeVersion, publish_form: PublishForm | None = Non
     audience = Audience(version.audience)
     previous, changes = services.diff(session, version)
     if version.is_draft:
-        body = render_body(audience, version.slots, lang, number=version.number, preview=True)
+        values = with_register_transfers(session, version.slots)
+        body = render_body(audience, values, lang, number=version.number, preview=True)
         if problems is None:
-            problems = services.missing_slots(audience, version.slots)
+            problems = services.missing_slots(audience, values)
         if publish_form is None:
             publish_form = PublishForm(formdata=None, revision=version.revision,
                                        material=("material"

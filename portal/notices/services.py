@@ -37,6 +37,7 @@ from portal.notices.slots import (
     clean_values,
     missing_slots,
 )
+from portal.notices.transfers import with_register_transfers
 from portal.permissions import Permission
 
 Acting = User | Actor
@@ -326,6 +327,8 @@ def publish(session: Session, actor: Acting, version: NoticeVersion, material: b
     if expected_revision is not None and expected_revision != version.revision:
         raise Conflict(_("The draft changed since you opened it: check it again before "
                          "publishing."))
+    # The transfers come from the processors register when one is installed (INF-06).
+    version.slots = with_register_transfers(session, version.slots)
     problems = missing_slots(version.audience, version.slots)
     if problems:
         raise NoticeIncomplete(problems)

@@ -126,7 +126,7 @@ def install_command(path: Path, operator: str | None) -> None:
 
     from portal.audit.services import cli_actor
     from portal.db import new_session
-    from portal.protocols.services import IncompatibleVersion, install_protocol
+    from portal.protocols.services import IncompatibleVersion, ReleaseBlocked, install_protocol
 
     with new_session(current_app) as session:
         try:
@@ -138,6 +138,9 @@ def install_command(path: Path, operator: str | None) -> None:
             raise click.ClickException(
                 f"{path} would break stored submissions:\n{lines}"
             ) from None
+        except ReleaseBlocked as error:
+            session.commit()  # the install changed nothing; keep why it was refused
+            raise click.ClickException(f"{path} is not put in force: {error}") from None
         session.commit()
         version = installed.version
         state = "installed" if installed.created else "already installed"

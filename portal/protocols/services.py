@@ -32,6 +32,24 @@ class IncompatibleVersion(Conflict):
         self.breaks = breaks
 
 
+class ReleaseBlocked(Conflict):
+    """Another area refuses, for now, to see this version put in force (REC-08: the impact
+    assessment must first be re-approved). The check ran before the install changed anything,
+    so the caller commits what the check recorded (why it refused) and the refusal stays known."""
+
+
+#: a check called with (session, actor, the loaded version) before a version is put in force;
+#: it raises ReleaseBlocked to refuse
+ReleaseCheck = Callable[[Session, Any, LoadedProtocol], None]
+_RELEASE_CHECKS = "portal.protocols.release_checks"
+
+
+def before_in_force(app: Any, check: ReleaseCheck) -> None:
+    """Have `check` called before any version is put in force (another area's gate, e.g. the
+    DPIA of the registers), without the protocols area knowing that area."""
+    app.extensions.setdefault(_RELEASE_CHECKS, []).append(check)
+
+
 @dataclass(frozen=True)
 class Installed:
     version: ProtocolVersion
@@ -108,6 +126,7 @@ def install_protocol(session: Session, actor: Any, path: str | Path) -> Installe
 
     :raises ProtocolDefinitionError: when the definition is malformed or breaks a rule.
     :raises IncompatibleVersion: when it would break stored submissions.
+    :raises ReleaseBlocked: when a check of another area refuses it for now (nothing changed).
     """
     protocol = load_path(path)
     # Keep exactly the text that was validated: the file could change between two reads.
@@ -122,6 +141,8 @@ def install_protocol(session: Session, actor: Any, path: str | Path) -> Installe
     )
     if existing is not None and existing.is_current:
         return Installed(existing, created=False)
+    for check in app_of(session).extensions.get(_RELEASE_CHECKS, []):
+        check(session, actor, protocol)
     in_use = used_forms(session, protocol.key)
     if in_use:
         breaks: list[str] = []

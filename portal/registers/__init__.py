@@ -1,0 +1,36 @@
+"""Accountability registers (GDPR articles 30, 33-35; REC-01 to REC-09), kept by the DPO."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the pages, the menu entry, the home panels (the DPO's clocks, a prescriber's
+    breach letters), the CLI, and the links to the notices (transfers), the audit checks (draft
+    breaches) and the protocols (no version in force beyond the approved DPIA)."""
+    from flask_babel import lazy_gettext as _l
+
+    from portal.audit.checks import on_new_alert
+    from portal.navigation import NavEntry, add_home_panel, add_menu_entry
+    from portal.notices.transfers import use_transfer_register
+    from portal.permissions import Permission
+    from portal.protocols.services import before_in_force
+    from portal.registers import models  # noqa: F401 - the tables on the metadata
+    from portal.registers.cli import register_cli
+    from portal.registers.routes import bp, home_panel, letters_panel
+    from portal.registers.services import (
+        check_protocol_release,
+        draft_from_alert,
+        transfer_rows,
+    )
+
+    app.register_blueprint(bp)
+    app.cli.add_command(register_cli)
+    add_menu_entry(app, NavEntry("registers.index", _l("Registers"),
+                                 Permission.REGISTER_MANAGE))
+    add_home_panel(app, Permission.REGISTER_MANAGE, home_panel)
+    add_home_panel(app, Permission.PATIENT_READ, letters_panel)
+    use_transfer_register(app, transfer_rows)
+    on_new_alert(app, draft_from_alert)
+    before_in_force(app, check_protocol_release)
