@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import platform
 from pathlib import Path
@@ -50,13 +49,11 @@ def _create_app() -> Flask:
 
 
 def _attach_key_rotation() -> None:
-    """Expose the records area's re-wrapping of data keys as `portal keys rotate|retire-kek`."""
-    if importlib.util.find_spec("portal.records") is None:
-        return
-    from portal.records.cli import rekey, retire
+    """`portal keys rotate|retire-kek`: the sealing package's re-wrapping of data keys."""
+    from portal.sealing import retire_kek_command, rotate_command
 
-    keys_cli.add_command(rekey, "rotate")
-    keys_cli.add_command(retire, "retire-kek")
+    keys_cli.add_command(rotate_command)
+    keys_cli.add_command(retire_kek_command)
 
 
 def portal_version() -> str:

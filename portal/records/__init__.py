@@ -18,7 +18,6 @@ def init_app(app: Flask) -> None:
     from portal.protocols.services import register_forms_in_use
     from portal.records import form_routes, models, routes  # noqa: F401 - views, tables
     from portal.records.blueprint import bp
-    from portal.records.cli import records_cli
     from portal.records.form_codes import register
     from portal.records.lookups import forms_with_submissions
     from portal.records.sealed_tables import register as register_sealed_tables
@@ -28,7 +27,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     # The blueprint's static files (the print stylesheet) carry no data.
     app.view_functions["records.static"] = public(_static_view(bp.send_static_file))
-    app.cli.add_command(records_cli)
     register_sealed_tables()
     # A new protocol version must keep what stored submissions use.
     register_forms_in_use(app, forms_with_submissions)

@@ -8,8 +8,9 @@
   `revision_aad`, `rights_details_aad`, `rights_answer_aad`, `totp_aad`, ...);
 - the key ring as the app holds it, reloaded after a rotation (`ring_of`);
 - bulk opening for exports (`BulkOpener`), keyed blind indexes (`blind_index`);
-- key rotation (`rotate_kek`, `retire_kek`; areas register their sealed tables) and the key
-  check values that tie a key file to its database (`KeyCheck`);
+- key rotation (`rotate_kek`, `retire_kek`, and their commands `portal keys rotate|retire-kek`;
+  areas register their sealed tables) and the key check values that tie a key file to its
+  database (`KeyCheck`);
 - sealed streams (`sealed_stream`): the chunked AES-256-GCM format of backup files, a
   documented header, each chunk bound to its index and the last one marked.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from portal.sealing import stream as sealed_stream
 from portal.sealing.bulk import BulkOpener
+from portal.sealing.commands import retire_kek_command, rotate_command
 from portal.sealing.envelope import (
     NONCE_BYTES,
     IntegrityCheckFailed,
@@ -88,12 +90,14 @@ __all__ = [
     "register_integrity_reporter",
     "register_wrapped_table",
     "retire_kek",
+    "retire_kek_command",
     "revision_aad",
     "revision_aad_maker",
     "rewrap_data_key",
     "rights_answer_aad",
     "rights_details_aad",
     "ring_of",
+    "rotate_command",
     "rotate_kek",
     "rows_on_other_versions",
     "rows_using",

@@ -15,7 +15,7 @@ from portal.db import new_session
 from portal.keys import KeyFileError, load_key_file, new_keyring, write_key_file
 from portal.records import identities, submissions
 from portal.records.models import Patient, Submission, SubmissionRevision
-from portal.sealing import KeyCheck
+from portal.sealing import KeyCheck, retire_kek_command, rotate_command
 from tests.conftest import make_test_config
 from tests.helpers_auth import CHEAP_ARGON2
 from tests.records import helpers
@@ -145,12 +145,12 @@ def test_a_running_portal_picks_up_the_new_key(app, db, records, prescriber, app
 
 
 def test_rotation_and_retirement_commands(app, db, records, runner, own_key_file):
-    result = runner.invoke(args=["records", "rekey", "--batch-size", "4"])
+    result = runner.invoke(rotate_command, ["--batch-size", "4"])
     assert result.exit_code == 0, result.output
     assert "Key-encryption key 2 added" in result.output
     assert "10 data keys re-wrapped" in result.output
-    result = runner.invoke(args=["records", "retire-kek", "1"])
+    result = runner.invoke(retire_kek_command, ["1"])
     assert result.exit_code == 0, result.output
     assert set(load_key_file(own_key_file).keks) == {2}
-    result = runner.invoke(args=["records", "retire-kek", "2"])
+    result = runner.invoke(retire_kek_command, ["2"])
     assert result.exit_code != 0 and "current" in result.output

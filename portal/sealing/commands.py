@@ -1,28 +1,23 @@
-"""`portal records ...`: key-encryption key rotation and retirement.
-
-The lead exposes them as `portal keys rotate` and `portal keys retire-kek`; both run the same
-services (`portal.sealing`).
-"""
+"""`portal keys rotate` and `portal keys retire-kek`: the key-encryption key's rotation and
+retirement, run on the app's database (the areas register their sealed tables)."""
 
 from __future__ import annotations
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import with_appcontext
 
 from portal.audit.services import cli_actor
 from portal.db import new_session
 from portal.keys import KeyFileError
-from portal.sealing import retire_kek, rotate_kek
-
-#: the commands are exposed as `portal keys rotate` and `portal keys retire-kek` (portal/cli.py)
-records_cli = AppGroup("records", help="Patient records: key rotation.")
+from portal.sealing.rotation import retire_kek, rotate_kek
 
 
-@records_cli.command("rekey")
+@click.command("rotate")
+@with_appcontext
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000),
               help="Rows re-wrapped per transaction.")
-def rekey(batch_size: int) -> None:
+def rotate_command(batch_size: int) -> None:
     """Add a new key-encryption key and re-wrap every data key (resumes an interrupted run)."""
     def progress(table: str, done: int) -> None:
         click.echo(f"  {table}: {done} re-wrapped")
@@ -49,9 +44,10 @@ def rekey(batch_size: int) -> None:
                    "left on an old key it finishes re-wrapping them and adds no new key.")
 
 
-@records_cli.command("retire-kek")
+@click.command("retire-kek")
+@with_appcontext
 @click.argument("version", type=int)
-def retire(version: int) -> None:
+def retire_kek_command(version: int) -> None:
     """Remove an old key-encryption key from the key file (refused while rows use it)."""
     with new_session(current_app) as session:
         try:
