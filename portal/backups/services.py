@@ -655,6 +655,9 @@ def _reason(exc: SQLAlchemyError) -> str:
 
 
 def _session_on(app: Flask, engine: Engine) -> Session:
+    from portal.records import attach_engine
+
+    attach_engine(app, engine)
     session = Session(bind=engine, expire_on_commit=False)
     session.info["portal.app"] = app
     return session

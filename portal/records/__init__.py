@@ -43,3 +43,11 @@ def _static_view(send: Callable[[str], Any]) -> Callable[[str], Any]:
         return send(filename)
 
     return static
+
+
+def attach_engine(app: Flask, engine: Any) -> None:
+    """Let another engine on a copy of this portal's data (a restored backup, a scratch
+    database) store and read form keys as the app's own engine does: as their keyed codes."""
+    from portal.records.form_codes import register
+
+    register(engine, lambda: app.extensions["portal.keys"])

@@ -9,7 +9,7 @@ from flask import Flask
 from sqlalchemy import Engine, func, inspect, select, table
 from sqlalchemy.orm import Session
 
-from portal.records import submissions
+from portal.records import attach_engine, submissions
 from portal.records.models import Submission
 from portal.rights import services as rights
 from portal.rights.models import RequestKind
@@ -54,6 +54,7 @@ def seed(db: Session) -> Seeded:
 
 
 def session_on(app: Flask, engine: Engine) -> Session:
+    attach_engine(app, engine)
     session = Session(bind=engine)
     session.info["portal.app"] = app
     return session
