@@ -16,11 +16,6 @@ from portal import create_app, migrate
 from portal.db import Base, get_engine
 from tests.conftest import POSTGRES_URL, fresh_database_url, make_test_config
 
-#: SQLite and PostgreSQL reflection skip the expression indexes of the people search (their
-#: names are checked one by one instead)
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Skipped unsupported reflection of expression-based index:sqlalchemy.exc.SAWarning")
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_database_url(request, tmp_path) -> Iterator[str]:  # noqa: ANN001
