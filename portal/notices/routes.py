@@ -279,6 +279,17 @@ def discard(version_id: int) -> Response:
     return redirect(url_for(".manage"))
 
 
+#: the highest page number the acknowledgements list takes
+MAX_ACKNOWLEDGEMENT_PAGE = 1_000_000
+
+
+def _row_number(text: str) -> int | None:
+    """A typed number that fits the database's integers (ASCII digits only), else None."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return None
+    return int(text)
+
+
 @bp.get("/manage/acknowledgements")
 @requires(Permission.NOTICE_MANAGE)
 def acknowledgements() -> str:
@@ -289,9 +300,10 @@ def acknowledgements() -> str:
     form.version.choices = options([("", _("All versions"))] + [
         (v.id, _("Version %(n)d", n=v.number)) for v in versions
     ])
-    version_id = int(form.version.data) if str(form.version.data or "").isdigit() else None
-    page = request.args.get("page", "1")
-    page_number = max(int(page), 1) if page.isdigit() else 1
+    version_id = _row_number(str(form.version.data or ""))
+    # A page number beyond any list (say one with 30 digits) shows an empty page.
+    page_number = min(max(_row_number(request.args.get("page", "1")) or 1, 1),
+                      MAX_ACKNOWLEDGEMENT_PAGE)
     rows, total = acks.acknowledgements(session, version_id, limit=ACKNOWLEDGEMENTS_PER_PAGE,
                                         offset=(page_number - 1) * ACKNOWLEDGEMENTS_PER_PAGE)
     return render_template("notices/acknowledgements.html", form=form, rows=rows, total=total,

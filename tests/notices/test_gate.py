@@ -250,6 +250,16 @@ def test_the_dpo_sees_who_acknowledged_which_version(client, db, transparency, p
     assert f"/notices/manage/versions/{second.id}" not in only_first
 
 
+def test_the_acknowledgements_list_takes_any_typed_page_or_version(client, db, transparency,
+                                                                    dpo) -> None:
+    login(client, dpo)
+    _confirm(client, db)
+    for query in ("page=" + "9" * 30, "version=" + "9" * 30, "page=%C2%B2", "version=%C2%B2",
+                  "page=1000001"):
+        response = client.get(f"/notices/manage/acknowledgements?{query}")
+        assert response.status_code == 200, query
+
+
 def test_the_service_level_rules_of_the_gate(db, transparency, prescriber) -> None:
     login_time = clock.now()
     assert acks.pending_version(db, prescriber, login_at=login_time) == transparency
