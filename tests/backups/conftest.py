@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 import portal.backups.models  # noqa: F401 - tables on the metadata
@@ -16,10 +13,9 @@ import portal.notices.models  # noqa: F401
 import portal.records.models  # noqa: F401
 import portal.retention.models  # noqa: F401
 import portal.rights.models  # noqa: F401
-from portal.db import make_engine
 from portal.retention.archive import create_archive_store
 from tests.backups import helpers
-from tests.conftest import POSTGRES_URL, make_test_config
+from tests.conftest import fresh_database_url, make_test_config
 from tests.helpers_auth import CHEAP_ARGON2
 from tests.retention.archive_store import postgres_archive, reset_archive
 
@@ -53,19 +49,8 @@ def seeded(db: Session) -> helpers.Seeded:
 @pytest.fixture
 def target_url(tmp_path: Path) -> Iterator[str]:
     """The URL of an empty database of the same kind as the portal's (dropped afterwards)."""
-    if not POSTGRES_URL:
-        yield f"sqlite:///{tmp_path / 'restored.db'}"
-        return
-    name = f"test_bak_restore_{secrets.token_hex(4)}"
-    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database_url(tmp_path, "test_bak_restore") as url:
+        yield url
 
 
 __all__ = ["make_test_config"]
