@@ -6,13 +6,16 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy.orm import Session
 
 import portal.records.models  # noqa: F401 - tables on the metadata
 import portal.retention.models  # noqa: F401
 import portal.rights.models  # noqa: F401
 from portal.retention.archive import create_archive_store
-from tests.records import helpers
+from tests.records.fixtures import (  # noqa: F401 - fixtures
+    prescriber,
+    protocol,
+    site_a,
+)
 from tests.retention.archive_store import postgres_archive, reset_archive
 
 
@@ -31,21 +34,6 @@ def archive(app):  # noqa: ANN001, ANN201
     reset_archive(app)
     yield app
     reset_archive(app)
-
-
-@pytest.fixture
-def protocol(db: Session):  # noqa: ANN201
-    return helpers.install_demo(db)
-
-
-@pytest.fixture
-def site_a(db: Session):  # noqa: ANN201
-    return helpers.site(db, helpers.FINESS_A, "Centre hospitalier Alpha")
-
-
-@pytest.fixture
-def prescriber(db: Session, site_a, protocol):  # noqa: ANN001, ANN201
-    return helpers.professional(db, "c.martin", site_a)
 
 
 GRANTED = date(2027, 1, 10)
