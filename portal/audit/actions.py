@@ -10,6 +10,9 @@ write such entries must follow them:
   "submission" counts as a read of that patient.
 - an export ends in `:export` (e.g. `records:patients:export`) and carries the detail
   `row_count=<number of rows exported>`.
+- a read of the intermediate archive ends in `:archive:read` and carries the details
+  `reason=<why>` and `reason_ref=<the request or file it answers>` (an archive is consulted
+  occasionally, for a stated reason); one without them is an anomaly.
 - failed authentications are the actions of `FAILED_AUTH_ACTIONS`, with target ("user", U<id>)
   when the login is known, and no target otherwise.
 - the actions of `GRANT_FREE_PREFIXES` (logging in, one's own password and second factor,
@@ -56,6 +59,10 @@ SUBMISSION_READ_ACTION = "records:submission:read"
 #: exports: actions ending in this suffix, with a `row_count` detail
 EXPORT_SUFFIX = ":export"
 ROW_COUNT_DETAIL = "row_count"
+
+#: reads of the intermediate archive: actions ending in this suffix, with these details
+ARCHIVE_READ_SUFFIX = ":archive:read"
+ARCHIVE_REASON_DETAILS = ("reason", "reason_ref")
 
 #: failed authentications counted by the burst rule (portal/accounts/actions.py); a lock
 #: (accounts:login:locked) follows a failure already counted, so it is not counted again

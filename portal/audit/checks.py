@@ -37,6 +37,14 @@ def on_new_alert(app: Any, hook: AlertHook) -> None:
     app.extensions.setdefault(_HOOKS, []).append(hook)
 
 
+def announce_alert(session: Session, alert: AuditAlert) -> None:
+    """Run the follow-up hooks for an alert raised outside the checks (e.g. a record failing
+    its integrity check when it is read), as the checks do for theirs."""
+    session.flush()
+    for hook in app_of(session).extensions.get(_HOOKS, ()):
+        hook(session, alert)
+
+
 def _store(session: Session, finding: Finding, now: datetime) -> AuditAlert | None:
     """Save a finding as an alert; return it when new, None when it extended an existing one."""
     query = select(AuditAlert).where(AuditAlert.rule == finding.rule,
@@ -113,8 +121,7 @@ def run_checks(session: Session, actor: Any, rules: Iterable[str] | None = None)
             new_alerts.append(alert)
             record(session, actor, AuditAction.ALERT_RAISE, alert, rule=alert.rule,
                    seq_from=alert.seq_from, seq_to=alert.seq_to)
-            for hook in app_of(session).extensions.get(_HOOKS, ()):
-                hook(session, alert)
+            announce_alert(session, alert)
     _kind, _id, label = actor_fields(actor)
     run = AuditCheckRun(
         started_at=started, finished_at=clock.now(), succeeded=rules is None,

@@ -20,6 +20,8 @@ from sqlalchemy import Select, not_, or_, select
 from sqlalchemy.orm import Session
 
 from portal.audit.actions import (
+    ARCHIVE_READ_SUFFIX,
+    ARCHIVE_REASON_DETAILS,
     EXPORT_SUFFIX,
     FAILED_AUTH_ACTIONS,
     GRANT_FREE_PREFIXES,
@@ -43,6 +45,7 @@ NIGHT_ACTIVITY = "night_activity"
 FAILED_AUTH = "failed_auth_burst"
 MASS_EXPORT = "mass_export"
 BROKEN_CHAIN = "broken_chain"
+ARCHIVE_WITHOUT_REASON = "archive_without_reason"
 
 
 @dataclass
@@ -374,6 +377,24 @@ def rule_mass_export(ctx: CheckContext) -> Iterator[Finding]:
         yield from _merge_overlapping(found)
 
 
+def rule_archive_without_reason(ctx: CheckContext) -> Iterator[Finding]:
+    """A read of the intermediate archive that states no reason (one finding per read)."""
+    statement = ctx.period(
+        select(AuditEvent.seq, AuditEvent.at, AuditEvent.actor_id, AuditEvent.actor_label,
+               AuditEvent.action, AuditEvent.target_ref, AuditEvent.details)
+        .where(AuditEvent.action.endswith(ARCHIVE_READ_SUFFIX))
+    ).order_by(AuditEvent.seq)
+    for row in ctx.stream(statement):
+        details = row.details or {}
+        missing = [name for name in ARCHIVE_REASON_DETAILS
+                   if not str(details.get(name) or "").strip()]
+        if missing:
+            yield Finding(ARCHIVE_WITHOUT_REASON, _subject(row), row.seq, row.seq, row.at,
+                          row.at, count=1, actor_id=row.actor_id, actor_label=row.actor_label,
+                          target_ref=row.target_ref,
+                          details={"action": row.action, "missing": missing})
+
+
 def rule_broken_chain(ctx: CheckContext) -> Iterator[Finding]:
     """The chain does not verify (SEC-JOU-3b), also against its anchors: report the first break."""
     scan = configured_anchors(app_of(ctx.session))
@@ -392,6 +413,7 @@ RULE_LABELS = {
     NIGHT_ACTIVITY: _l("Activity at night"),
     FAILED_AUTH: _l("Burst of failed logins or replayed codes"),
     MASS_EXPORT: _l("Export of many rows, or many exports in a short time"),
+    ARCHIVE_WITHOUT_REASON: _l("A read of the intermediate archive without a stated reason"),
 }
 
 #: every rule, by name
@@ -402,4 +424,5 @@ RULES: dict[str, Callable[[CheckContext], Iterator[Finding]]] = {
     NIGHT_ACTIVITY: rule_night_activity,
     FAILED_AUTH: rule_failed_auth,
     MASS_EXPORT: rule_mass_export,
+    ARCHIVE_WITHOUT_REASON: rule_archive_without_reason,
 }

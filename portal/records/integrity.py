@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.audit.checks import announce_alert
 from portal.audit.models import AuditAlert
 from portal.audit.services import actor_fields, record
 from portal.errors import PortalError
@@ -58,10 +59,13 @@ def report_integrity_failure(session: Session, actor: Any, target: tuple[str, st
         existing.count = (existing.count or 0) + 1
         existing.updated_at = clock.now()
     else:
-        session.add(AuditAlert(
+        alert = AuditAlert(
             rule=ALERT_RULE, subject=subject, actor_id=actor_id,
             actor_label=actor_label if actor_kind == "user" else None,
             target_ref=ref[:96], count=1, details={"target_type": kind, **details},
-        ))
+        )
+        session.add(alert)
+        # An altered record may be a breach of integrity: the DPO's register opens a draft.
+        announce_alert(session, alert)
     record(session, actor, RecordsAction.INTEGRITY_FAIL, (kind, ref), outcome="failure",
            **details)

@@ -836,7 +836,8 @@ BREACH_RULES = {
     "failed_auth_burst": ("confidentiality",),
     "broken_chain": ("integrity",),
     "archive_without_reason": ("confidentiality",),
-    "integrity_failure": ("integrity",),
+    # a sealed record failing its integrity check (portal/records/integrity.py's alert rule)
+    "record_integrity": ("integrity",),
 }
 
 

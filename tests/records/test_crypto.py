@@ -178,3 +178,25 @@ def test_bulk_opener_agrees_with_the_crypto_module(db, prescriber, patient):
     with pytest.raises(IntegrityCheckFailed):
         BulkOpener(ring).open(aad + b"x", revision.payload, revision.wrapped_key,
                               revision.kek_version)
+
+
+def test_a_record_failing_its_integrity_check_opens_one_draft_breach(db, client, prescriber,
+                                                                     patient):
+    from portal.registers import services as registers
+    from portal.registers.models import RegisterKind
+
+    follow_up = _first_follow_up(db, prescriber, patient)
+    revision = follow_up.revisions[0]
+    tampered = bytearray(revision.payload)
+    tampered[20] ^= 0x01
+    db.execute(update(SubmissionRevision).where(SubmissionRevision.id == revision.id)
+               .values(payload=bytes(tampered)))
+    db.commit()
+    login(client, prescriber)
+    for _ in range(2):  # shown twice: the same alert, extended, and still one draft
+        assert client.get(f"/submissions/{follow_up.handle}").status_code == 500
+    db.expire_all()
+    [draft] = registers.items(db, RegisterKind.BREACH)
+    assert draft.status == registers.BreachStatus.DRAFT
+    assert draft.data["source"] == "audit:record_integrity"
+    assert draft.data["nature"] == ["integrity"]

@@ -232,6 +232,24 @@ def test_a_simulated_mass_export_opens_exactly_one_draft_breach(app, db) -> None
     assert drafts[0].data["nature"] == ["confidentiality"]
 
 
+@pytest.mark.parametrize(("details", "drafts"), [
+    ({"reason": "authority_request", "reason_ref": "ANSM-2026-14"}, 0),
+    ({"reason": "authority_request"}, 1),
+    ({}, 1),
+])
+def test_an_archive_read_without_a_reason_opens_a_draft_breach(app, db, details,  # noqa: ANN001
+                                                                drafts) -> None:
+    record(db, CLI, "retention:archive:read", ("retention_case", "R1"), **details)
+    db.commit()
+    run_checks(db, CLI)
+    db.commit()
+    found = services.items(db, RegisterKind.BREACH)
+    assert len(found) == drafts
+    if drafts:
+        assert found[0].data["source"] == "audit:archive_without_reason"
+        assert found[0].data["nature"] == ["confidentiality"]
+
+
 def test_the_prescriber_letters_contain_only_their_own_cases(app, db) -> None:  # noqa: ANN001
     from tests.rights.helpers import register_patient
 
