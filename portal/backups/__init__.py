@@ -12,6 +12,10 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
+from portal.backups.settings import max_backup_age_days
+
+__all__ = ["init_app", "max_backup_age_days"]
+
 
 def init_app(app: Flask) -> None:
     """Register the backups page, the `portal backup` commands, the footer link, the settings."""

@@ -123,15 +123,6 @@ def backup_dir(app: Flask) -> Path:
     return Path(configured) if configured else Path(app.instance_path) / "backups"
 
 
-def max_backup_age_days(app: Flask) -> int:
-    """The longest a backup is kept by the rotation: purged data survive in backups this long."""
-    daily = int(app.config["BACKUP_KEEP_DAILY"])
-    weekly = int(app.config["BACKUP_KEEP_WEEKLY"]) * 7
-    monthly = int(app.config["BACKUP_KEEP_MONTHLY"]) * 31
-    # Until the next prune runs (daily), one more day.
-    return max(daily, weekly, monthly) + 1
-
-
 def _ring(app: Flask) -> KeyRing:
     return app.extensions["portal.keys"]
 

@@ -35,3 +35,12 @@ def init_app(app: Flask) -> None:
     from portal.config import apply_area_defaults
 
     apply_area_defaults(app.config, DEFAULTS)
+
+
+def max_backup_age_days(app: Flask) -> int:
+    """The longest a backup is kept by the rotation: purged data survive in backups this long."""
+    daily = int(app.config["BACKUP_KEEP_DAILY"])
+    weekly = int(app.config["BACKUP_KEEP_WEEKLY"]) * 7
+    monthly = int(app.config["BACKUP_KEEP_MONTHLY"]) * 31
+    # Until the next prune runs (daily), one more day.
+    return max(daily, weekly, monthly) + 1

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from flask_login import current_user
 
+from portal.backups import max_backup_age_days
 from portal.db import get_session
 from portal.permissions import Permission, requires
 from portal.retention import dashboard
@@ -19,7 +20,8 @@ bp = Blueprint("retention", __name__, url_prefix="/retention")
 def overview():  # noqa: ANN201
     session = get_session()
     return render_template("retention/overview.html", view=dashboard.overview(session),
-                           reads=recent_archive_reads(session, 20), reasons=READ_REASONS)
+                           reads=recent_archive_reads(session, 20), reasons=READ_REASONS,
+                           backup_max_age_days=max_backup_age_days(current_app))
 
 
 @bp.route("/archive", methods=["GET", "POST"])

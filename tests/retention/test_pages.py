@@ -100,6 +100,15 @@ def test_the_dpo_page_counts_states_due_transitions_holds_and_reads(app, db, arc
     assert "The daily retention run has not succeeded" not in text
 
 
+def test_the_dpo_page_states_how_long_purged_cases_survive_in_backups(app, db) -> None:
+    app.config.update(BACKUP_KEEP_DAILY=7, BACKUP_KEEP_WEEKLY=4, BACKUP_KEEP_MONTHLY=3)
+    client = app.test_client()
+    login(client, make_user(db, "d.dpo", role=Role.DPO))
+    text = client.get("/retention/").get_data(as_text=True)
+    # three monthly backups kept (3 x 31 days), plus the day until the next prune
+    assert "at most 94 days after the purge" in text
+
+
 def test_the_dpo_page_warns_when_the_run_is_overdue(app, db, archived) -> None:
     with clock.running_from(clock.now() + timedelta(days=2, hours=1)):
         dpo = make_user(db, "d.dpo", role=Role.DPO)
