@@ -10,6 +10,7 @@ from flask_login import current_user
 from portal.audit.services import record
 from portal.backups import services
 from portal.backups.actions import BackupAction
+from portal.backups.settings import max_backup_age_days
 from portal.db import get_session
 from portal.permissions import Permission, requires
 
@@ -37,7 +38,7 @@ def backups() -> str:
         "backups/backups.html",
         runs=runs,
         status=status,
-        max_age_days=services.max_backup_age_days(app),
+        max_age_days=max_backup_age_days(app),
         keep=(
             app.config["BACKUP_KEEP_DAILY"],
             app.config["BACKUP_KEEP_WEEKLY"],
