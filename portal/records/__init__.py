@@ -51,3 +51,11 @@ def attach_engine(app: Flask, engine: Any) -> None:
     from portal.records.form_codes import register
 
     register(engine, lambda: app.extensions["portal.keys"])
+
+
+def event_refs_of(session: Any, submission_ids: list[int]) -> list[str]:
+    """The opaque codes by which the pharmacovigilance hand-offs name these submissions (the
+    retention area archives and purges a case's hand-offs with it)."""
+    from portal.records.pharmacovigilance import event_ref
+
+    return sorted(event_ref(session, i) for i in submission_ids)

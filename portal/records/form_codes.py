@@ -67,6 +67,10 @@ class FormCodes:
         assert self._key is not None
         return self._key
 
+    def ring(self) -> KeyRing:
+        """The key ring of the app that registered these codes (for a migration's own codes)."""
+        return self._ring_of()
+
     def code(self, form_key: str) -> str:
         key = self._current_key()
         found = code_of(key, form_key)

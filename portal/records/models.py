@@ -204,14 +204,19 @@ class EventHandOff(Base):
 
     The portal only records the hand-off (who, when, which revision): the case is managed in
     the pharmacovigilance system. A form rectified afterwards is to hand off again.
+
+    The row names its form by `event_ref`, a keyed opaque code of the submission
+    (`pharmacovigilance.event_ref`), never by its id: a link from this table to a submission
+    would tell whoever reads the database, without any key, that the patient had an event.
     """
 
     __tablename__ = "event_hand_off"
-    __table_args__ = (UniqueConstraint("submission_id", "revision_number",
+    __table_args__ = (UniqueConstraint("event_ref", "revision_number",
                                        name="uq_event_hand_off_revision"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"))
+    #: `ev1_` and 128 bits of an HMAC of the submission id (SEC-CRY-3a: its own derived key)
+    event_ref: Mapped[str] = mapped_column(String(36), index=True)
     #: the revision of the form that was handed off
     revision_number: Mapped[int] = mapped_column(Integer)
     handed_off_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -475,6 +475,10 @@ def event_form_keys(session: Session, protocol_keys: Sequence[str]) -> dict[str,
     return found
 
 
+#: event forms read per query while filling a page of those still to hand off
+_EVENT_CHUNK = 200
+
+
 def event_page(session: Session, actor: Any, *, sort: str | None = None,
                search: str | None = None, after: str | None = None,
                page_size: int | None = None, show: str | None = None) -> ListPage:
@@ -507,27 +511,43 @@ def event_page(session: Session, actor: Any, *, sort: str | None = None,
         shown = EventShow(show or EventShow.TO_HAND_OFF)
     except ValueError:
         shown = EventShow.TO_HAND_OFF
-    if shown == EventShow.TO_HAND_OFF:
-        query = query.where(pharmacovigilance.not_handed_off())
     query = _searched(query, wanted)
     last = None
     if after and len(after) <= 32:
         hit = session.execute(query.where(Submission.handle == after)).first()
         last = hit[0] if hit is not None else None
     key = tuple_(Submission.submitted_at, Submission.id)
-    if last is not None:
-        mark = tuple_(last.submitted_at, last.id)
-        query = query.where(key < mark if order == EventSort.NEWEST else key > mark)
-    if order == EventSort.NEWEST:
-        query = query.order_by(Submission.submitted_at.desc(), Submission.id.desc())
-    else:
-        query = query.order_by(Submission.submitted_at, Submission.id)
-    found = list(session.execute(query.limit(page_size + 1)))
+
+    def following(mark_of: Submission | None) -> Any:
+        if mark_of is None:
+            return query
+        mark = tuple_(mark_of.submitted_at, mark_of.id)
+        return query.where(key < mark if order == EventSort.NEWEST else key > mark)
+
+    def ordered(statement: Any) -> Any:
+        if order == EventSort.NEWEST:
+            return statement.order_by(Submission.submitted_at.desc(), Submission.id.desc())
+        return statement.order_by(Submission.submitted_at, Submission.id)
+
+    # The hand-offs name their forms by a keyed code (no link the database could join on),
+    # so "still to hand off" is told here, a chunk of event forms at a time.
+    found: list[Any] = []
+    hand_offs: dict[int, Any] = {}
+    cursor = last
+    size = page_size + 1 if shown == EventShow.ALL else max(_EVENT_CHUNK, page_size + 1)
+    while len(found) <= page_size:
+        chunk = list(session.execute(ordered(following(cursor)).limit(size)))
+        done = pharmacovigilance.hand_offs_of(session, [s for s, _p in chunk])
+        hand_offs.update(done)
+        found += [row for row in chunk
+                  if shown != EventShow.TO_HAND_OFF or row[0].id not in done]
+        if len(chunk) < size:
+            break
+        cursor = chunk[-1][0]
     more = len(found) > page_size
     found = found[:page_size]
     since = pharmacovigilance.visit(session, actor) if last is None else \
         pharmacovigilance.previous_visit(session, actor)
-    hand_offs = pharmacovigilance.hand_offs_of(session, [s for s, _p in found])
     rows = [EventRow(s, p, titles.get(s.form_key, s.form_key),
                      since is None or s.updated_at > since, hand_offs.get(s.id))
             for s, p in found]

@@ -21,7 +21,7 @@ from flask import Flask, has_app_context
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -31,13 +31,14 @@ from portal.accounts.models import User
 from portal.audit.services import actor_fields, record
 from portal.db import app_of, new_session
 from portal.errors import Forbidden
+from portal.keys import KeyRing
 from portal.mail import send_after_commit
 from portal.permissions import Role
 from portal.protocols.schema import FormKind
 from portal.records.actions import RecordsAction
-from portal.records.form_codes import form_code
 from portal.records.models import EventHandOff, EventListVisit, Patient, Submission
 from portal.records.versions import protocol_of
+from portal.sealing import blind_index, ring_of
 
 #: the forms pharmacovigilance reviews and hands off
 EVENT_KINDS = frozenset({FormKind.adverse_event, FormKind.pregnancy, FormKind.exposure})
@@ -68,23 +69,46 @@ def holds_pharmacovigilance(session: Session, actor: Any) -> bool:
 # --- hand-off --------------------------------------------------------------------------------
 
 
-def not_handed_off() -> Any:
-    """SQL condition: the submission's current revision has not been handed off."""
-    return ~exists().where(and_(EventHandOff.submission_id == Submission.id,
-                                EventHandOff.revision_number == Submission.revision_number))
+#: the keyed code naming an event form outside the submission table (hand-offs, audit)
+EVENT_REF_PREFIX = "ev1_"
+_EVENT_REF_INDEX = b"aac-portal/bidx/event-ref/v1"
+
+
+def event_ref(session: Session, submission_id: int) -> str:
+    """Return the opaque code of a submission as the hand-offs and their audit entries name it.
+
+    Without the key, nothing links a hand-off (or a serious-event mail) to a submission or a
+    patient; with it, the portal finds the hand-off of the forms it shows.
+    """
+    return event_ref_under(ring_of(session), submission_id)
+
+
+def event_ref_under(ring: KeyRing, submission_id: int) -> str:
+    """`event_ref` under a given key ring (the migration that introduced the codes)."""
+    digest = blind_index(ring, _EVENT_REF_INDEX, f"submission|{submission_id}".encode())
+    return EVENT_REF_PREFIX + digest[:32]
 
 
 def hand_offs_of(session: Session, submissions: list[Submission]) -> dict[int, EventHandOff]:
     """Return submission id → the hand-off of its current revision, for those handed off."""
     if not submissions:
         return {}
-    revision = {s.id: s.revision_number for s in submissions}
+    by_ref = {event_ref(session, s.id): s for s in submissions}
     found: dict[int, EventHandOff] = {}
     for hand_off in session.scalars(select(EventHandOff).where(
-            EventHandOff.submission_id.in_(sorted(revision)))):
-        if revision[hand_off.submission_id] == hand_off.revision_number:
-            found[hand_off.submission_id] = hand_off
+            EventHandOff.event_ref.in_(sorted(by_ref)))):
+        submission = by_ref[hand_off.event_ref]
+        if submission.revision_number == hand_off.revision_number:
+            found[submission.id] = hand_off
     return found
+
+
+def hand_offs_of_ids(session: Session, submission_ids: list[int]) -> list[EventHandOff]:
+    """Every hand-off of these submissions, whatever the revision (archive, purge)."""
+    refs = sorted(event_ref(session, i) for i in submission_ids)
+    if not refs:
+        return []
+    return list(session.scalars(select(EventHandOff).where(EventHandOff.event_ref.in_(refs))))
 
 
 def hand_off(session: Session, actor: Any, submission: Submission) -> EventHandOff:
@@ -102,13 +126,14 @@ def hand_off(session: Session, actor: Any, submission: Submission) -> EventHandO
     if existing is not None:
         return existing
     _kind, user_id, label = actor_fields(actor)
-    done = EventHandOff(submission_id=submission.id, revision_number=submission.revision_number,
+    ref = event_ref(session, submission.id)
+    done = EventHandOff(event_ref=ref, revision_number=submission.revision_number,
                         handed_off_at=clock.now(), handed_off_by_id=user_id,
                         handed_off_by_label=label[:128])
     session.add(done)
     session.flush()
-    record(session, actor, RecordsAction.EVENT_HAND_OFF, submission,
-           patient=submission.patient.audit_ref, form=form_code(session, submission.form_key),
+    # Named by its opaque code only: neither the submission, its form nor its patient.
+    record(session, actor, RecordsAction.EVENT_HAND_OFF, ("event", ref),
            revision=submission.revision_number)
     return done
 
@@ -188,20 +213,18 @@ def notify_serious(session: Session, actor: Any, submission: Submission) -> int:
     if not people:
         log.warning("a serious adverse event was recorded but nobody holds pharmacovigilance")
     app = app_of(session)
-    submission_id = submission.id
+    ref = event_ref(session, submission.id)
     for user in people:
         subject, body = _compose(app, user, patient.case_number)
         user_ref = user.audit_ref
 
         def failed(app: Flask, user_ref: str = user_ref) -> None:
             with new_session(app) as db:
-                found = db.get(Submission, submission_id)
-                if found is not None:
-                    record(db, actor, RecordsAction.SERIOUS_EVENT_MAIL, found,
-                           outcome="failure", recipient=user_ref)
-                    db.commit()
+                record(db, actor, RecordsAction.SERIOUS_EVENT_MAIL, ("event", ref),
+                       outcome="failure", recipient=user_ref)
+                db.commit()
 
         send_after_commit(session, user.email, subject, body, on_failure=failed)
-    record(session, actor, RecordsAction.SERIOUS_EVENT_MAIL, submission,
-           patient=patient.audit_ref, recipients=len(people), delivery="after_commit")
+    record(session, actor, RecordsAction.SERIOUS_EVENT_MAIL, ("event", ref),
+           recipients=len(people), delivery="after_commit")
     return len(people)

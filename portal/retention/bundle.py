@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.records import event_refs_of
 from portal.records.models import EventHandOff, Patient, Submission, SubmissionRevision
 from portal.retention.archive import ArchivedKey
 
@@ -41,7 +42,8 @@ def case_rows(session: Session, patient_id: int) -> tuple[Rows, list[ArchivedKey
         rows["submission_revision"].append(
             {k: v for k, v in revision.items() if k != "wrapped_key"})
     hand_offs = session.execute(
-        select(EventHandOff.__table__).where(EventHandOff.__table__.c.submission_id.in_(ids))
+        select(EventHandOff.__table__)
+        .where(EventHandOff.__table__.c.event_ref.in_(event_refs_of(session, ids)))
     ).mappings().all() if ids else []
     rows["event_hand_off"] = [dict(h) for h in hand_offs]
     return rows, keys

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from portal.records import event_refs_of
 from portal.records.models import EventHandOff, Patient, Submission, SubmissionRevision
 from portal.rights.models import RightsRequest
 
@@ -33,7 +34,9 @@ def destroy_active_case(session: Session, patient_id: int, reference: str) -> bo
                     .where(RightsRequest.case_index.is_(None)).values(case_index=reference))
     session.execute(update(RightsRequest).where(RightsRequest.patient_id == patient_id)
                     .values(patient_id=None))
-    session.execute(delete(EventHandOff).where(EventHandOff.submission_id.in_(submission_ids)))
+    refs = event_refs_of(session, list(session.scalars(submission_ids)))
+    if refs:
+        session.execute(delete(EventHandOff).where(EventHandOff.event_ref.in_(refs)))
     session.execute(delete(SubmissionRevision)
                     .where(SubmissionRevision.submission_id.in_(submission_ids)))
     # Follow-ups point at the form they were opened from: children first.

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from portal import clock
 from portal.audit.models import AuditEvent
 from portal.permissions import Role
+from portal.records import pharmacovigilance as pharmacovigilance_area
 from portal.records import submissions
 from tests.helpers_auth import csrf_token, login, mail_body, outbox
 from tests.records import helpers
@@ -62,8 +63,17 @@ def test_a_hand_off_records_who_and_when_and_leaves_the_to_do_list(
         _hand_off(client, first.handle)
         (entry,) = db.scalars(select(AuditEvent).where(
             AuditEvent.action == "records:event:hand_off")).all()
-        assert (entry.actor_label, entry.target_ref) == ("p.vigie", first.audit_ref)
+        assert (entry.actor_label, entry.target_ref) == ("p.vigie",
+                                                         pharmacovigilance_area.event_ref(
+                                                             db, first.id))
         assert entry.at == moment.at
+        # Nothing in the entry or the table links the hand-off to the form or its patient.
+        assert entry.target_type == "event"
+        assert first.audit_ref not in str(entry.details)
+        assert patient.audit_ref not in str(entry.details)
+        (row,) = db.execute(text("SELECT * FROM event_hand_off")).mappings().all()
+        assert "submission_id" not in row
+        assert re.fullmatch(r"ev1_[0-9a-f]{32}", row["event_ref"])
 
 
 def test_a_form_rectified_after_its_hand_off_is_to_hand_off_again(
@@ -140,7 +150,8 @@ def test_a_serious_adverse_event_mails_every_pharmacovigilance_person(
             assert detail not in body and detail not in mail["Subject"]
     (entry,) = db.scalars(select(AuditEvent).where(
         AuditEvent.action == "records:event:serious_mail")).all()
-    assert entry.target_ref == event.audit_ref and entry.details["recipients"] == 2
+    assert entry.target_ref == pharmacovigilance_area.event_ref(db, event.id)
+    assert entry.details["recipients"] == 2 and patient.audit_ref not in str(entry.details)
 
 
 def test_no_mail_for_a_serious_event_that_was_not_committed(
