@@ -32,6 +32,13 @@ from tests.clock_starts import MODULE_LEAD, SESSION_LEAD, START, START_NAME, STA
 CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")
+if POSTGRES_URL and "synchronous_commit" not in os.environ.get("PGOPTIONS", ""):
+    # The tests commit thousands of times and never crash the test server: a commit need not
+    # wait for its WAL flush (libpq reads PGOPTIONS: the portal, gunicorn and pg_dump started by
+    # the tests too). Production keeps the server's setting; a test that stops a server of its
+    # own (tests/faults) sets its own options.
+    os.environ["PGOPTIONS"] = (os.environ.get("PGOPTIONS", "") +
+                               " -c synchronous_commit=off").strip()
 
 
 def _share_compiled_url_builders() -> None:
