@@ -96,14 +96,19 @@ def _first_follow_up(db, prescriber, patient):  # noqa: ANN001, ANN202
     return helpers.submit(db, prescriber, patient, "follow_up")
 
 
-def test_tampered_ciphertext_is_never_shown(db, client, prescriber, patient):
-    follow_up = _first_follow_up(db, prescriber, patient)
-    revision = follow_up.revisions[0]
+def _tamper(db, submission) -> None:  # noqa: ANN001
+    """Flip one bit of the submission's first sealed revision, behind the portal's back."""
+    revision = submission.revisions[0]
     tampered = bytearray(revision.payload)
     tampered[20] ^= 0x01
     db.execute(update(SubmissionRevision).where(SubmissionRevision.id == revision.id)
                .values(payload=bytes(tampered)))
     db.commit()
+
+
+def test_tampered_ciphertext_is_never_shown(db, client, prescriber, patient):
+    follow_up = _first_follow_up(db, prescriber, patient)
+    _tamper(db, follow_up)
     login(client, prescriber)
     response = client.get(f"/submissions/{follow_up.handle}")
     page = response.get_data(as_text=True)
@@ -186,12 +191,7 @@ def test_a_record_failing_its_integrity_check_opens_one_draft_breach(db, client,
     from portal.registers.models import RegisterKind
 
     follow_up = _first_follow_up(db, prescriber, patient)
-    revision = follow_up.revisions[0]
-    tampered = bytearray(revision.payload)
-    tampered[20] ^= 0x01
-    db.execute(update(SubmissionRevision).where(SubmissionRevision.id == revision.id)
-               .values(payload=bytes(tampered)))
-    db.commit()
+    _tamper(db, follow_up)
     login(client, prescriber)
     for _ in range(2):  # shown twice: the same alert, extended, and still one draft
         assert client.get(f"/submissions/{follow_up.handle}").status_code == 500
