@@ -117,6 +117,26 @@ def test_the_export_holds_items_a_to_g_from_the_live_configuration_and_protocol(
     assert pdf.read_bytes().startswith(b"%PDF")
 
 
+@pytest.mark.parametrize(("register", "expected"), [
+    ("breaches", "Lost laptop"),
+    ("transfers", "CloudCo"),
+    ("processors", "HDS-2024-0042"),
+    ("dpia", "AIPD-2026-01"),
+])
+def test_every_register_exports_as_csv_and_pdf_from_the_command_line(
+        db, runner, tmp_path, register, expected) -> None:  # noqa: ANN001
+    services.save_breach(db, CLI, None, breach_data())
+    processor(db, "CloudCo", "US", "scc")
+    approved_dpia(db)
+    text = "\n".join(" | ".join(row) for row in export_csv(runner, tmp_path, register))
+    assert expected in text
+    pdf = tmp_path / f"{register}.pdf"
+    result = runner.invoke(args=["register", "export", register, "--format", "pdf",
+                                 "--output", str(pdf)])
+    assert result.exit_code == 0, result.output
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+
 def test_an_unjustified_data_category_flips_the_record_to_not_conforming(
         app, db, runner, tmp_path) -> None:  # noqa: ANN001
     install(db)
