@@ -123,25 +123,26 @@ def check_login(session: Session, login: str, password: str) -> LoginResult:
     now = clock.now()
     key = login_key(login)
     user = _account_for(session, login)
-    state: User | LoginThrottle | None = user if user is not None else session.get(
-        LoginThrottle, key)
-    consecutive = state.failed_logins if state is not None else 0
-    stored_lock = state.locked_until if state is not None else None
-    failures = _recent_failures(session, key, now)
-    if (stored_lock is not None and stored_lock > now) or lockout.is_locked(
-            consecutive, failures, now):
-        # While locked the password is not even checked (SEC-AUT-5a).
-        record(session, user, AccountAction.LOGIN_FAILURE, user, outcome="failure",
-               reason="locked")
-        return LoginResult()
-
     app = app_of(session)
     check = hasher(app)
     lane = _lane(user)
+    # The slot is asked for before anything else: during a flood most attempts find none, and
+    # the answer must then cost as little as possible (the other pages wait behind it).
     with hash_budget.slot(app, lane, user.id if lane is hash_budget.Lane.KNOWN else None
                           ) as granted:
         if not granted:
             return LoginResult(busy=True)
+        state: User | LoginThrottle | None = user if user is not None else session.get(
+            LoginThrottle, key)
+        consecutive = state.failed_logins if state is not None else 0
+        stored_lock = state.locked_until if state is not None else None
+        failures = _recent_failures(session, key, now)
+        if (stored_lock is not None and stored_lock > now) or lockout.is_locked(
+                consecutive, failures, now):
+            # While locked the password is not even checked (SEC-AUT-5a).
+            record(session, user, AccountAction.LOGIN_FAILURE, user, outcome="failure",
+                   reason="locked")
+            return LoginResult()
         if user is None or user.password_hash is None or user.is_disabled:
             check.verify_dummy(password)
             reason = ("unknown_login" if user is None else
