@@ -16,6 +16,10 @@ requests of which one in twenty is open (the others closed, as years of them pil
 entries by ten people on five actions (appended after the chain head, which is moved to the
 last one: the bench never verifies the chain), and accounts. Their figures are the list
 service of each page (the inbox's live due dates, the trail's query, the people's grants).
+Each size has its own database and the sizes are measured in alternating rounds, so that the
+machine's changes of speed fall on both sides of each ratio; each list's ratio is also divided
+by its table's floor (a bare read of 51 rows by primary key), which is what the database itself
+adds as its files and indexes grow.
 
     .venv/bin/python bench/lists_bench.py [--no-postgres] [--postgres URL] [--sizes 1000,100000]
         [--only records|admin]
@@ -297,16 +301,21 @@ def _measure_admin(app: Any) -> dict[str, float]:
         deep = db.scalar(by_due.offset(open_count // 2).limit(1))
         figures["inbox by due date, first page"] = _median_ms(
             lambda: queries.inbox_page(db))
+        # Half-way through 50 open requests (1,000 rows) only 25 follow: the half-way pages
+        # are 20 rows, full at every size.
         figures["inbox by due date, half-way (keyset)"] = _median_ms(
-            lambda: queries.inbox_page(db, after=deep.handle))
+            lambda: queries.inbox_page(db, after=deep.handle, page_size=20))
         figures["inbox by due date, half-way (OFFSET)"] = _median_ms(
-            lambda: list(db.scalars(by_due.offset(open_count // 2).limit(51))))
+            lambda: list(db.scalars(by_due.offset(open_count // 2).limit(21))))
         figures["inbox, all requests in Python (before)"] = _median_ms(
             lambda: queries.dashboard(db))
         figures["inbox, latest received, first page"] = _median_ms(
             lambda: queries.inbox_page(db, sort="newest"))
         figures["inbox, search by request number"] = _median_ms(
             lambda: queries.inbox_page(db, search=deep.number))
+        figures["floor: 51 requests by primary key"] = _median_ms(
+            lambda: list(db.scalars(select(RightsRequest).where(RightsRequest.id > deep.id)
+                                    .order_by(RightsRequest.id).limit(51))))
 
         events = db.scalar(select(func.count()).select_from(AuditEvent))
         middle = db.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq)
@@ -327,6 +336,9 @@ def _measure_admin(app: Any) -> dict[str, float]:
         person = trail.EventFilter(person="bench.000003")
         figures["trail by person, half-way (keyset)"] = _median_ms(
             lambda: trail.list_events(db, person, zone, before=middle))
+        figures["floor: 51 entries by primary key"] = _median_ms(
+            lambda: list(db.scalars(select(AuditEvent).where(AuditEvent.seq < middle)
+                                    .order_by(AuditEvent.seq.desc()).limit(51))))
 
         accounts = db.scalar(select(func.count()).select_from(User))
         by_name = select(User).order_by(User.last_name, User.first_name, User.id)
@@ -340,30 +352,67 @@ def _measure_admin(app: Any) -> dict[str, float]:
             lambda: people.people_page(db, sort="newest", after=halfway.id))
         figures["people, search by login (scan)"] = _median_ms(
             lambda: people.people_page(db, search="bench.0000"))
+        figures["floor: 51 accounts by primary key"] = _median_ms(
+            lambda: list(db.scalars(select(User).where(User.id > halfway.id)
+                                    .order_by(User.id).limit(51))))
     return figures
+
+
+ROUNDS = 5
+
+
+def _sized_url(database_url: str, workdir: Path, size: int) -> str:
+    """One database per size, so that both sizes are measured in the same minutes."""
+    if database_url.startswith("postgresql"):
+        return f"{database_url}_{size}"
+    return f"sqlite:///{workdir / f'admin-{size}.db'}"
+
+
+def _floor_of(name: str) -> str:
+    if name.startswith("floor: "):
+        return name
+    first = name.split()[0].rstrip(",")
+    table = {"inbox": "requests", "trail": "entries", "people": "accounts"}[first]
+    return f"floor: 51 {table} by primary key"
 
 
 def bench_admin(label: str, database_url: str, workdir: Path, key_file: Path,
                 sizes: list[int]) -> None:
-    fresh_schema(database_url)
-    app = make_portal(workdir, key_file, database_url)
-    seed(app, patients=1)
-    results: list[tuple[int, dict[str, float]]] = []
+    """Each size in its own database; the sizes are measured in alternating rounds, so that a
+    change of the machine's speed (other sessions) falls on both sides of each ratio."""
+    from portal.db import get_engine
+
+    apps = []
     for size in sizes:
+        url = _sized_url(database_url, workdir, size)
+        fresh_schema(url)
+        app = make_portal(workdir, key_file, url)
+        seed(app, patients=1)
         began = time.perf_counter()
         _grow_admin(app, size)
         print(f"  {label}: {size:,} requests, trail entries and accounts seeded in "
               f"{time.perf_counter() - began:.1f} s")
-        results.append((size, _measure_admin(app)))
-    small, large = results[0], results[-1]
-    print(f"\n  {label}: median ms per page ({REPEAT} calls), {small[0]:,} → {large[0]:,} "
-          "rows, and the ratio (1.0 = flat)")
-    for name in small[1]:
-        before, after = small[1][name], large[1][name]
-        print(f"    {name:<44} {before:8.2f} {after:9.2f}   x{after / before:5.2f}")
-    from portal.db import get_engine
-
-    get_engine(app).dispose()
+        apps.append((size, app))
+    rounds: dict[int, list[dict[str, float]]] = {size: [] for size, _app in apps}
+    for _ in range(ROUNDS):
+        for size, app in apps:
+            rounds[size].append(_measure_admin(app))
+    medians = {size: {name: statistics.median(r[name] for r in runs) for name in runs[0]}
+               for size, runs in rounds.items()}
+    small, large = sizes[0], sizes[-1]
+    print(f"\n  {label}: median ms per page ({ROUNDS} alternating rounds of {REPEAT} calls), "
+          f"{small:,} → {large:,} rows; the ratio (1.0 = flat), and the ratio divided by its "
+          "table's floor (a bare read of 51 rows by primary key: what the database itself "
+          "adds with size)")
+    for name, before in medians[small].items():
+        after = medians[large][name]
+        ratio = after / before
+        floor = _floor_of(name)
+        relative = ratio / (medians[large][floor] / medians[small][floor])
+        print(f"    {name:<44} {before:8.2f} {after:9.2f}   x{ratio:5.2f}   "
+              f"/floor x{relative:5.2f}")
+    for _size, app in apps:
+        get_engine(app).dispose()
 
 
 def main() -> None:
