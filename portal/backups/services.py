@@ -26,6 +26,7 @@ import shutil
 import sqlite3
 import struct
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -183,7 +184,7 @@ def _sqlite_path(url: URL) -> Path:
     return Path(url.database)
 
 
-def _memory_engine(connection: sqlite3.Connection) -> Engine:
+def _connection_engine(connection: sqlite3.Connection) -> Engine:
     return create_engine("sqlite://", creator=lambda: connection, poolclass=StaticPool)
 
 
@@ -236,22 +237,23 @@ class _Process:
 def _snapshot(engine: Engine, chunk: int) -> Iterator[tuple[Manifest, Iterator[bytes]]]:
     """The manifest and the dump's bytes of one consistent snapshot of the live database."""
     if engine.dialect.name == "sqlite":
-        source = sqlite3.connect(str(_sqlite_path(engine.url)))
-        memory = sqlite3.connect(":memory:", check_same_thread=False)
-        try:
-            # One step: the copy is of one moment even while the portal writes.
-            source.backup(memory)
-            with _memory_engine(memory).connect() as connection:
-                manifest = _describe(connection, "sqlite", SQLITE_DUMP)
-            data = memoryview(memory.serialize())
-        finally:
-            source.close()
-            # The serialized copy is all that is needed from here: one copy in memory, not two.
-            memory.close()
-        try:
-            yield manifest, (data[i : i + chunk] for i in range(0, len(data), chunk))
-        finally:
-            data.release()
+        path = _sqlite_path(engine.url)
+        # The snapshot is a file beside the live database (same owner, same trust; 0700 folder,
+        # removed at the end), so memory stays bounded by one chunk whatever the database's size.
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".backup-snapshot-") as folder:
+            copy = Path(folder) / "snapshot.db"
+            source = sqlite3.connect(str(path))
+            target = sqlite3.connect(str(copy), check_same_thread=False)
+            try:
+                # One step: the copy is of one moment even while the portal writes.
+                source.backup(target)
+                with _connection_engine(target).connect() as connection:
+                    manifest = _describe(connection, "sqlite", SQLITE_DUMP)
+            finally:
+                source.close()
+                target.close()
+            with copy.open("rb") as dump:
+                yield manifest, iter(lambda: dump.read(chunk), b"")
         return
     if engine.dialect.name != "postgresql":
         raise BackupError(f"the {engine.dialect.name} database cannot be backed up.")
@@ -718,21 +720,20 @@ class Verified:
 def _scratch(app: Flask, manifest: Manifest, reader: _Reader) -> Iterator[Engine]:
     """The backup restored into a scratch database, dropped afterwards."""
     if manifest.dump == SQLITE_DUMP:
-        data = bytearray()
-        for part in reader.dump():
-            data += part
-        if len(data) >= 20 and data[18:20] == b"\x02\x02":
-            # A copy of a WAL database says so in its header; memory has no WAL: legacy mode.
-            data[18:20] = b"\x01\x01"
-        memory = sqlite3.connect(":memory:", check_same_thread=False)
-        try:
-            memory.deserialize(bytes(data))
-            del data
-            engine = _memory_engine(memory)
-            yield engine
-            engine.dispose()
-        finally:
-            memory.close()
+        # A file in the instance folder (where the live database lives, 0700 folder, removed
+        # at the end), so memory stays bounded by one chunk whatever the backup's size.
+        Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=app.instance_path,
+                                         prefix=".backup-scratch-") as folder:
+            copy = Path(folder) / "scratch.db"
+            with _open_exclusive(copy) as out:
+                for part in reader.dump():
+                    out.write(part)
+            engine = create_engine(f"sqlite:///{copy}", poolclass=StaticPool)
+            try:
+                yield engine
+            finally:
+                engine.dispose()
         return
     server = str(app.config.get("BACKUP_SCRATCH_URL") or "").strip()
     base = make_url(server) if server else get_engine(app).url
