@@ -17,7 +17,14 @@ from portal.audit.forms import EventFilterForm
 from portal.audit.rules import RULE_LABELS
 from portal.audit.services import lock_head, record
 from portal.audit.settings import timezone_name
-from portal.audit.trail import count_events, csv_lines, list_alerts, list_events
+from portal.audit.trail import (
+    count_events,
+    csv_lines,
+    list_alerts,
+    list_events,
+    logged_filter,
+    names_on,
+)
 from portal.db import get_session, new_session
 from portal.errors import BadRequest
 from portal.permissions import Permission, requires
@@ -71,13 +78,15 @@ def events() -> str | tuple[str, int]:
     before, after = _positive_int("before"), _positive_int("after")
     page = list_events(session, flt, _zone(), before=None if oldest else before, after=after,
                        oldest_first=oldest)
-    record(session, _actor(), AuditAction.EVENTS_READ, **flt.details(), before=before,
+    record(session, _actor(), AuditAction.EVENTS_READ, **logged_filter(session, flt),
+           before=before,
            after=after, shown=len(page.entries), sort="oldest" if oldest else "newest")
     session.commit()
     filters = {field.name: request.form[field.name] for field in form
                if request.method == "POST" and request.form.get(field.name)}
     return render_template("audit/events.html", form=form, page=page, status=status,
-                           filters=filters, sort="oldest" if oldest else "newest",
+                           filters=filters, names=names_on(session, page.entries),
+                           sort="oldest" if oldest else "newest",
                            oldest=oldest, sorts=EVENT_SORTS, continued=after is not None
                            or before is not None)
 
@@ -101,7 +110,8 @@ def export_events() -> Response:
     # Holding the head fixes what the export holds: every entry before its own.
     head_seq, _hash = lock_head(session)
     row_count = count_events(session, flt, zone, head_seq)
-    record(session, _actor(), AuditAction.EVENTS_EXPORT, **flt.details(), row_count=row_count,
+    record(session, _actor(), AuditAction.EVENTS_EXPORT, **logged_filter(session, flt),
+           row_count=row_count,
            up_to_seq=head_seq)
     session.commit()
 

@@ -92,6 +92,20 @@ def case_by_reference(session: Session, reference: str) -> RetentionCase | None:
     return session.scalar(select(RetentionCase).where(RetentionCase.reference == reference))
 
 
+def case_states_of(session: Session, references: set[str]) -> dict[str, str]:
+    """What became of the cases no longer in the active base, for the audit pages: "archived"
+    or "purged" beside their opaque reference (the case number is not in the active base)."""
+    from flask_babel import gettext
+
+    wanted = sorted(references)
+    named = {ref: gettext("archived case") for ref in session.scalars(
+        select(RetentionCase.reference).where(RetentionCase.reference.in_(wanted),
+                                              RetentionCase.state == CaseState.ARCHIVED.value))}
+    named.update({ref: gettext("purged case") for ref in session.scalars(
+        select(PurgeLedgerEntry.reference).where(PurgeLedgerEntry.reference.in_(wanted)))})
+    return named
+
+
 def _evidence(reference: str | None) -> str:
     cleaned = (reference or "").strip()
     if not cleaned:

@@ -158,7 +158,7 @@ def test_a_page_that_fails_after_the_read_leaves_the_read_on_the_trail(
     assert response.status_code == 500
     entries = _read_entries(db)[before:]
     assert [(e.action, e.target_ref, e.actor_id) for e in entries] == [
-        ("records:patient:read", patient.case_number, prescriber.id)]
+        ("records:patient:read", patient.reference, prescriber.id)]
 
 
 def test_aggregated_access_streams_for_a_report_only(db, prescriber, patient, aggregated) -> None:

@@ -60,7 +60,7 @@ def test_a_tampered_patient_fails_alone_in_the_list(db, client, prescriber, site
     assert "MAL-WK" not in page
     assert "Integrity check failed: not shown" in page
     [alert] = _alerts(db)
-    assert alert.target_ref == bad.case_number and alert.count == 1
+    assert alert.target_ref == bad.reference and alert.count == 1
     # Shown again: the same alert, extended, not a second one.
     assert client.get("/patients").status_code == 200
     [alert] = _alerts(db)
