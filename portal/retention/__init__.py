@@ -30,3 +30,5 @@ def init_app(app: Flask) -> None:
                                    Permission.RETENTION_OVERSEE))
     add_menu_entry(app, NavEntry("retention.archive_read", _l("Archive"),
                                  Permission.ARCHIVE_READ))
+    add_footer_entry(app, NavEntry("retention.aac_decision", _l("AAC decisions"),
+                                   Permission.AAC_RECORD))

@@ -146,6 +146,27 @@ def record_aac_decision(session: Session, actor: Any, case: RetentionCase, kind:
     return event
 
 
+class UnknownCase(RetentionError):
+    """No case of the active base with this case number within the person's perimeter."""
+
+
+def active_case_by_number(session: Session, actor: Any, case_number: str) -> RetentionCase:
+    """The retention case of an active patient the actor reaches (the lookup is logged).
+
+    :raises UnknownCase: no such patient in the actor's perimeter (archived ones included: their
+        AAC dates no longer change).
+    """
+    from portal.errors import Forbidden, NotFound
+    from portal.records.reading import Purpose, find_patient
+
+    try:
+        patient = find_patient(session, actor, purpose=Purpose.PAGE,
+                               case_number=case_number.strip().upper())
+    except (NotFound, Forbidden):
+        raise UnknownCase("no case of the active base has this case number") from None
+    return case_of(session, patient)
+
+
 def decisions_of(case: RetentionCase) -> list[AacDecision]:
     return [AacDecision(e.kind, e.decision_date, e.end_date, e.evidence_reference)
             for e in case.events]

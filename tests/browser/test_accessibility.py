@@ -132,3 +132,16 @@ def test_no_serious_finding_after_a_refused_grant(app, db, page, live_server, ax
     found = _findings(axe, page)
     print(_line("administrator POST grant form", found))
     assert not _blocking("the grant form after a failed submit", found)
+
+
+def test_no_serious_finding_after_a_refused_aac_decision(app, db, page, live_server,
+                                                         axe) -> None:
+    world = build_world(db)
+    log_in(page, live_server, app, world.people[Role.PHARMACIST_IN_CHARGE])
+    page.goto(live_server + "/retention/aac")
+    page.fill("#case_number", "ZZZZ-ZZZZ")
+    page.get_by_role("button", name="Record the decision").click()
+    page.wait_for_selector("#error-summary")
+    found = _findings(axe, page)
+    print(_line("pharmacist_in_charge POST /retention/aac", found))
+    assert not _blocking("/retention/aac after a failed submit", found)
