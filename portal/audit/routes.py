@@ -14,6 +14,7 @@ from portal import clock
 from portal.audit.actions import AuditAction
 from portal.audit.checks import check_status
 from portal.audit.forms import EventFilterForm
+from portal.audit.lookups import case_names
 from portal.audit.rules import RULE_LABELS
 from portal.audit.services import lock_head, record
 from portal.audit.settings import timezone_name
@@ -136,5 +137,7 @@ def alerts() -> str:
     rows, has_next = list_alerts(session, page)
     record(session, _actor(), AuditAction.ALERTS_READ, page=page, shown=len(rows))
     session.commit()
+    refs = {alert.target_ref for alert in rows if alert.target_ref}
     return render_template("audit/alerts.html", alerts=rows, page=page, has_next=has_next,
+                           names=case_names(session, refs) if refs else {},
                            status=check_status(session), rule_labels=RULE_LABELS)
