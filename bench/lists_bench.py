@@ -55,7 +55,7 @@ def _grow(app: Any, total: int) -> None:
     from portal.protocols.services import current_version
     from portal.records import identities, registrations
     from portal.records.models import Patient, Submission, SubmissionRevision
-    from portal.sealing import patient_aad, ring_of, seal_value
+    from portal.sealing import case_reference, patient_aad, ring_of, seal_value
 
     with new_session(app) as db:
         have = db.scalar(select(func.count()).select_from(Patient)) or 0
@@ -74,10 +74,11 @@ def _grow(app: Any, total: int) -> None:
                                              birth_month=1 + index % 12).to_json()
                 sealed = seal_value(ring, patient_aad(handle, version.protocol_key), identity)
                 patient_id = next_id + index - have
+                case_number = registrations.new_case_number()
                 # Registered one minute apart, going back in time from now.
                 patients.append({
                     "id": patient_id, "handle": handle,
-                    "case_number": registrations.new_case_number(),
+                    "case_number": case_number, "reference": case_reference(ring, case_number),
                     "protocol_key": version.protocol_key,
                     "establishment_id": first.establishment_id, "identity": sealed.payload,
                     "wrapped_key": sealed.wrapped_key, "kek_version": sealed.kek_version,

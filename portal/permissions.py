@@ -63,6 +63,8 @@ class Permission(enum.StrEnum):
     ARCHIVE_READ = "retention:archive:read"
     #: see the retention state of the cases, the runs and the legal holds (no health data)
     RETENTION_OVERSEE = "retention:state:read"
+    #: record the ANSM decisions on a patient's AAC (start, renewal, suspension, withdrawal)
+    AAC_RECORD = "retention:aac:write"
     #: see the backups, their size and their verification (no content)
     BACKUP_READ = "backups:backup:read"
 
@@ -105,7 +107,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PRESCRIBER: frozenset(_HEALTHCARE),
     Role.HOSPITAL_PHARMACIST: frozenset(_HEALTHCARE),
     Role.HEALTHCARE_STAFF: frozenset(_HEALTHCARE - {P.PATIENT_CREATE}),
-    Role.PHARMACIST_IN_CHARGE: frozenset(_LAB_READER | {P.PROTOCOL_MANAGE, P.SUBMISSION_WRITE}),
+    Role.PHARMACIST_IN_CHARGE: frozenset(_LAB_READER | {P.PROTOCOL_MANAGE, P.SUBMISSION_WRITE,
+                                                        P.AAC_RECORD}),
     Role.PHARMACOVIGILANCE: frozenset(_LAB_READER),
     Role.MEDICAL_AFFAIRS: frozenset(_LAB_READER),
     Role.SUPPLY: frozenset({P.SESSION_USE, P.SUPPLY_MANAGE, P.RIGHTS_SUBMIT}),

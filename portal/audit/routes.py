@@ -14,10 +14,18 @@ from portal import clock
 from portal.audit.actions import AuditAction
 from portal.audit.checks import check_status
 from portal.audit.forms import EventFilterForm
+from portal.audit.lookups import case_names
 from portal.audit.rules import RULE_LABELS
 from portal.audit.services import lock_head, record
 from portal.audit.settings import timezone_name
-from portal.audit.trail import count_events, csv_lines, list_alerts, list_events
+from portal.audit.trail import (
+    count_events,
+    csv_lines,
+    list_alerts,
+    list_events,
+    logged_filter,
+    names_on,
+)
 from portal.db import get_session, new_session
 from portal.errors import BadRequest
 from portal.permissions import Permission, requires
@@ -71,13 +79,15 @@ def events() -> str | tuple[str, int]:
     before, after = _positive_int("before"), _positive_int("after")
     page = list_events(session, flt, _zone(), before=None if oldest else before, after=after,
                        oldest_first=oldest)
-    record(session, _actor(), AuditAction.EVENTS_READ, **flt.details(), before=before,
+    record(session, _actor(), AuditAction.EVENTS_READ, **logged_filter(session, flt),
+           before=before,
            after=after, shown=len(page.entries), sort="oldest" if oldest else "newest")
     session.commit()
     filters = {field.name: request.form[field.name] for field in form
                if request.method == "POST" and request.form.get(field.name)}
     return render_template("audit/events.html", form=form, page=page, status=status,
-                           filters=filters, sort="oldest" if oldest else "newest",
+                           filters=filters, names=names_on(session, page.entries),
+                           sort="oldest" if oldest else "newest",
                            oldest=oldest, sorts=EVENT_SORTS, continued=after is not None
                            or before is not None)
 
@@ -101,7 +111,8 @@ def export_events() -> Response:
     # Holding the head fixes what the export holds: every entry before its own.
     head_seq, _hash = lock_head(session)
     row_count = count_events(session, flt, zone, head_seq)
-    record(session, _actor(), AuditAction.EVENTS_EXPORT, **flt.details(), row_count=row_count,
+    record(session, _actor(), AuditAction.EVENTS_EXPORT, **logged_filter(session, flt),
+           row_count=row_count,
            up_to_seq=head_seq)
     session.commit()
 
@@ -126,5 +137,7 @@ def alerts() -> str:
     rows, has_next = list_alerts(session, page)
     record(session, _actor(), AuditAction.ALERTS_READ, page=page, shown=len(rows))
     session.commit()
+    refs = {alert.target_ref for alert in rows if alert.target_ref}
     return render_template("audit/alerts.html", alerts=rows, page=page, has_next=has_next,
+                           names=case_names(session, refs) if refs else {},
                            status=check_status(session), rule_labels=RULE_LABELS)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from portal.audit.lookups import person_id
+from portal.audit.lookups import case_names, case_reference_of, person_id
 from portal.audit.models import AuditAlert, AuditEvent
 
 PAGE_SIZE = 50
@@ -73,7 +73,10 @@ def apply_filter(
     if flt.person:
         statement = statement.where(or_(*_person_conditions(session, flt.person)))
     if flt.record:
-        statement = statement.where(AuditEvent.target_ref == flt.record)
+        # A typed case number finds the entries naming its case by the opaque reference, and
+        # those written before entries named cases so (they hold the number itself).
+        refs = {flt.record, case_reference_of(session, flt.record)} - {None}
+        statement = statement.where(AuditEvent.target_ref.in_(sorted(refs)))
     if flt.action:
         if flt.action.count(":") == 2 and not flt.action.endswith(":"):
             statement = statement.where(AuditEvent.action == flt.action)
@@ -144,6 +147,28 @@ def list_events(
         entries[0].seq if entries and has_newer else None,
         entries[-1].seq if entries and has_older else None,
     )
+
+
+def logged_filter(session: Session, flt: EventFilter) -> dict[str, Any]:
+    """The filter as the consultation's audit details: a case number typed as the record is
+    logged as its opaque reference, so the trail never holds the number (not after a purge)."""
+    details = flt.details()
+    if flt.record:
+        reference = case_reference_of(session, flt.record)
+        if reference is not None:
+            details["filter_record"] = reference
+    return details
+
+
+def names_on(session: Session, entries: list[AuditEvent]) -> dict[str, str]:
+    """What a page shows beside the opaque case references of its entries (the case number
+    while the case is in the active base), resolved now: the entries themselves never change."""
+    shown: set[str] = set()
+    for entry in entries:
+        if entry.target_ref:
+            shown.add(entry.target_ref)
+        shown.update(v for v in (entry.details or {}).values() if isinstance(v, str))
+    return case_names(session, shown) if shown else {}
 
 
 def count_events(session: Session, flt: EventFilter, zone: ZoneInfo, up_to_seq: int) -> int:

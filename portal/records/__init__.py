@@ -15,11 +15,16 @@ from portal.permissions import Permission, public
 
 def init_app(app: Flask) -> None:
     """Register the blueprint, the CLI group and the menu entries."""
+    from portal.audit.lookups import register_case_naming
     from portal.protocols.services import register_forms_in_use
     from portal.records import form_routes, models, routes  # noqa: F401 - views, tables
     from portal.records.blueprint import bp
     from portal.records.form_codes import register
-    from portal.records.lookups import forms_with_submissions
+    from portal.records.lookups import (
+        case_numbers_of,
+        forms_with_submissions,
+        reference_of_case_number,
+    )
     from portal.records.sealed_tables import register as register_sealed_tables
 
     register(get_engine(app), lambda: app.extensions["portal.keys"])
@@ -30,6 +35,8 @@ def init_app(app: Flask) -> None:
     register_sealed_tables()
     # A new protocol version must keep what stored submissions use.
     register_forms_in_use(app, forms_with_submissions)
+    # The trail names a case by its opaque reference; its pages show the case number beside.
+    register_case_naming(app, case_numbers_of, reference_of_case_number)
     add_menu_entry(app, NavEntry("records.my_patients", _l("My patients"),
                                  Permission.PATIENT_CREATE))
     add_menu_entry(app, NavEntry("records.patients", _l("Patients"), Permission.PATIENT_READ))

@@ -52,9 +52,9 @@ def read_identity(session: Session, actor: Any, patient: Patient) -> Identity:
         data = open_with_refresh(session, patient_aad(patient.handle, patient.protocol_key),
                                  patient.identity, patient.wrapped_key, patient.kek_version)
     except IntegrityCheckFailed:
-        report_integrity_failure(session, actor, ("patient", patient.case_number),
+        report_integrity_failure(session, actor, ("patient", patient.audit_ref),
                                  part="identity")
-        raise RecordIntegrityError(("patient", patient.case_number)) from None
+        raise RecordIntegrityError(("patient", patient.audit_ref)) from None
     return Identity.from_json(data)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import distinct, select
@@ -13,7 +14,7 @@ from portal.records.actions import RecordsAction
 from portal.records.duplicate_index import duplicate_index
 from portal.records.models import Patient, Submission
 from portal.records.policy import log_read, view_for
-from portal.sealing import ring_of
+from portal.sealing import case_reference, ring_of
 
 
 def forms_with_submissions(session: Session, protocol_key: str) -> set[str]:
@@ -56,3 +57,24 @@ def probable_patients(session: Session, actor: Any, surname_letters: str,
     for patient in found:
         log_read(session, actor, RecordsAction.PATIENT_READ, patient, purpose="identity_match")
     return found
+
+
+def case_numbers_of(session: Session, references: set[str]) -> dict[str, str]:
+    """The case number of each opaque case reference still in the active base (the audit
+    pages show it beside the reference the entry holds)."""
+    return dict(session.execute(select(Patient.reference, Patient.case_number)
+                                .where(Patient.reference.in_(sorted(references)))).tuples().all())
+
+
+#: a whole case number, with or without its dash (the alphabet of `new_case_number`)
+_CASE_NUMBER = re.compile(r"^([0-9A-HJKMNP-TV-Z]{4})-?([0-9A-HJKMNP-TV-Z]{4})$")
+
+
+def reference_of_case_number(session: Session, typed: str) -> str | None:
+    """The opaque reference of a typed case number (whether or not the case still exists), or
+    None when the text is not a case number: what the trail finds the case's entries by, and
+    what the auditor's own search is logged as instead of the number."""
+    found = _CASE_NUMBER.match((typed or "").strip().upper().replace(" ", ""))
+    if found is None:
+        return None
+    return case_reference(ring_of(session), f"{found.group(1)}-{found.group(2)}")

@@ -43,6 +43,9 @@ class Patient(Base):
         # every establishment, and inside one establishment's perimeter.
         Index("ix_patient_created", "created_at", "id"),
         Index("ix_patient_establishment_created", "establishment_id", "created_at", "id"),
+        # An index rather than a constraint: SQLite adds and drops it in place (migration
+        # 90d1ce2934e4), without copying the table the submissions point at.
+        Index("ix_patient_reference", "reference", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -50,6 +53,9 @@ class Patient(Base):
     handle: Mapped[str] = mapped_column(String(32), unique=True)
     #: the opaque case number shown on pages and in exports (random, not a sequence)
     case_number: Mapped[str] = mapped_column(String(16), unique=True)
+    #: the case's opaque reference (`portal.sealing.case_reference`): the only name of the case
+    #: in audit entries, so that none of them holds the case number once the case is purged
+    reference: Mapped[str] = mapped_column(String(40))
     #: the protocol the patient is followed under
     protocol_key: Mapped[str] = mapped_column(String(64), index=True)
     establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"), index=True)
@@ -77,7 +83,7 @@ class Patient(Base):
 
     @property
     def audit_ref(self) -> str:
-        return self.case_number
+        return self.reference
 
     @property
     def is_limited(self) -> bool:

@@ -13,6 +13,8 @@ What a caller gets
 - `protocol_submissions(...)`: a streamed iteration over a protocol's submitted forms as they
   stood at a given time (`as_of`), in keyset batches: memory stays bounded whatever the count.
 - `case_record(...)`: a case's identity and submitted forms in one read (a copy of the data).
+- `archived_submissions(...)`: an archived case's submitted forms, opened from the rows and
+  wrapped keys the archive keeps (purpose `archive`: the server, or an archivist's grant).
 - `bulk_read(...)`: a context manager for a job reading many cases (a purge, an archive, a
   report): the door functions called on it write one audit entry for the whole job instead of
   one per call, with the counts of what was read.
@@ -46,7 +48,9 @@ Who may read, per purpose
 - `export`: the perimeter and the export permission.
 - `report`: the perimeter and the export or aggregate-read permission (the report shows
   figures; only the report code sees the values).
-- `archive`, `purge`, `backup_drill`: the server's own jobs and the CLI operator only.
+- `archive`, `purge`, `backup_drill`: the server's own jobs and the CLI operator only; besides
+  them, the holder of an archivist grant reads an archived case (`archived_submissions` only:
+  the grant opens nothing of the active base).
 Limited patients (right to limitation) are left out of `protocol_submissions` unless the caller
 asks for them (`include_limited`, for archives and backups, which keep data as stored).
 """
@@ -83,7 +87,14 @@ from portal.records.models import Patient, Submission, SubmissionRevision
 from portal.records.overview import SearchError, case_search
 from portal.records.policy import View, log_read, permissions_of, view_for
 from portal.records.submissions import FormRef, form_ref, open_revision, submission_form
-from portal.sealing import BulkOpener, IntegrityCheckFailed, revision_aad_maker, ring_of
+from portal.sealing import (
+    BulkOpener,
+    IntegrityCheckFailed,
+    open_with_refresh,
+    revision_aad,
+    revision_aad_maker,
+    ring_of,
+)
 
 __all__ = [
     "LIMITATION_LABELS",
@@ -97,6 +108,7 @@ __all__ = [
     "RecordIntegrityError",
     "SearchError",
     "SubmissionValues",
+    "archived_submissions",
     "bulk_read",
     "case_record",
     "case_search",
@@ -487,8 +499,61 @@ def case_record(session: Session, actor: Any, patient: Patient, *, purpose: Purp
 
 
 #: the door's read functions: each writes exactly one audit entry naming its purpose
+def archived_submissions(session: Session, actor: Any, reference: str,
+                         rows: dict[str, list[dict[str, Any]]], keys: dict[str, Any], *,
+                         purpose: Purpose, **details: Any) -> list[SubmissionValues]:
+    """Open the submitted forms of an archived case, oldest first, as the archive keeps them.
+
+    `rows` are the case's rows by table (patient, submission, submission_revision) and `keys`
+    the wrapped data key of each revision by "revision:<id>", as `portal.retention.archive`
+    stores them. One `records:patient:read` entry names the case by its opaque `reference`,
+    with the purpose and `details` (the reader's stated reason).
+
+    :raises Forbidden: not the server, or no archivist grant (the refusal is logged).
+    :raises RecordIntegrityError: a revision failed its integrity check (alert raised).
+    """
+    purpose = Purpose(purpose)
+    target = ("retention_case", reference)
+    allowed = purpose == Purpose.ARCHIVE and (
+        _is_server(actor) or Permission.ARCHIVE_READ in permissions_of(session, actor))
+    if not allowed:
+        record(session, actor, RecordsAction.PATIENT_READ, target, outcome="denied",
+               purpose=str(purpose))
+        raise Forbidden()
+    patient = rows["patient"][0]
+    revisions = {(r["submission_id"], r["number"]): r
+                 for r in rows.get("submission_revision", []) if r["kind"] != "draft"}
+    opened: list[SubmissionValues] = []
+    for submission in rows.get("submission", []):
+        revision = revisions.get((submission["id"], submission["revision_number"]))
+        key = keys.get(f"revision:{revision['id']}") if revision else None
+        if submission["status"] != "submitted" or revision is None or key is None:
+            continue
+        version = session.get(ProtocolVersion, submission["protocol_version_id"])
+        if version is None:
+            raise NotFound()
+        aad = revision_aad(submission["handle"], revision["number"], revision["kind"],
+                           patient["handle"], version.protocol_key, version.content_hash,
+                           submission["form_key"])
+        try:
+            answers = open_with_refresh(session, aad, revision["payload"], key.wrapped_key,
+                                        key.kek_version)
+        except IntegrityCheckFailed:
+            failed = ("submission", f"S{submission['id']}")
+            report_integrity_failure(session, actor, failed, patient=reference,
+                                     revision=revision["number"])
+            raise RecordIntegrityError(failed) from None
+        opened.append(SubmissionValues(
+            submission["id"], submission["handle"], patient["id"], patient["case_number"],
+            version.protocol_key, version.id, submission["form_key"], submission["status"],
+            revision["number"], submission.get("submitted_at"), answers))
+    log_read(session, actor, RecordsAction.PATIENT_READ, target, purpose=str(purpose),
+             submissions=len(opened), **details)
+    return opened
+
+
 READ_FUNCTIONS = (find_patient, patient_identity, submission_values, case_submissions,
-                  case_record, protocol_submissions, bulk_read)
+                  case_record, protocol_submissions, bulk_read, archived_submissions)
 
 
 # --- beside the reads: nothing decrypted, nothing logged ---------------------------------------

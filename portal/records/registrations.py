@@ -37,7 +37,7 @@ from portal.records.refusals import (
     refuse_identifiers,
 )
 from portal.records.versions import in_force, protocol_of
-from portal.sealing import patient_aad, ring_of, seal_value
+from portal.sealing import case_reference, patient_aad, ring_of, seal_value
 
 SEXES = ("F", "M")
 #: a full date of birth is collected only for children younger than this (MIN-02)
@@ -286,7 +286,8 @@ def register_patient(session: Session, actor: Any, data: Registration, *,
         case_number = new_case_number()
     sealed = seal_value(ring, patient_aad(handle, data.protocol_key), identity.to_json())
     patient = Patient(
-        handle=handle, case_number=case_number, protocol_key=data.protocol_key,
+        handle=handle, case_number=case_number, reference=case_reference(ring, case_number),
+        protocol_key=data.protocol_key,
         establishment_id=data.establishment_id, identity=sealed.payload,
         wrapped_key=sealed.wrapped_key, kek_version=sealed.kek_version,
         duplicate_index=index, created_at=clock.now(), created_by_id=view.user_id,
@@ -295,7 +296,7 @@ def register_patient(session: Session, actor: Any, data: Registration, *,
     session.flush()
     if matches:
         record(session, actor, RecordsAction.DUPLICATE_CONFIRM, patient,
-               duplicate_of=matches[0].case_number, matches=len(matches))
+               duplicate_of=matches[0].audit_ref, matches=len(matches))
     record(session, actor, RecordsAction.PATIENT_CREATE, patient,
            protocol=data.protocol_key, establishment=f"E{data.establishment_id}")
     return patient

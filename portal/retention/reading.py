@@ -1,8 +1,10 @@
 """Reading the intermediate archive: an archivist, a stated reason, one logged entry per read.
 
 The archive keeps each case as stored; a read shows what the case holds (its forms, their
-status and dates, its hand-offs) to the holder of an archivist grant, after a reason. Every read
-is an audit entry the DPO's page shows; the entry names the case by its opaque reference only.
+status and dates, their answers opened through the records door for the `archive` purpose, its
+hand-offs) to the holder of an archivist grant, after a reason. Every read is an audit entry the
+DPO's page shows, and the door logs the opened answers with the same reason; both name the case
+by its opaque reference only.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 from portal.audit.models import AuditEvent
 from portal.audit.services import record
 from portal.db import app_of
+from portal.records.reading import Purpose, archived_submissions, form_of, shown_sections
 from portal.retention import archive as store
 from portal.retention.actions import RetentionAction
 from portal.retention.references import reference_for
@@ -37,6 +40,11 @@ class ArchivedForm:
     status: str
     submitted_at: datetime | None
     revisions: int
+    #: the form's title and its answers as labelled sections (submitted forms only)
+    title: str | None = None
+    sections: tuple[Any, ...] = ()
+    #: the revision the answers shown come from
+    revision: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,12 @@ class ArchivedView:
     archived_at: datetime
     forms: list[ArchivedForm]
     hand_offs: int
+
+
+def _locale() -> str:
+    from flask_babel import get_locale
+
+    return str(get_locale() or "fr")
 
 
 class ArchiveReadRefused(ValueError):
@@ -69,12 +83,23 @@ def read_archived_case(session: Session, actor: Any, case_number: str, reason: s
            reason_ref=reason_reference)
     if found is None:
         return None
+    opened = {values.submission_id: values for values in archived_submissions(
+        session, actor, reference, found.rows, found.keys, purpose=Purpose.ARCHIVE,
+        reason=reason, reason_ref=reason_reference)}
     revisions: dict[int, int] = {}
     for revision in found.rows.get("submission_revision", []):
         revisions[revision["submission_id"]] = revisions.get(revision["submission_id"], 0) + 1
-    forms = [ArchivedForm(s["form_key"], s["status"], s.get("submitted_at"),
-                          revisions.get(s["id"], 0))
-             for s in found.rows.get("submission", [])]
+    forms = []
+    for row in found.rows.get("submission", []):
+        values = opened.get(row["id"])
+        title = sections = revision = None
+        if values is not None:
+            revision = values.revision
+            title = form_of(session, values).definition.title.get(_locale())
+            sections = tuple(shown_sections(session, values))
+        forms.append(ArchivedForm(row["form_key"], row["status"], row.get("submitted_at"),
+                                  revisions.get(row["id"], 0), title, sections or (),
+                                  revision))
     patient = found.rows["patient"][0]
     return ArchivedView(reference, patient["case_number"], found.protocol_key, found.archived_at,
                         forms, len(found.rows.get("event_hand_off", [])))

@@ -92,6 +92,20 @@ def case_by_reference(session: Session, reference: str) -> RetentionCase | None:
     return session.scalar(select(RetentionCase).where(RetentionCase.reference == reference))
 
 
+def case_states_of(session: Session, references: set[str]) -> dict[str, str]:
+    """What became of the cases no longer in the active base, for the audit pages: "archived"
+    or "purged" beside their opaque reference (the case number is not in the active base)."""
+    from flask_babel import gettext
+
+    wanted = sorted(references)
+    named = {ref: gettext("archived case") for ref in session.scalars(
+        select(RetentionCase.reference).where(RetentionCase.reference.in_(wanted),
+                                              RetentionCase.state == CaseState.ARCHIVED.value))}
+    named.update({ref: gettext("purged case") for ref in session.scalars(
+        select(PurgeLedgerEntry.reference).where(PurgeLedgerEntry.reference.in_(wanted)))})
+    return named
+
+
 def _evidence(reference: str | None) -> str:
     cleaned = (reference or "").strip()
     if not cleaned:
@@ -130,6 +144,27 @@ def record_aac_decision(session: Session, actor: Any, case: RetentionCase, kind:
            decision_date=decision_date.isoformat(),
            end_date=end_date.isoformat() if end_date else None)
     return event
+
+
+class UnknownCase(RetentionError):
+    """No case of the active base with this case number within the person's perimeter."""
+
+
+def active_case_by_number(session: Session, actor: Any, case_number: str) -> RetentionCase:
+    """The retention case of an active patient the actor reaches (the lookup is logged).
+
+    :raises UnknownCase: no such patient in the actor's perimeter (archived ones included: their
+        AAC dates no longer change).
+    """
+    from portal.errors import Forbidden, NotFound
+    from portal.records.reading import Purpose, find_patient
+
+    try:
+        patient = find_patient(session, actor, purpose=Purpose.PAGE,
+                               case_number=case_number.strip().upper())
+    except (NotFound, Forbidden):
+        raise UnknownCase("no case of the active base has this case number") from None
+    return case_of(session, patient)
 
 
 def decisions_of(case: RetentionCase) -> list[AacDecision]:

@@ -7,7 +7,8 @@
 - the associated-data layouts, one builder per place a sealed value is stored (`patient_aad`,
   `revision_aad`, `rights_details_aad`, `rights_answer_aad`, `totp_aad`, ...);
 - the key ring as the app holds it, reloaded after a rotation (`ring_of`);
-- bulk opening for exports (`BulkOpener`), keyed blind indexes (`blind_index`);
+- bulk opening for exports (`BulkOpener`), keyed blind indexes (`blind_index`) and the
+  opaque reference of a case (`case_reference`);
 - key rotation (`rotate_kek`, `retire_kek`, and their commands `portal keys rotate|retire-kek`;
   areas register their sealed tables) and the key check values that tie a key file to its
   database (`KeyCheck`);
@@ -40,7 +41,7 @@ from portal.sealing.envelope import (
     wrap_context_prefix,
     wrap_data_key,
 )
-from portal.sealing.indexes import blind_index
+from portal.sealing.indexes import CASE_REFERENCE_PREFIX, blind_index, case_reference
 from portal.sealing.key_checks import KeyCheck, check_keys_against_database
 from portal.sealing.layouts import (
     PATIENT_DUPLICATE_INDEX,
@@ -67,6 +68,7 @@ from portal.sealing.rotation import (
 )
 
 __all__ = [
+    "CASE_REFERENCE_PREFIX",
     "NONCE_BYTES",
     "PATIENT_DUPLICATE_INDEX",
     "RECORDS_AAD_PREFIX",
@@ -80,6 +82,7 @@ __all__ = [
     "WrappedTable",
     "associated_data",
     "blind_index",
+    "case_reference",
     "canonical_json",
     "check_keys_against_database",
     "new_data_key",

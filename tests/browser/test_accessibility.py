@@ -107,6 +107,15 @@ def test_no_serious_finding_on_any_page_a_role_reaches(app, db, browser, live_se
     assert not problems, "axe findings:\n" + "\n".join(problems)
 
 
+def _check_after_refusal(page, axe, where: str, button: str) -> None:  # noqa: ANN001
+    """Submit the form open on `page` with its `button`, wait for the error summary, run axe."""
+    page.get_by_role("button", name=button).click()
+    page.wait_for_selector("#error-summary")
+    found = _findings(axe, page)
+    print(_line(where, found))
+    assert not _blocking(f"{where} after a failed submit", found)
+
+
 def test_no_serious_finding_after_a_failed_registration(app, db, page, live_server,
                                                          axe) -> None:
     world = build_world(db)
@@ -114,11 +123,7 @@ def test_no_serious_finding_after_a_failed_registration(app, db, page, live_serv
     page.goto(live_server + "/patients/new")
     page.fill("#surname_letters", "Zqxyz")
     page.fill("#weight_kg", "999")
-    page.get_by_role("button", name="Register").click()
-    page.wait_for_selector("#error-summary")
-    found = _findings(axe, page)
-    print(_line("prescriber POST /patients/new", found))
-    assert not _blocking("/patients/new after a failed submit", found)
+    _check_after_refusal(page, axe, "prescriber POST /patients/new", "Register")
 
 
 def test_no_serious_finding_after_a_refused_grant(app, db, page, live_server, axe) -> None:
@@ -127,8 +132,14 @@ def test_no_serious_finding_after_a_refused_grant(app, db, page, live_server, ax
     log_in(page, live_server, app, world.people[Role.ADMINISTRATOR])
     page.goto(f"{live_server}/access/people/{person.id}/grants/new")
     page.select_option("#role", "auditor")
-    page.get_by_role("button", name="Ask for this grant").click()
-    page.wait_for_selector("#error-summary")
-    found = _findings(axe, page)
-    print(_line("administrator POST grant form", found))
-    assert not _blocking("the grant form after a failed submit", found)
+    _check_after_refusal(page, axe, "administrator POST grant form", "Ask for this grant")
+
+
+def test_no_serious_finding_after_a_refused_aac_decision(app, db, page, live_server,
+                                                         axe) -> None:
+    world = build_world(db)
+    log_in(page, live_server, app, world.people[Role.PHARMACIST_IN_CHARGE])
+    page.goto(live_server + "/retention/aac")
+    page.fill("#case_number", "ZZZZ-ZZZZ")
+    _check_after_refusal(page, axe, "pharmacist_in_charge POST /retention/aac",
+                         "Record the decision")

@@ -57,6 +57,16 @@ def _bulk(db: Session, actor: Any, patient: Any) -> Any:
         return bulk.case_submissions(patient)
 
 
+def _archived(db: Session, actor: Any, patient: Any) -> Any:
+    from portal.retention.bundle import case_rows
+
+    collected = case_rows(db, patient.id)
+    assert collected is not None
+    rows, keys = collected
+    return reading.archived_submissions(db, SYSTEM, patient.reference, rows,
+                                        {key.row: key for key in keys}, purpose=Purpose.ARCHIVE)
+
+
 #: every read function of the door, with the purpose its entry must name
 READS: dict[str, tuple[Callable[[Session, Any, Any], Any], str, str]] = {
     "find_patient": (_one_patient, "records:patient:read", "page"),
@@ -66,6 +76,7 @@ READS: dict[str, tuple[Callable[[Session, Any, Any], Any], str, str]] = {
     "case_record": (_record, "records:patient:read", "page"),
     "protocol_submissions": (_stream, "records:data:read", "report"),
     "bulk_read": (_bulk, "records:data:read", "purge"),
+    "archived_submissions": (_archived, "records:patient:read", "archive"),
 }
 
 
@@ -158,7 +169,7 @@ def test_a_page_that_fails_after_the_read_leaves_the_read_on_the_trail(
     assert response.status_code == 500
     entries = _read_entries(db)[before:]
     assert [(e.action, e.target_ref, e.actor_id) for e in entries] == [
-        ("records:patient:read", patient.case_number, prescriber.id)]
+        ("records:patient:read", patient.reference, prescriber.id)]
 
 
 def test_aggregated_access_streams_for_a_report_only(db, prescriber, patient, aggregated) -> None:

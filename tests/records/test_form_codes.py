@@ -13,7 +13,7 @@ from portal.audit.models import AuditEvent
 from portal.db import get_engine
 from portal.protocols.services import current_version
 from portal.records import pharmacovigilance
-from portal.records.models import Submission
+from portal.records.models import Patient, Submission
 from tests.helpers_auth import login
 from tests.records import helpers
 from tests.records.test_identifier_disguises import database_text
@@ -149,3 +149,5 @@ def test_the_migration_turns_stored_keys_into_codes_and_back(app, db, prescriber
         ).one()
     assert code.startswith("fk1_") and singleton == code
     assert db.scalar(select(Submission.form_key)) == "initiation"
+    # The patient's opaque reference (90d1ce2934e4) is computed again from its case number.
+    assert db.scalar(select(Patient.reference)) == patient.reference

@@ -13,9 +13,10 @@ from sqlalchemy import func, select, update
 
 from portal import clock
 from portal.audit.models import AuditAlert, AuditEvent
+from portal.permissions import Role
 from portal.records import limitation, overview
 from portal.records.models import Patient, SubmissionRevision
-from tests.helpers_auth import login
+from tests.helpers_auth import login, make_user
 from tests.records import helpers
 
 
@@ -60,7 +61,12 @@ def test_a_tampered_patient_fails_alone_in_the_list(db, client, prescriber, site
     assert "MAL-WK" not in page
     assert "Integrity check failed: not shown" in page
     [alert] = _alerts(db)
-    assert alert.target_ref == bad.case_number and alert.count == 1
+    assert alert.target_ref == bad.reference and alert.count == 1
+    # The auditors' alerts page shows the case number beside the reference the alert keeps.
+    auditor_client = client.application.test_client()
+    login(auditor_client, make_user(db, "a.alerts", role=Role.AUDITOR))
+    alerts_page = auditor_client.get("/audit/alerts").get_data(as_text=True)
+    assert f"{bad.reference} ({bad.case_number})" in alerts_page
     # Shown again: the same alert, extended, not a second one.
     assert client.get("/patients").status_code == 200
     [alert] = _alerts(db)

@@ -48,7 +48,7 @@ def test_another_establishment_is_refused_on_every_record_route(db, client, fill
     # Each refusal is logged (by the records policy, or by the permission check).
     assert len(denied) >= len(_routes(filled))
     assert any(e.action == "records:patient:read" and
-               e.target_ref == filled["patient"].case_number for e in denied)
+               e.target_ref == filled["patient"].reference for e in denied)
     listing = client.get("/patients").get_data(as_text=True)
     assert filled["patient"].case_number not in listing
 
@@ -102,12 +102,12 @@ def test_every_read_is_logged_once_without_data(db, client, filled, prescriber):
     reads = [e for e in entries if e.action == "records:patient:read"]
     assert len(reads) == 1
     assert reads[0].target_type == "patient"
-    assert reads[0].target_ref == filled["patient"].case_number
+    assert reads[0].target_ref == filled["patient"].reference
     assert reads[0].actor_id == prescriber.id and reads[0].session_hash
     client.get(f"/submissions/{filled['follow_up'].handle}")
     read = db.scalar(select(AuditEvent).where(AuditEvent.action == "records:submission:read"))
     assert read.target_type == "submission"
-    assert read.details["patient"] == filled["patient"].case_number
+    assert read.details["patient"] == filled["patient"].reference
     for entry in db.scalars(select(AuditEvent)):
         text = str(entry.details) + str(entry.target_ref)
         for value in helpers.DISTINCTIVE.values():
@@ -126,7 +126,7 @@ def test_a_read_stays_logged_when_a_savepoint_after_it_rolls_back(db, filled, pr
     db.commit()
     reads = db.scalars(select(AuditEvent).where(AuditEvent.seq > before,
                                                 AuditEvent.action == "records:patient:read"))
-    assert [e.target_ref for e in reads] == [filled["patient"].case_number]
+    assert [e.target_ref for e in reads] == [filled["patient"].reference]
 
 
 def test_a_read_stays_logged_when_the_whole_transaction_rolls_back(db, filled, prescriber):
@@ -140,7 +140,7 @@ def test_a_read_stays_logged_when_the_whole_transaction_rolls_back(db, filled, p
     reads = list(db.scalars(select(AuditEvent).where(
         AuditEvent.seq > before, AuditEvent.action == "records:patient:read")))
     assert [(e.target_ref, e.actor_id) for e in reads] == [
-        (filled["patient"].case_number, prescriber.id)]
+        (filled["patient"].reference, prescriber.id)]
     db.commit()
     assert db.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1)) == \
         before + 1

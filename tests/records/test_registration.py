@@ -101,7 +101,7 @@ def test_registration_through_the_page(db, client, prescriber, site_a):
     links = re.findall(r'/patients/([^"/?]+)', page)
     assert links and set(links) == {patient.handle}
     entry = db.scalar(select(AuditEvent).where(AuditEvent.action == "records:patient:create"))
-    assert entry.target_ref == patient.case_number
+    assert entry.target_ref == patient.reference
     assert "DUP" not in str(entry.details)
 
 
@@ -138,7 +138,7 @@ def test_probable_duplicate_is_shown_then_confirmed(db, client, prescriber, site
     assert len(db.scalars(select(Patient)).all()) == 2
     confirmed = db.scalar(select(AuditEvent).where(
         AuditEvent.action == "records:patient:duplicate_confirm"))
-    assert confirmed.details["duplicate_of"] == first.case_number
+    assert confirmed.details["duplicate_of"] == first.reference
 
 
 def test_duplicate_index_is_keyed_and_per_establishment(db, prescriber, site_a):

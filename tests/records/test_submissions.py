@@ -170,7 +170,7 @@ def test_rectification_needs_a_reason_and_keeps_the_history(db, client, prescrib
     assert "Transcription error" in history and prescriber.login in history
     assert "Dose" in history and "250.0" in history and helpers.DISTINCTIVE["dose"] in history
     entry = _audits(db, "records:submission:rectify")[0]
-    assert entry.details == {"patient": patient.case_number,
+    assert entry.details == {"patient": patient.reference,
                              "form": form_code(db, "initiation"),
                              "revision": 2, "reason": "transcription_error", "changed": 1,
                              "request": None}

@@ -69,12 +69,35 @@ def test_an_archivist_reads_an_archived_case_with_a_reason_and_it_is_logged(
     assert read.status_code == 200
     assert f"Case {patient.case_number}" in text
     assert "initiation" in text
+    # The answers themselves, opened through the records door for the archive purpose.
+    assert records.DISTINCTIVE["dose"] in text and records.DISTINCTIVE["biomarker"] in text
     [entry] = db.scalars(select(AuditEvent).where(
         AuditEvent.action == "retention:archive:read")).all()
     assert entry.actor_label == "r.archiv"
     assert entry.target_ref == case.reference
     assert entry.details["reason"] == "litigation"
     assert entry.details["reason_ref"] == "TJ-2029-42"
+    [opened] = db.scalars(select(AuditEvent).where(
+        AuditEvent.action == "records:patient:read", AuditEvent.actor_label == "r.archiv")).all()
+    assert opened.target_ref == case.reference
+    assert opened.details == {"purpose": "archive", "submissions": 1, "reason": "litigation",
+                              "reason_ref": "TJ-2029-42"}
+    # The DPO sees the read, its reason and its reference.
+    client = app.test_client()
+    login(client, make_user(db, "d.dpo", role=Role.DPO))
+    overview = client.get("/retention/").get_data(as_text=True)
+    assert "r.archiv" in overview and "TJ-2029-42" in overview
+    assert "Litigation or pre-litigation" in overview
+
+
+def test_the_archive_grant_opens_no_case_of_the_active_base(app, db, archived) -> None:
+    _patient, _case, kept = archived
+    from portal.errors import Forbidden
+    from portal.records.reading import Purpose, find_patient
+
+    archivist = make_user(db, "r.archiv", role=Role.ARCHIVIST)
+    with pytest.raises(Forbidden):
+        find_patient(db, archivist, purpose=Purpose.ARCHIVE, patient_id=kept.id)
 
 
 def test_the_dpo_page_counts_states_due_transitions_holds_and_reads(app, db, archived) -> None:

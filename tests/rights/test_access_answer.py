@@ -104,7 +104,7 @@ def test_the_answer_is_stored_sealed_and_each_disclosure_is_logged(db, doctor, d
     assert "rights:answer:assemble" in audit_actions(db, request)
     # The decryption for the answer is logged on the patient too.
     reads = db.scalars(select(AuditEvent).where(
-        AuditEvent.action == "records:patient:read", AuditEvent.target_ref == patient.case_number,
+        AuditEvent.action == "records:patient:read", AuditEvent.target_ref == patient.reference,
         AuditEvent.actor_id == dpo.id)).all()
     assert any(event.details.get("purpose") == "rights_request" for event in reads)
     assert stored.first_disclosed_at is not None
