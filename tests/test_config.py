@@ -148,9 +148,25 @@ def test_a_corrupt_key_file_is_refused(app_config, tmp_path, monkeypatch) -> Non
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
     bad = tmp_path / "bad.keys"
     bad.write_text("{not json")
+    bad.chmod(0o600)
     app_config["KEY_FILE"] = str(bad)
     with pytest.raises(KeyFileError, match="not a valid AAC Portal key file"):
         create_app(app_config)
+
+
+@pytest.mark.parametrize("mode", [0o440, 0o404, 0o420, 0o402, 0o644])
+def test_a_key_file_open_to_group_or_others_is_refused(
+    app_config, tmp_path, monkeypatch, mode: int  # noqa: ANN001
+) -> None:
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    shared = tmp_path / "shared.keys"
+    write_key_file(shared, new_keyring())
+    shared.chmod(mode)
+    app_config["KEY_FILE"] = str(shared)
+    with pytest.raises(KeyFileError, match=f"open to its group or other users .mode 0{mode:o}"):
+        create_app(app_config)
+    shared.chmod(0o600)
+    create_app(app_config)
 
 
 def test_the_cli_reports_a_production_refusal_in_one_line(tmp_path: Path) -> None:
