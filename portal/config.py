@@ -33,6 +33,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "KEY_FILE": str(instance_path / "portal.keys"),
         #: SQLAlchemy URL; PostgreSQL as postgresql+psycopg://user@host/db
         "DATABASE_URL": f"sqlite:///{instance_path / 'portal.db'}",
+        #: production accepts a PostgreSQL URL without sslmode=verify-full only when it names
+        #: a local Unix socket (host=/run/postgresql) and this is on: nothing crosses a network
+        "DATABASE_ALLOW_LOCAL_SOCKET": False,
         #: Flask-Limiter storage; redis://host:6379/0 in production
         "RATELIMIT_STORAGE_URI": "memory://",
         #: send the session cookie over HTTPS only (forced on in production)
@@ -136,6 +139,7 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"PORTAL_KEY_FILE is missing: no key file at {config['KEY_FILE']}."
         )
+    _check_database_tls(config)
     if str(config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
         raise ConfigError(
             "PORTAL_RATELIMIT_STORAGE_URI is memory://: production needs redis:// so that "
@@ -159,6 +163,41 @@ def validate(config: dict[str, Any]) -> None:
             "PORTAL_AUDIT_ANCHOR_DIR is missing: production must anchor the audit trail's head "
             "outside the database (a directory, or PORTAL_AUDIT_ANCHOR_MAIL)."
         )
+
+
+def _check_database_tls(config: dict[str, Any]) -> None:
+    """A PostgreSQL connection in production is TLS with the server's name verified.
+
+    verify-full is the only libpq mode that checks both the certificate and the host name;
+    `require` would accept any certificate an attacker on the path presents.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(str(config["DATABASE_URL"]))
+    except ArgumentError:
+        raise ConfigError("PORTAL_DATABASE_URL is not a database URL.") from None
+    if url.get_backend_name() != "postgresql":
+        return
+    if url.query.get("sslmode") == "verify-full":
+        return
+    socket_host = url.query.get("host")
+    if isinstance(socket_host, tuple):
+        socket_host = socket_host[0] if socket_host else None
+    local_socket = (not url.host or url.host.startswith("/")) and (
+        socket_host is None or str(socket_host).startswith("/"))
+    if local_socket and config.get("DATABASE_ALLOW_LOCAL_SOCKET"):
+        return
+    if local_socket:
+        raise ConfigError(
+            "PORTAL_DATABASE_URL names a local socket without TLS: set "
+            "PORTAL_DATABASE_ALLOW_LOCAL_SOCKET=true to allow it, or add ?sslmode=verify-full."
+        )
+    raise ConfigError(
+        "PORTAL_DATABASE_URL must end with ?sslmode=verify-full in production: the connection "
+        "to PostgreSQL must be TLS with the server's certificate and name verified."
+    )
 
 
 def development_secret(instance_path: Path) -> str:

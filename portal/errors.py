@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
 from flask import Flask, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
@@ -73,19 +74,45 @@ EXPLANATIONS = {
 }
 
 
+def new_reference() -> str:
+    """Return a fresh error reference: random, so it reveals nothing and cannot be guessed."""
+    return secrets.token_hex(6)
+
+
+def _log_error(status: int, reference: str) -> None:
+    """Write the one log line that carries `reference`, the page's only link to the details.
+
+    A 5xx is the operator's to fix and goes out as an error with whatever exception is being
+    handled; a 4xx is the visitor's and goes out as info, there for someone who asks about it.
+    """
+    where = f"{request.method} {request.path}"
+    if status >= 500:
+        log.error("error %s ref=%s on %s", status, reference, where, exc_info=True)
+    else:
+        log.info("error %s ref=%s on %s", status, reference, where)
+
+
 def render_error(status: int, message: str | None = None) -> tuple[str, int]:
-    """Render the error page for `status`, with an optional specific message."""
+    """Render the error page for `status`, with an optional specific message.
+
+    The page shows a reference the operator finds in the log line of this error; the user
+    sees no detail of what went wrong.
+    """
     known = status if status in TITLES else (500 if status >= 500 else 400)
+    reference = new_reference()
+    _log_error(status, reference)
     try:
         body = render_template(
             "errors/error.html",
             status=status,
             title=TITLES[known],
             explanation=message or EXPLANATIONS[known],
+            reference=reference,
         )
     except Exception:  # noqa: BLE001 - the error page itself failed: answer without a template
         log.exception("error page %s could not be rendered", status)
-        body = f"<!doctype html><title>{status}</title><h1>{status}</h1>"
+        body = (f"<!doctype html><title>{status}</title><h1>{status}</h1>"
+                f"<p>Ref. {reference}</p>")
     return body, status
 
 
@@ -119,5 +146,4 @@ def init_app(app: Flask) -> None:
         forget = current_app.extensions.get("portal.forget_request_state")
         if forget is not None:
             forget()
-        log.exception("unhandled error on %s %s", request.method, request.path)
         return render_error(500)

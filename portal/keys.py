@@ -110,6 +110,7 @@ def load_key_file(path: Path) -> KeyRing:
         ) from None
     except OSError as exc:
         raise KeyFileError(f"The key file {path} cannot be read: {exc.strerror}.") from None
+    _refuse_shared_access(path)
     try:
         data = json.loads(raw)
         if data.get("format") != FORMAT_VERSION:
@@ -124,6 +125,20 @@ def load_key_file(path: Path) -> KeyRing:
     if current not in keks or any(len(k) != 32 for k in [*keks.values(), *single.values()]):
         raise KeyFileError(f"The key file {path} is not a valid AAC Portal key file.")
     return KeyRing(keks=keks, current_kek=current, single=single, path=path)
+
+
+def _refuse_shared_access(path: Path) -> None:
+    """Refuse a key file that its group or other users may read or write (SEC-CRY-2).
+
+    Anyone who can read it can unseal every patient's data; anyone who can write it can make the
+    portal seal new data under a key of his choosing. Only the owner may do either.
+    """
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise KeyFileError(
+            f"The key file {path} is open to its group or other users (mode "
+            f"{mode & 0o777:04o}): make it the owner's only with `chmod 400 {path}`."
+        )
 
 
 def keyring_of(session: Session) -> KeyRing:

@@ -44,6 +44,14 @@ def test_a_complete_production_configuration_is_accepted(key_file: Path) -> None
         ({"MAIL_URL": "relay.internal:25"}, "PORTAL_MAIL_URL"),
         ({"MAIL_URL": "smtp://"}, "PORTAL_MAIL_URL"),
         ({"AUDIT_ANCHOR_DIR": ""}, "PORTAL_AUDIT_ANCHOR_DIR"),
+        ({"DATABASE_URL": "postgresql+psycopg://portal@db.internal:5432/portal"},
+         "PORTAL_DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql+psycopg://portal@db.internal/portal?sslmode=require"},
+         "PORTAL_DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql+psycopg://portal@/portal?host=/run/postgresql"},
+         "PORTAL_DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql+psycopg://portal@db.internal/portal",
+          "DATABASE_ALLOW_LOCAL_SOCKET": True}, "PORTAL_DATABASE_URL"),
     ],
 )
 def test_production_refuses_with_one_line_naming_the_setting(
@@ -54,6 +62,38 @@ def test_production_refuses_with_one_line_naming_the_setting(
     message = str(refused.value)
     assert message.startswith(setting)
     assert "\n" not in message
+
+
+def test_production_postgresql_is_tls_verified_or_an_allowed_local_socket(key_file: Path) -> None:
+    validate(_production(key_file, DATABASE_URL=(
+        "postgresql+psycopg://portal@db.internal:5432/portal?sslmode=verify-full")))
+    validate(_production(key_file, DATABASE_ALLOW_LOCAL_SOCKET=True,
+                         DATABASE_URL="postgresql+psycopg://portal@/portal?host=/run/postgresql"))
+    with pytest.raises(ConfigError, match="PORTAL_DATABASE_ALLOW_LOCAL_SOCKET"):
+        validate(_production(key_file,
+                             DATABASE_URL="postgresql+psycopg://portal@/portal?host=/run/pg"))
+
+
+def test_pages_over_https_carry_hsts_and_the_security_headers(app_config, tmp_path,  # noqa: ANN001
+                                                              monkeypatch) -> None:  # noqa: ANN001
+    from tests.conftest import app_database
+
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    app_config["TRUSTED_PROXIES"] = 1
+    with app_database(create_app(app_config)) as app:
+        client = app.test_client()
+        behind_proxy = client.get("/", headers={"X-Forwarded-Proto": "https"})
+        direct = client.get("/", base_url="https://localhost")
+        plain = client.get("/")
+    for response in (behind_proxy, direct):
+        assert response.headers["Strict-Transport-Security"] == (
+            "max-age=31536000; includeSubDomains")
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    # HSTS over plain HTTP means nothing to a browser and would mislead a reader of the headers.
+    assert "Strict-Transport-Security" not in plain.headers
 
 
 def test_environment_overrides_defaults_and_test_mapping_overrides_environment() -> None:
@@ -108,9 +148,25 @@ def test_a_corrupt_key_file_is_refused(app_config, tmp_path, monkeypatch) -> Non
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
     bad = tmp_path / "bad.keys"
     bad.write_text("{not json")
+    bad.chmod(0o600)
     app_config["KEY_FILE"] = str(bad)
     with pytest.raises(KeyFileError, match="not a valid AAC Portal key file"):
         create_app(app_config)
+
+
+@pytest.mark.parametrize("mode", [0o440, 0o404, 0o420, 0o402, 0o644])
+def test_a_key_file_open_to_group_or_others_is_refused(
+    app_config, tmp_path, monkeypatch, mode: int  # noqa: ANN001
+) -> None:
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    shared = tmp_path / "shared.keys"
+    write_key_file(shared, new_keyring())
+    shared.chmod(mode)
+    app_config["KEY_FILE"] = str(shared)
+    with pytest.raises(KeyFileError, match=f"open to its group or other users .mode 0{mode:o}"):
+        create_app(app_config)
+    shared.chmod(0o600)
+    create_app(app_config)
 
 
 def test_the_cli_reports_a_production_refusal_in_one_line(tmp_path: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 import pytest
 from flask import Flask
 from sqlalchemy import select
@@ -88,6 +91,42 @@ def test_error_page_has_status_and_localised_title(app: Flask, status: int, lang
     title = TITLES[status][0 if lang == "fr" else 1]
     assert f"<h1>{title}</h1>" in body.replace("&#39;", "'")
     assert "Traceback" not in body and "hunter2" not in body
+
+
+def _reference(body: str) -> str:
+    found = re.search(r"Reference to give the support team: ([0-9a-f]{12})<", body)
+    assert found, body
+    return found.group(1)
+
+
+def test_a_500_page_shows_a_reference_the_operator_finds_in_the_log(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = app.test_client()
+    with caplog.at_level(logging.INFO, logger="portal.errors"):
+        first = client.post("/boom/500", headers={"Accept-Language": "en"})
+        second = client.post("/boom/500", headers={"Accept-Language": "en"})
+    body = first.get_data(as_text=True)
+    reference = _reference(body)
+    assert reference != _reference(second.get_data(as_text=True))
+    assert "hunter2" not in body and "RuntimeError" not in body
+    lines = [record for record in caplog.records if reference in record.getMessage()]
+    assert len(lines) == 1
+    assert "500" in lines[0].getMessage() and "/boom/500" in lines[0].getMessage()
+    # The log line, not the page, holds what the operator needs to find the cause.
+    assert lines[0].exc_info is not None
+    assert "hunter2" in str(lines[0].exc_info[1])
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_refusal_page_shows_a_reference_found_in_the_log(
+    app: Flask, caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    with caplog.at_level(logging.INFO, logger="portal.errors"):
+        response = _request(app.test_client(), status, "en")
+    reference = _reference(response.get_data(as_text=True))
+    assert [r for r in caplog.records
+            if reference in r.getMessage() and f"error {status}" in r.getMessage()]
 
 
 def test_a_500_rolls_back_what_the_request_wrote(app: Flask) -> None:

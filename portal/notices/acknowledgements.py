@@ -35,6 +35,19 @@ def is_subject(session: Session, user: User) -> bool:
     return bool(valid_grants(session, user))
 
 
+def closed_for_want_of_notice(session: Session, user: User, *, open_anyway: bool) -> bool:
+    """True when `user` may not reach data pages because no notice for portal users is published.
+
+    The people whose access the transparency notice informs (10.6) must be told before they
+    work; with no notice in force that is impossible, so their pages stay closed rather than
+    letting everyone through. `open_anyway` is the development and test setting that keeps
+    pages open.
+    """
+    if open_anyway:
+        return False
+    return published_in_force(session, Audience.TRANSPARENCY) is None and is_subject(session, user)
+
+
 def required_version(session: Session) -> NoticeVersion | None:
     """Return the newest material transparency version: acknowledging it or a later one counts.
 

@@ -22,8 +22,11 @@ from portal.permissions import declared_access
 
 log = logging.getLogger(__name__)
 
-#: the acknowledgement page itself (its GET and POST) is never gated
-EXEMPT_ENDPOINTS = ("notices.acknowledge",)
+#: the acknowledgement page itself (its GET and POST) and the page saying that data pages are
+#: closed are never gated
+EXEMPT_ENDPOINTS = ("notices.acknowledge", "notices.closed")
+#: the setting that lets people through while no notice for portal users is published
+OPEN_SETTING = "DATA_PAGES_WITHOUT_USER_NOTICE"
 
 
 def _login_at() -> datetime | None:
@@ -38,6 +41,10 @@ def gate(user: Any) -> str | None:
     """Return where to send `user` before the requested page, or None to let them through."""
     if request.endpoint in EXEMPT_ENDPOINTS:
         return None
+    # The notices pages stay open: the staff who hold a grant must still reach the editor.
+    if not (request.endpoint or "").startswith("notices.") and acks.closed_for_want_of_notice(
+            get_session(), user, open_anyway=bool(current_app.config.get(OPEN_SETTING))):
+        return url_for("notices.closed")
     if acks.pending_version(get_session(), user, login_at=_login_at()) is None:
         return None
     # Come back to the page asked for; a refused POST comes back to the home page instead.
@@ -71,8 +78,24 @@ def _gate_public_pages() -> Response | None:
     return redirect(target) if target else None
 
 
+def configure(app: Flask) -> None:
+    """Settle OPEN_SETTING: on in development and tests unless set, never on in production."""
+    import os
+
+    from portal.config import ConfigError, apply_area_defaults
+
+    apply_area_defaults(app.config, {OPEN_SETTING: app.config["ENV"] != "production"},
+                        os.environ)
+    if app.config["ENV"] == "production" and app.config[OPEN_SETTING]:
+        raise ConfigError(
+            f"PORTAL_{OPEN_SETTING} is on: production closes data pages until a notice for "
+            "portal users is published."
+        )
+
+
 def install(app: Flask) -> None:
     """Register the gate with the accounts area's authorizer, and for public pages."""
+    configure(app)
     app.before_request(_gate_public_pages)
     try:
         from portal.accounts.authorization import register_gate

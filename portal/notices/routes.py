@@ -11,6 +11,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 from wtforms.validators import Optional
 
+from portal.accounts.authorization import current_permissions
 from portal.db import get_session
 from portal.errors import NotFound
 from portal.notices import acknowledgements as acks
@@ -312,6 +313,18 @@ def acknowledgements() -> str:
 
 
 # --- first login -----------------------------------------------------------------------------
+
+
+@bp.get("/closed")
+@requires(Permission.SESSION_USE)
+def closed() -> Any:
+    """Say why data pages are closed: no notice for portal users is published (10.6)."""
+    session = get_session()
+    if services.current_published(session, Audience.TRANSPARENCY) is not None:
+        return redirect(url_for("home.home"))
+    return render_template(
+        "notices/closed.html", title=audience_title(Audience.TRANSPARENCY),
+        may_publish=Permission.NOTICE_MANAGE in current_permissions())
 
 
 @bp.route("/acknowledge", methods=["GET", "POST"])

@@ -66,7 +66,7 @@ def _gated_pages(app) -> list[str]:  # noqa: ANN001
         view = app.view_functions[rule.endpoint]
         if "GET" not in rule.methods or rule.arguments or not declared_access(view):
             continue
-        if rule.endpoint in ("notices.acknowledge", "accounts.change_password"):
+        if rule.endpoint in ("notices.acknowledge", "notices.closed", "accounts.change_password"):
             continue
         pages.append(rule.rule)
     return pages
@@ -273,3 +273,65 @@ def test_the_service_level_rules_of_the_gate(db, transparency, prescriber) -> No
     assert acks.pending_version(db, prescriber, login_at=login_time) is None
     assert acks.pending_version(db, prescriber, login_at=later + timedelta(minutes=1)) == second
     assert acks.acknowledge(db, prescriber, second) == acks.acknowledge(db, prescriber, second)
+
+
+def test_data_pages_are_closed_while_no_user_notice_is_published(
+    app_config, tmp_path, monkeypatch  # noqa: ANN001
+) -> None:
+    from portal import create_app
+    from portal.db import new_session
+    from tests.conftest import app_database
+
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    app_config["DATA_PAGES_WITHOUT_USER_NOTICE"] = False
+    with app_database(create_app(app_config)) as app, new_session(app) as db:
+        prescriber = make_user(db, "c.martin", role=Role.PRESCRIBER)
+        dpo = make_user(db, "i.laurent", role=Role.DPO)
+        client = app.test_client()
+        login(client, prescriber)
+        refused = client.get("/account")
+        assert refused.status_code == 302 and refused.headers["Location"] == "/notices/closed"
+        page = _main(client.get("/notices/closed"))
+        assert "Data pages are closed" in page
+        assert "The data protection officer publishes it" in page
+        assert "/notices/manage" not in page
+        french = _main(client.get("/notices/closed", headers={"Accept-Language": "fr"}))
+        assert "Les pages de données sont fermées" in french and "Ask them" not in french
+
+        dpo_client = app.test_client()
+        login(dpo_client, dpo)
+        assert dpo_client.get("/account").headers["Location"] == "/notices/closed"
+        page = _main(dpo_client.get("/notices/closed"))
+        assert "You can publish it" in page and "/notices/manage" in page
+        assert dpo_client.get("/notices/manage").status_code == 200
+
+        publish_notice(db, Audience.TRANSPARENCY)
+        assert _sent_to_acknowledge(client.get("/account"))
+
+
+def test_development_and_tests_open_data_pages_without_a_notice_only_when_set(
+    client, db, prescriber
+) -> None:
+    login(client, prescriber)
+    assert client.get("/account").status_code == 200
+
+
+def test_production_never_opens_data_pages_without_a_notice(monkeypatch) -> None:  # noqa: ANN001
+    from portal.config import ConfigError
+    from portal.notices.gate import configure
+
+    monkeypatch.delenv("PORTAL_DATA_PAGES_WITHOUT_USER_NOTICE", raising=False)
+    production = _production_app()
+    configure(production)
+    assert production.config["DATA_PAGES_WITHOUT_USER_NOTICE"] is False
+    monkeypatch.setenv("PORTAL_DATA_PAGES_WITHOUT_USER_NOTICE", "true")
+    with pytest.raises(ConfigError, match="^PORTAL_DATA_PAGES_WITHOUT_USER_NOTICE is on"):
+        configure(_production_app())
+
+
+def _production_app():  # noqa: ANN202
+    from flask import Flask
+
+    app = Flask(__name__)
+    app.config["ENV"] = "production"
+    return app
