@@ -315,7 +315,8 @@ def exports() -> Any:
         form.form_key.errors = [_("A CSV export holds one form: choose it.")]
     elif form.validate_on_submit():
         job = export.prepare_export(session, actor, form.protocol_key.data,
-                                    form.form_key.data or None, form.fmt.data, locale)
+                                    form.form_key.data or None, form.fmt.data, locale,
+                                    purpose=form.purpose.data)
         session.commit()
         return _stream(session, actor, job)
     status = 422 if request.method == "POST" else 200
