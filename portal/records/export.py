@@ -26,6 +26,7 @@ from portal.records.export_rows import (  # noqa: F401 - the export's public nam
     FORMATS,
     ExportJob,
     Opener,
+    ResearchNotCovered,
     exported_versions,
     finish,
     prepare_export,

@@ -37,6 +37,10 @@ FORMATS = ("csv", "odm")
 BATCH = 2000
 
 
+class ResearchNotCovered(Forbidden):
+    """A research export with no formality in force covering it (referential 5.4)."""
+
+
 @dataclass
 class ExportJob:
     """One export: what, for whom, how many rows, and the failures met while streaming."""
@@ -89,6 +93,14 @@ def prepare_export(session: Session, actor: Any, protocol_key: str, form_key: st
     stated = purpose_of(purpose) if purpose else None
     if stated is None:
         raise BadRequest(_("Every export states its purpose: choose one from the list."))
+    if stated is ExportPurpose.RESEARCH:
+        # Research is a distinct processing: it needs the formality that covers it (reference,
+        # date, scope) and its published notice. No register of such formalities exists yet,
+        # so nothing can cover a research export: refused, before anything is counted or read.
+        raise ResearchNotCovered(_(
+            "A research export needs the formality that covers it (reference, date, protocol "
+            "and fields), recorded by the DPO, and the published information notice for that "
+            "reuse. None is recorded: the export is refused."))
     if fmt not in FORMATS:
         raise NotFound()
     if view.protocol_keys is not None and protocol_key not in view.protocol_keys:

@@ -158,6 +158,22 @@ def test_every_export_states_its_purpose(db, client, cohort, pharmacovigilance):
     assert ET.fromstring(odm.get_data()).get("Description") == "purpose: data_quality"
 
 
+def test_a_research_export_without_a_formality_is_refused(db, client, cohort,
+                                                          pharmacovigilance):
+    login(client, pharmacovigilance)
+    response = client.post("/exports?lang=en", data={
+        "protocol_key": helpers.PROTOCOL_KEY, "form_key": "follow_up", "fmt": "csv",
+        "purpose": "research"})
+    assert response.status_code == 422 and response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert "research export needs the formality" in page
+    assert cohort["first"].case_number not in page
+    assert db.scalar(select(AuditEvent).where(AuditEvent.action == "records:data:export")) is None
+    with pytest.raises(export.ResearchNotCovered):
+        export.prepare_export(db, pharmacovigilance, helpers.PROTOCOL_KEY, None, "odm",
+                              purpose="research")
+
+
 def test_only_exporting_roles_export(db, client, cohort, prescriber):
     login(client, prescriber)
     assert _export(client, "follow_up").status_code == 403
