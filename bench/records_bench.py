@@ -229,7 +229,7 @@ def _export(app: Any, traced: bool = False) -> tuple[float, int, int]:
 
     with app.test_request_context(), new_session(app) as db:
         job = export.prepare_export(db, cli_actor("bench"), "put_sp_xyz123", "follow_up",
-                                    "csv", "en")
+                                    "csv", "en", purpose="data_quality")
         db.commit()
         if traced:
             tracemalloc.start()

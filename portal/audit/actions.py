@@ -10,6 +10,9 @@ write such entries must follow them:
   "submission" counts as a read of that patient.
 - an export ends in `:export` (e.g. `records:patients:export`) and carries the detail
   `row_count=<number of rows exported>`.
+- an export of patient data (a records export, a report generated or downloaded) is one of
+  `DATA_EXPORT_ACTIONS` and carries the detail `purpose=<one of portal.export_purposes>`; one
+  without a purpose of the list, or for research or an authority, is for the DPO to look at.
 - a read of the intermediate archive ends in `:archive:read` and carries the details
   `reason=<why>` and `reason_ref=<the request or file it answers>` (an archive is consulted
   occasionally, for a stated reason); one without them is an anomaly.
@@ -59,6 +62,13 @@ SUBMISSION_READ_ACTION = "records:submission:read"
 #: exports: actions ending in this suffix, with a `row_count` detail
 EXPORT_SUFFIX = ":export"
 ROW_COUNT_DETAIL = "row_count"
+
+#: exports of patient data, each stating its purpose (portal/export_purposes.py)
+DATA_EXPORT_ACTIONS = (
+    "records:data:export",
+    "reports:report:generate",
+    "reports:report:download",
+)
 
 #: reads of the intermediate archive: actions ending in this suffix, with these details
 ARCHIVE_READ_SUFFIX = ":archive:read"

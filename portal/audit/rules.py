@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from portal.audit.actions import (
     ARCHIVE_READ_SUFFIX,
     ARCHIVE_REASON_DETAILS,
+    DATA_EXPORT_ACTIONS,
     EXPORT_SUFFIX,
     FAILED_AUTH_ACTIONS,
     GRANT_FREE_PREFIXES,
@@ -36,6 +37,7 @@ from portal.audit.models import AuditEvent
 from portal.audit.settings import setting, timezone_name
 from portal.audit.verify import verify
 from portal.db import app_of
+from portal.export_purposes import PURPOSE_DETAIL, USUAL_PURPOSES, purpose_of
 
 BATCH = 5000
 
@@ -46,6 +48,7 @@ FAILED_AUTH = "failed_auth_burst"
 MASS_EXPORT = "mass_export"
 BROKEN_CHAIN = "broken_chain"
 ARCHIVE_WITHOUT_REASON = "archive_without_reason"
+EXPORT_PURPOSE = "export_purpose"
 
 
 @dataclass
@@ -395,6 +398,27 @@ def rule_archive_without_reason(ctx: CheckContext) -> Iterator[Finding]:
                           details={"action": row.action, "missing": missing})
 
 
+def rule_export_purpose(ctx: CheckContext) -> Iterator[Finding]:
+    """An export of patient data for research or an authority, or stating no purpose of the
+    list (one finding per export): each is a reuse the DPO answers for (5.3, 5.4)."""
+    statement = ctx.period(
+        select(AuditEvent.seq, AuditEvent.at, AuditEvent.actor_id, AuditEvent.actor_label,
+               AuditEvent.action, AuditEvent.target_ref, AuditEvent.details)
+        .where(AuditEvent.action.in_(DATA_EXPORT_ACTIONS), AuditEvent.outcome == "success")
+    ).order_by(AuditEvent.seq)
+    for row in ctx.stream(statement):
+        stated = (row.details or {}).get(PURPOSE_DETAIL)
+        purpose = purpose_of(stated) if stated else None
+        if purpose in USUAL_PURPOSES:
+            continue
+        kind = "unusual" if purpose is not None else "missing" if not stated else "unknown"
+        yield Finding(EXPORT_PURPOSE, _subject(row), row.seq, row.seq, row.at, row.at,
+                      count=1, actor_id=row.actor_id, actor_label=row.actor_label,
+                      target_ref=row.target_ref,
+                      details={"action": row.action, "kind": kind,
+                               "purpose": str(stated or "")[:40]})
+
+
 def rule_broken_chain(ctx: CheckContext) -> Iterator[Finding]:
     """The chain does not verify (SEC-JOU-3b), also against its anchors: report the first break."""
     scan = configured_anchors(app_of(ctx.session))
@@ -414,6 +438,7 @@ RULE_LABELS = {
     FAILED_AUTH: _l("Burst of failed logins or replayed codes"),
     MASS_EXPORT: _l("Export of many rows, or many exports in a short time"),
     ARCHIVE_WITHOUT_REASON: _l("A read of the intermediate archive without a stated reason"),
+    EXPORT_PURPOSE: _l("An export for research or an authority, or without a purpose of the list"),
 }
 
 #: every rule, by name
@@ -425,4 +450,5 @@ RULES: dict[str, Callable[[CheckContext], Iterator[Finding]]] = {
     FAILED_AUTH: rule_failed_auth,
     MASS_EXPORT: rule_mass_export,
     ARCHIVE_WITHOUT_REASON: rule_archive_without_reason,
+    EXPORT_PURPOSE: rule_export_purpose,
 }

@@ -26,6 +26,7 @@ from portal.records.export_rows import (  # noqa: F401 - the export's public nam
     FORMATS,
     ExportJob,
     Opener,
+    ResearchNotCovered,
     exported_versions,
     finish,
     prepare_export,
@@ -156,7 +157,7 @@ class CsvLayout:
 
 
 FIXED_HEADERS = ["case_number", "record_id", "protocol_version", "revision", "submitted_at",
-                 "integrity_check"]
+                 "integrity_check", "export_purpose"]
 #: `integrity_check` of a row: exported, or refused (its answers failed authentication)
 CHECK_OK, CHECK_FAILED = "ok", "failed"
 
@@ -177,14 +178,15 @@ def stream_csv(session: Session, job: ExportJob) -> Iterator[str]:
     # PostgreSQL and SQLite format submitted_at themselves (see `submitted_text`).
     formatted = session.get_bind().dialect.name in ("postgresql", "sqlite")
     pending = 0
+    purpose = str(job.purpose)
     for row in rows(session, job, by_subject=False):
         answers = answers_of(row)
         submitted = row[8] if formatted else _iso(row[8])
         if answers is None:
             # Listed without its answers, so the reader knows a record is missing and which.
-            writerow([row[9], f"S{row[5]}", row[13], row[3], submitted, CHECK_FAILED])
+            writerow([row[9], f"S{row[5]}", row[13], row[3], submitted, CHECK_FAILED, purpose])
             continue
-        writerow([row[9], f"S{row[5]}", row[13], row[3], submitted, CHECK_OK,
+        writerow([row[9], f"S{row[5]}", row[13], row[3], submitted, CHECK_OK, purpose,
                   *cells(answers)])
         pending += 1
         if pending >= 500:

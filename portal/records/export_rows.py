@@ -19,7 +19,8 @@ from sqlalchemy import Integer, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.errors import Forbidden, NotFound
+from portal.errors import BadRequest, Forbidden, NotFound
+from portal.export_purposes import PURPOSE_DETAIL, ExportPurpose, purpose_of
 from portal.keys import KeyFileError
 from portal.permissions import Permission
 from portal.protocols.builder import current_locale
@@ -36,6 +37,10 @@ FORMATS = ("csv", "odm")
 BATCH = 2000
 
 
+class ResearchNotCovered(Forbidden):
+    """A research export with no formality in force covering it (referential 5.4)."""
+
+
 @dataclass
 class ExportJob:
     """One export: what, for whom, how many rows, and the failures met while streaming."""
@@ -48,6 +53,7 @@ class ExportJob:
     up_to: int
     row_count: int
     locale: str
+    purpose: ExportPurpose
     integrity_failures: list[str] = field(default_factory=list)
     #: (record id, case number) of every row refused by its integrity check, in stream order
     refused: list[tuple[str, str]] = field(default_factory=list)
@@ -73,15 +79,28 @@ def _base_query(view: View, protocol_key: str, form_key: str | None) -> Any:
 
 
 def prepare_export(session: Session, actor: Any, protocol_key: str, form_key: str | None,
-                   fmt: str, locale: str | None = None) -> ExportJob:
+                   fmt: str, locale: str | None = None, *, purpose: str | None) -> ExportJob:
     """Check the right, count the rows and log the export (the caller commits, then streams).
 
+    :param purpose: one of `ExportPurpose`; an export that states none is refused.
     :raises Forbidden: the actor may not export.
+    :raises BadRequest: no purpose, or one outside the closed list.
     :raises NotFound: unknown protocol, form or format.
     """
     view = view_for(session, actor)
     if not view.can(Permission.RECORD_EXPORT):
         raise Forbidden(_("Your access does not include exports."))
+    stated = purpose_of(purpose) if purpose else None
+    if stated is None:
+        raise BadRequest(_("Every export states its purpose: choose one from the list."))
+    if stated is ExportPurpose.RESEARCH:
+        # Research is a distinct processing: it needs the formality that covers it (reference,
+        # date, scope) and its published notice. No register of such formalities exists yet,
+        # so nothing can cover a research export: refused, before anything is counted or read.
+        raise ResearchNotCovered(_(
+            "A research export needs the formality that covers it (reference, date, protocol "
+            "and fields), recorded by the DPO, and the published information notice for that "
+            "reuse. None is recorded: the export is refused."))
     if fmt not in FORMATS:
         raise NotFound()
     if view.protocol_keys is not None and protocol_key not in view.protocol_keys:
@@ -100,12 +119,12 @@ def prepare_export(session: Session, actor: Any, protocol_key: str, form_key: st
     base = _base_query(view, protocol_key, form_key).where(Submission.id <= up_to)
     count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     job = ExportJob(view, protocol_key, form_key, fmt, version, up_to, count,
-                    locale or current_locale())
+                    locale or current_locale(), stated)
     # Written with the caller's commit, or on its own if the request fails: on the trail
     # before the first byte is sent either way.
     log_read(session, actor, RecordsAction.DATA_EXPORT, ("protocol", protocol_key),
              row_count=count, form=form_code(session, form_key) if form_key else "all",
-             format=fmt, scope=str(view.scope),
+             format=fmt, scope=str(view.scope), **{PURPOSE_DETAIL: str(stated)},
              establishments="all" if view.establishment_ids is None
              else len(view.establishment_ids))
     return job

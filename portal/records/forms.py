@@ -19,6 +19,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from portal.export_purposes import PURPOSE_LABELS
 from portal.records.actions import (
     LIMITATION_LABELS,
     RECTIFICATION_LABELS,
@@ -150,3 +151,9 @@ class ExportForm(FlaskForm):
     fmt = SelectField(_l("Format"), choices=choices([("csv", _l("CSV (one form)")),
                                                      ("odm", _l("CDISC ODM 1.3.2 XML"))]),
                       validators=[InputRequired()])
+    purpose = SelectField(
+        _l("Purpose of the export"),
+        choices=choices([("", "—"), *((str(k), v) for k, v in PURPOSE_LABELS.items())]),
+        validators=[InputRequired(message=_l("State the purpose of the export."))],
+        description=_l("Written on the export and in the audit trail. A research export "
+                       "needs the formality that covers it."))

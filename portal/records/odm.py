@@ -454,7 +454,8 @@ def stream_odm(session: Session, job: ExportJob) -> Iterator[str]:
     yield ('<?xml version="1.0" encoding="UTF-8"?>\n'
            f'<ODM xmlns="{ODM_NS}" ODMVersion="1.3.2" FileType="Snapshot" '
            f'FileOID="AAC.{_oid(job.protocol_key)}.{secrets.token_hex(8)}" '
-           f'CreationDateTime="{created}" SourceSystem="AAC Portal">\n')
+           f'CreationDateTime="{created}" SourceSystem="AAC Portal" '
+           f'Description="purpose: {job.purpose}">\n')
     layouts: dict[tuple[int, str], _FormLayout] = {}
     terms = TermNames(session, job.locale)
     yield from _study(session, job, layouts, with_terms=terms.loaded)

@@ -314,10 +314,15 @@ def exports() -> Any:
     if form.validate_on_submit() and form.fmt.data == "csv" and not form.form_key.data:
         form.form_key.errors = [_("A CSV export holds one form: choose it.")]
     elif form.validate_on_submit():
-        job = export.prepare_export(session, actor, form.protocol_key.data,
-                                    form.form_key.data or None, form.fmt.data, locale)
-        session.commit()
-        return _stream(session, actor, job)
+        try:
+            job = export.prepare_export(session, actor, form.protocol_key.data,
+                                        form.form_key.data or None, form.fmt.data, locale,
+                                        purpose=form.purpose.data)
+        except export.ResearchNotCovered as exc:
+            form.purpose.errors = [exc.message]
+        else:
+            session.commit()
+            return _stream(session, actor, job)
     status = 422 if request.method == "POST" else 200
     return render_template("records/exports.html", form=form, view=view), status
 

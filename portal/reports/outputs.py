@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from portal.export_purposes import ExportPurpose
 from portal.reports.dataset import CUMULATIVE, HIDDEN_TEXT, Table
 
 #: file names inside the output directory
@@ -22,6 +23,13 @@ PDF_REPORT, PDF_RESUME, XLSX_NAME, CSV_DIR, INFO_CSV = (
     "csv",
     "rapport.csv",
 )
+
+
+#: the purposes as the (French) report files name them
+_PURPOSES_FR = {
+    ExportPurpose.SUMMARY_REPORT.value: "rapport de synthèse",
+    ExportPurpose.AUTHORITY_REQUEST.value: "demande d'une autorité",
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,9 @@ class Meta:
     fingerprint: str
     generated_at: str
     threshold: int
+    #: a summary report is that purpose by nature; generations stored before purposes existed
+    #: were summary reports too
+    purpose: str = ExportPurpose.SUMMARY_REPORT.value
 
     def lines(self) -> list[tuple[str, str]]:
         return [
@@ -49,6 +60,7 @@ class Meta:
             ("Version de la définition", self.definition),
             ("Empreinte de génération", self.fingerprint),
             ("Généré le", self.generated_at),
+            ("Finalité", _PURPOSES_FR.get(self.purpose, self.purpose) + f" ({self.purpose})"),
             (
                 "Secret statistique",
                 f"effectifs de 1 à {self.threshold - 1} affichés « <{self.threshold} » ; "

@@ -135,7 +135,8 @@ def download(report_id: int, name: str) -> Response:
         else pdf_bytes(meta, tables, resume=name == PDF_RESUME)
     )
     record(
-        session, _actor(), ReportAction.DOWNLOAD, report, file=name, generation=generation.audit_ref
+        session, _actor(), ReportAction.DOWNLOAD, report, file=name,
+        generation=generation.audit_ref, purpose=meta.purpose,
     )
     session.commit()
     response = Response(body, mimetype=_FILES[name])

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from portal.audit.services import actor_fields, record
 from portal.db import app_of
+from portal.export_purposes import PURPOSE_DETAIL
 from portal.protocols.models import ProtocolVersion
 from portal.protocols.services import current_version, loaded
 from portal.records.models import Submission
@@ -212,6 +213,7 @@ def generate(session: Session, actor: Any, protocol_key: str, data_lock: date) -
         fingerprint=fingerprint[:16],
         submissions=len(versions),
         same_as_first=int(first is None or first.fingerprint == fingerprint),
+        **{PURPOSE_DETAIL: meta.purpose},
     )
     return Generated(report, generation, tables, meta, first)
 

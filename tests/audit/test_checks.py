@@ -106,6 +106,10 @@ def test_the_rules_use_the_action_names_of_the_other_areas() -> None:
     RecordsAction = pytest.importorskip("portal.records.actions").RecordsAction  # noqa: N806
     assert {PATIENT_READ_ACTION, SUBMISSION_READ_ACTION} <= set(RecordsAction)
     assert RecordsAction.DATA_EXPORT.endswith(rules.EXPORT_SUFFIX)
+    from portal.audit.actions import DATA_EXPORT_ACTIONS
+    from portal.reports.services import ReportAction
+
+    assert set(DATA_EXPORT_ACTIONS) <= {RecordsAction.DATA_EXPORT, *ReportAction}
 
 
 # --- one person reading many patients -------------------------------------------------------------
@@ -309,6 +313,22 @@ def test_a_large_export_inside_a_burst_is_one_alert(db: Session, reader: User) -
             frozen.tick(timedelta(minutes=5))
     db.commit()
     only(check(db), rules.MASS_EXPORT)
+
+
+def test_exports_for_research_an_authority_or_no_listed_purpose(db: Session, reader: User) -> None:
+    with clock.frozen(DAY) as frozen:
+        for purpose in ("pharmacovigilance", "summary_report", "data_quality", "research",
+                        "authority_request", "curiosity", None):
+            details = {"row_count": 10} | ({"purpose": purpose} if purpose else {})
+            record(db, reader, "records:data:export", ("protocol", "p1"), **details)
+            frozen.tick(timedelta(minutes=20))
+        record(db, reader, "access:review:export", row_count=3)  # not patient data
+    db.commit()
+    alerts = check(db)
+    assert {a.rule for a in alerts} == {rules.EXPORT_PURPOSE}
+    assert sorted((a.details["kind"], a.details["purpose"]) for a in alerts) == [
+        ("missing", ""), ("unknown", "curiosity"), ("unusual", "authority_request"),
+        ("unusual", "research")]
 
 
 # --- broken chain ---------------------------------------------------------------------------------

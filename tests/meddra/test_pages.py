@@ -104,7 +104,8 @@ def test_the_export_names_the_code_in_the_exporter_language(db, client, prescrib
     rows = {}
     for lang in ("fr", "en"):
         response = client.post(f"/exports?lang={lang}", data={
-            "protocol_key": helpers.PROTOCOL_KEY, "form_key": "adverse_event", "fmt": "csv"})
+            "protocol_key": helpers.PROTOCOL_KEY, "form_key": "adverse_event", "fmt": "csv",
+            "purpose": "pharmacovigilance"})
         assert response.status_code == 200
         rows[lang] = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert rows["fr"][0]["meddra_llt_code"] == "90002001"
@@ -131,7 +132,8 @@ def test_the_history_shows_the_code_and_its_term_before_and_after(db, client, pr
 
 def _odm(client) -> str:  # noqa: ANN001
     response = client.post("/exports?lang=en", data={
-        "protocol_key": helpers.PROTOCOL_KEY, "form_key": "adverse_event", "fmt": "odm"})
+        "protocol_key": helpers.PROTOCOL_KEY, "form_key": "adverse_event", "fmt": "odm",
+        "purpose": "pharmacovigilance"})
     assert response.status_code == 200
     return response.get_data(as_text=True)
 

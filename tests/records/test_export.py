@@ -15,11 +15,12 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from portal.audit.models import AuditEvent
+from portal.errors import BadRequest
 from portal.protocols.cli import protocol_cli
 from portal.protocols.loader import load_path
 from portal.protocols.schema import FieldDef, Protocol
 from portal.protocols.services import install_protocol
-from portal.records import limitation, submissions
+from portal.records import export, limitation, submissions
 from portal.records.form_codes import form_code
 from portal.records.models import Submission
 from portal.records.policy import HIDDEN_IDENTIFIERS
@@ -52,7 +53,8 @@ def cohort(db, prescriber, prescriber_b, site_a, site_b):  # noqa: ANN001, ANN20
 
 def _export(client, form_key: str, fmt: str = "csv"):  # noqa: ANN001, ANN202
     return client.post("/exports?lang=fr", data={"protocol_key": helpers.PROTOCOL_KEY,
-                                         "form_key": form_key, "fmt": fmt})
+                                         "form_key": form_key, "fmt": fmt,
+                                         "purpose": "pharmacovigilance"})
 
 
 def test_csv_per_form_is_pseudonymised_with_codes_and_labels(db, client, cohort,
@@ -81,6 +83,8 @@ def test_csv_per_form_is_pseudonymised_with_codes_and_labels(db, client, cohort,
     assert not cells & {"ZQX", "WK", "ZQX-WK", "YVO", "1961-04"}
     entry = db.scalar(select(AuditEvent).where(AuditEvent.action == "records:data:export"))
     assert entry.details["row_count"] == 3 and entry.details["format"] == "csv"
+    assert entry.details["purpose"] == "pharmacovigilance"
+    assert {r["export_purpose"] for r in rows} == {"pharmacovigilance"}
     # The form is named by its opaque code, as everywhere on the trail.
     assert entry.details["scope"] == "pseudonymised"
     assert entry.details["form"] == form_code(db, "follow_up")
@@ -129,6 +133,45 @@ def test_odm_clinical_data(db, client, cohort, pharmacovigilance):
     assert groups and groups[0].get("ItemGroupRepeatKey") == "1"
     entry = db.scalar(select(AuditEvent).where(AuditEvent.action == "records:data:export"))
     assert entry.details["row_count"] == 7 and entry.details["format"] == "odm"
+
+
+def test_every_export_states_its_purpose(db, client, cohort, pharmacovigilance):
+    login(client, pharmacovigilance)
+    base = {"protocol_key": helpers.PROTOCOL_KEY, "form_key": "follow_up", "fmt": "csv"}
+    for refused in ({}, {"purpose": ""}, {"purpose": "curiosity"}):
+        response = client.post("/exports?lang=en", data={**base, **refused})
+        assert response.status_code == 422 and response.mimetype == "text/html"
+        assert "purpose" in response.get_data(as_text=True).lower()
+    assert db.scalar(select(AuditEvent).where(AuditEvent.action == "records:data:export")) is None
+    # The service refuses it too, whoever calls it.
+    with pytest.raises(BadRequest):
+        export.prepare_export(db, pharmacovigilance, helpers.PROTOCOL_KEY, "follow_up", "csv",
+                              purpose=None)
+    text = client.post("/exports?lang=en", data={**base, "purpose": "authority_request"}) \
+        .get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows and {r["export_purpose"] for r in rows} == {"authority_request"}
+    entry = db.scalar(select(AuditEvent).where(AuditEvent.action == "records:data:export"))
+    assert entry.details["purpose"] == "authority_request"
+    odm = client.post("/exports?lang=en", data={**base, "form_key": "", "fmt": "odm",
+                                                "purpose": "data_quality"})
+    assert ET.fromstring(odm.get_data()).get("Description") == "purpose: data_quality"
+
+
+def test_a_research_export_without_a_formality_is_refused(db, client, cohort,
+                                                          pharmacovigilance):
+    login(client, pharmacovigilance)
+    response = client.post("/exports?lang=en", data={
+        "protocol_key": helpers.PROTOCOL_KEY, "form_key": "follow_up", "fmt": "csv",
+        "purpose": "research"})
+    assert response.status_code == 422 and response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert "research export needs the formality" in page
+    assert cohort["first"].case_number not in page
+    assert db.scalar(select(AuditEvent).where(AuditEvent.action == "records:data:export")) is None
+    with pytest.raises(export.ResearchNotCovered):
+        export.prepare_export(db, pharmacovigilance, helpers.PROTOCOL_KEY, None, "odm",
+                              purpose="research")
 
 
 def test_only_exporting_roles_export(db, client, cohort, prescriber):

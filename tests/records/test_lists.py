@@ -101,7 +101,8 @@ def test_an_export_lists_the_refused_rows(db, client, prescriber, pharmacovigila
     bad = helpers.submit(db, prescriber, second, "follow_up", helpers.follow_up_answers("M1"))
     _flip(db, SubmissionRevision, bad.revisions[0].id, "payload")
     login(client, pharmacovigilance)
-    data = {"protocol_key": helpers.PROTOCOL_KEY, "form_key": "follow_up", "fmt": "csv"}
+    data = {"protocol_key": helpers.PROTOCOL_KEY, "form_key": "follow_up", "fmt": "csv",
+            "purpose": "data_quality"}
     text = client.post("/exports", data=data).get_data(as_text=True)
     rows = {row["record_id"]: row for row in csv.DictReader(io.StringIO(text))}
     assert rows[kept.audit_ref]["integrity_check"] == "ok"

@@ -120,6 +120,14 @@ def test_no_output_holds_a_small_count_or_a_case_number(db, cohort, tmp_path: Pa
         select(AuditEvent).where(AuditEvent.action == "reports:report:generate")
     ).one()
     assert entry.details["submissions"] == 32
+    # Each file states the export's purpose, as the audit entry does.
+    assert entry.details["purpose"] == "summary_report"
+    info = dict(csv.reader(io.StringIO((tmp_path / "rapport.csv").read_text(encoding="utf-8"))))
+    assert info["Finalité"] == "rapport de synthèse (summary_report)"
+    assert ("Finalité", "rapport de synthèse (summary_report)") in [
+        tuple(r[:2]) for r in book["Rapport"].iter_rows(values_only=True)]
+    pdf = "\n".join(p.extract_text() for p in PdfReader(tmp_path / "rapport.pdf").pages)
+    assert "rapport de synthèse (summary_report)" in pdf
 
 
 def test_a_rectification_after_the_data_lock_changes_nothing_and_is_listed_next(db, cohort) -> None:

@@ -154,7 +154,8 @@ def test_an_archived_case_is_gone_from_the_export(app, db, archived, prescriber)
     client = app.test_client()
     login(client, vigilance)
     response = client.post("/exports?lang=fr", data={"protocol_key": records.PROTOCOL_KEY,
-                                                     "form_key": "initiation", "fmt": "csv"})
+                                                     "form_key": "initiation", "fmt": "csv",
+                                                     "purpose": "data_quality"})
     text = response.get_data(as_text=True)
     assert response.status_code == 200
     assert kept.case_number in text

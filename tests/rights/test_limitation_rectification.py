@@ -29,7 +29,8 @@ def _limitation(db, doctor, patient):  # noqa: ANN001, ANN202
 
 
 def _exported_rows(db, reader) -> int:  # noqa: ANN001
-    return prepare_export(db, reader, PROTOCOL_KEY, "followup", "csv").row_count
+    return prepare_export(db, reader, PROTOCOL_KEY, "followup", "csv",
+                          purpose="data_quality").row_count
 
 
 def test_limitation_freezes_the_records_until_lifted_after_notice(db, doctor, dpo,
