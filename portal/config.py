@@ -139,7 +139,6 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"PORTAL_KEY_FILE is missing: no key file at {config['KEY_FILE']}."
         )
-    _check_database_tls(config)
     if str(config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
         raise ConfigError(
             "PORTAL_RATELIMIT_STORAGE_URI is memory://: production needs redis:// so that "
@@ -163,6 +162,7 @@ def validate(config: dict[str, Any]) -> None:
             "PORTAL_AUDIT_ANCHOR_DIR is missing: production must anchor the audit trail's head "
             "outside the database (a directory, or PORTAL_AUDIT_ANCHOR_MAIL)."
         )
+    _check_database_tls(config)
 
 
 def _check_database_tls(config: dict[str, Any]) -> None:

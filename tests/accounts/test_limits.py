@@ -110,6 +110,8 @@ def test_production_refuses_per_process_limiter_storage(tmp_path, key_file, monk
 
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
     config = make_test_config(tmp_path, key_file, ENV="production", SECRET_KEY="s" * 48,
-                              SESSION_COOKIE_SECURE=True, RATELIMIT_STORAGE_URI="memory://")
+                              SESSION_COOKIE_SECURE=True, RATELIMIT_STORAGE_URI="memory://",
+                              # a local file: the PostgreSQL test server speaks no TLS
+                              DATABASE_URL=f"sqlite:///{tmp_path / 'prod.db'}")
     with pytest.raises(ConfigError, match="RATELIMIT_STORAGE_URI"):
         create_app(config)

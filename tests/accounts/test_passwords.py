@@ -71,7 +71,9 @@ def test_production_refuses_a_cheap_hashing_profile(tmp_path, key_file, monkeypa
                               SESSION_COOKIE_SECURE=True, PASSWORD_HASHER=CHEAP_ARGON2,
                               RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/15",
                               MAIL_URL="smtp://relay.internal:25",
-                              AUDIT_ANCHOR_DIR=str(tmp_path / "anchors"))
+                              AUDIT_ANCHOR_DIR=str(tmp_path / "anchors"),
+                              # a local file: the PostgreSQL test server speaks no TLS
+                              DATABASE_URL=f"sqlite:///{tmp_path / 'prod.db'}")
     with pytest.raises(ConfigError, match="PASSWORD_HASHER"):
         create_app(config)
 
