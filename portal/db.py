@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from flask import Flask, current_app, g, has_request_context
 from flask.globals import request_ctx
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import CursorResult, DateTime, Engine, MetaData, Result, Table, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -44,6 +44,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def table_of(model: type[Any]) -> Table:
+    """The Core table of a mapped class (the declarative typing only promises a FromClause)."""
+    return cast(Table, model.__table__)
+
+
+def rows_affected(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed (the typed result hides the cursor's count)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def utcnow() -> datetime:

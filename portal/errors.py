@@ -19,7 +19,7 @@ class PortalError(Exception):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or "")
-        self.message = message
+        self.message: str = message or ""
 
 
 class BadRequest(PortalError):

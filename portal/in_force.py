@@ -26,14 +26,14 @@ from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 from sqlalchemy import event, inspect
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
 
 from portal.db import app_of, on_rollback
 
 T = TypeVar("T")
 
 _PENDING = "portal.in_force.changed"
-_MISSING = object()
+_MISSING: Any = object()
 
 
 def _caches(session: Session) -> dict[str, dict[Hashable, tuple[float, Any]]]:
@@ -76,9 +76,9 @@ def _attach(session: Session, snapshot: tuple[type, dict[str, Any]] | None) -> A
     if snapshot is None:
         return None
     cls, values = snapshot
-    mapper = inspect(cls)
+    mapper: Mapper[Any] = inspect(cls)
     identity = mapper.identity_key_from_primary_key(
-        [values[mapper.get_property_by_column(column).key] for column in mapper.primary_key])
+        tuple(values[mapper.get_property_by_column(column).key] for column in mapper.primary_key))
     present = session.identity_map.get(identity)
     if present is not None:
         return present

@@ -20,6 +20,7 @@ from portal.access.models import AccessGrant, Category, GrantStatus, Scope
 from portal.access.policy import HEALTH, permissions_for
 from portal.accounts.models import User, UserSession
 from portal.audit.services import Actor, record
+from portal.db import rows_affected
 from portal.errors import Forbidden
 from portal.permissions import ROLE_PERMISSIONS, Permission, Role
 
@@ -59,7 +60,7 @@ def revoke_sessions(session: Session, user_id: int, now: datetime) -> int:
         .values(revoked_at=now)
         .execution_options(synchronize_session="fetch")
     )
-    return int(result.rowcount or 0)
+    return rows_affected(result)
 
 
 def needs_approval(scope: str, category: str) -> bool:

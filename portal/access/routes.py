@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
@@ -123,7 +124,7 @@ def establishment(establishment_id: int) -> Any:
 
 @bp.post("/establishments/<int:establishment_id>/members/<int:user_id>/remove")
 @requires(Permission.GRANT_ADMIN)
-def remove_member(establishment_id: int, user_id: int) -> Response:
+def remove_member(establishment_id: int, user_id: int) -> ResponseReturnValue:
     """Remove a person from an establishment no grant of theirs still covers."""
     session = get_session()
     place, user = _get(Establishment, establishment_id), _get(User, user_id)
@@ -146,7 +147,8 @@ def people() -> Any:
     session = get_session()
     source = request.form if request.method == "POST" else request.args
     typed = request.form.get("q", "") if request.method == "POST" else ""
-    arguments = {"sort": source.get("sort") or None, "after": source.get("after") or None}
+    arguments: dict[str, Any] = {"sort": source.get("sort") or None,
+                                 "after": source.get("after") or None}
     error = None
     try:
         page = people_list.people_page(session, search=typed, **arguments)
@@ -237,7 +239,7 @@ def _grant_action(grant_id: int, form_class: type = ActionForm) -> tuple[AccessG
     return grant, form
 
 
-def _back(grant: AccessGrant) -> Response:
+def _back(grant: AccessGrant) -> ResponseReturnValue:
     target = request.form.get("back")
     if target == "people":
         return redirect(url_for("access.people"))
@@ -246,7 +248,7 @@ def _back(grant: AccessGrant) -> Response:
 
 @bp.post("/grants/<int:grant_id>/approve")
 @requires(Permission.GRANT_ADMIN)
-def approve(grant_id: int) -> Response:
+def approve(grant_id: int) -> ResponseReturnValue:
     """Approve another administrator's request (maker-checker)."""
     grant, _form = _grant_action(grant_id)
     services.approve_grant(get_session(), _me(), grant)
@@ -257,7 +259,7 @@ def approve(grant_id: int) -> Response:
 
 @bp.post("/grants/<int:grant_id>/withdraw")
 @requires(Permission.GRANT_ADMIN)
-def withdraw(grant_id: int) -> Response:
+def withdraw(grant_id: int) -> ResponseReturnValue:
     """Withdraw a grant or refuse a request; the person's sessions end at once."""
     grant, form = _grant_action(grant_id, EndForm)
     services.withdraw_grant(get_session(), _me(), grant, form.reason.data)
@@ -268,7 +270,7 @@ def withdraw(grant_id: int) -> Response:
 
 @bp.post("/grants/<int:grant_id>/suspend")
 @requires(Permission.GRANT_ADMIN)
-def suspend(grant_id: int) -> Response:
+def suspend(grant_id: int) -> ResponseReturnValue:
     """Suspend a grant until it is reinstated."""
     grant, form = _grant_action(grant_id, EndForm)
     services.suspend_grant(get_session(), _me(), grant, form.reason.data)
@@ -279,7 +281,7 @@ def suspend(grant_id: int) -> Response:
 
 @bp.post("/grants/<int:grant_id>/reinstate")
 @requires(Permission.GRANT_ADMIN)
-def reinstate(grant_id: int) -> Response:
+def reinstate(grant_id: int) -> ResponseReturnValue:
     """Lift a suspension."""
     grant, _form = _grant_action(grant_id)
     services.reinstate_grant(get_session(), _me(), grant)
@@ -315,7 +317,7 @@ def review_csv() -> Response:
 
 @bp.post("/review/<int:grant_id>/<any(keep, revoke):decision>")
 @requires(Permission.GRANT_REVIEW)
-def review_decide(grant_id: int, decision: str) -> Response:
+def review_decide(grant_id: int, decision: str) -> ResponseReturnValue:
     """Record a keep or revoke decision."""
     grant, _form = _grant_action(grant_id)
     services.review_grant(get_session(), _me(), grant, decision)

@@ -241,7 +241,7 @@ def _grant_problems(session: Session, actor: Acting,
                                           "earlier end date.", days=MAX_GRANT_DAYS)))
     else:
         dates_ok = True
-    if category == Category.HEALTH and not role_reaches_health(role):
+    if category == Category.HEALTH and not role_reaches_health(Role(role)):
         problems.append(("category", _("This role never sees health data: choose the "
                                        "\"other data\" category.")))
     if protocol_key is not None and not PROTOCOL_KEY.fullmatch(protocol_key):

@@ -39,7 +39,7 @@ from portal.accounts.services import (
     void_tokens,
 )
 from portal.audit.services import record
-from portal.db import app_of
+from portal.db import app_of, rows_affected
 from portal.errors import Conflict
 from portal.keys import keyring_of
 from portal.permissions import Permission
@@ -128,8 +128,8 @@ def check_login(session: Session, login: str, password: str) -> LoginResult:
     lane = _lane(user)
     # The slot is asked for before anything else: during a flood most attempts find none, and
     # the answer must then cost as little as possible (the other pages wait behind it).
-    with hash_budget.slot(app, lane, user.id if lane is hash_budget.Lane.KNOWN else None
-                          ) as granted:
+    known_id = user.id if user is not None and lane is hash_budget.Lane.KNOWN else None
+    with hash_budget.slot(app, lane, known_id) as granted:
         if not granted:
             return LoginResult(busy=True)
         state: User | LoginThrottle | None = user if user is not None else session.get(
@@ -170,7 +170,7 @@ def check_login(session: Session, login: str, password: str) -> LoginResult:
     _purge(session, now)
     session.flush()
     record(session, user, AccountAction.LOGIN_FAILURE, user, outcome="failure", reason=reason)
-    if locked_now:
+    if until is not None:
         minutes = max(1, round((until - now).total_seconds() / 60))
         record(session, user, AccountAction.LOGIN_LOCKED, user, outcome="failure",
                minutes=minutes, failures=consecutive)
@@ -263,7 +263,7 @@ def _claim_step(session: Session, user: User, step: int) -> bool:
         .values(totp_last_step=step),
         execution_options={"synchronize_session": False},
     )
-    if result.rowcount != 1:
+    if rows_affected(result) != 1:
         return False
     set_committed_value(user, "totp_last_step", step)
     return True
@@ -301,7 +301,7 @@ def claim_second_factor_alert(session: Session, user: User) -> bool:
         .values(second_factor_alert_at=now),
         execution_options={"synchronize_session": False},
     )
-    if claimed.rowcount != 1:
+    if rows_affected(claimed) != 1:
         return False
     set_committed_value(user, "second_factor_alert_at", now)
     return True
@@ -349,7 +349,7 @@ def use_recovery_code(session: Session, user: User, code: str) -> bool:
                 .values(used_at=clock.now()),
                 execution_options={"synchronize_session": False},
             )
-            if burnt.rowcount == 1:
+            if rows_affected(burnt) == 1:
                 record(session, user, AccountAction.RECOVERY_USE, user,
                        remaining=remaining_recovery_codes(session, user))
                 return True

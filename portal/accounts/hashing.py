@@ -93,7 +93,7 @@ DEFAULT_PARAMETERS = {"time_cost": 3, "memory_cost": 65536, "parallelism": 4}
 class Hasher:
     """Hash and verify passwords and recovery codes with one parameter profile."""
 
-    def __init__(self, parameters: dict[str, int] | None) -> None:
+    def __init__(self, parameters: dict[str, Any] | None) -> None:
         self.parameters = parameters
         self._argon2 = PasswordHasher(**parameters) if parameters else None
         self._dummy: str | None = None

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.accounts.models import User, UserSession
-from portal.db import get_engine, get_session
+from portal.db import get_engine, get_session, rows_affected
 
 #: the Flask session key holding the random session id
 SESSION_KEY = "sid"
@@ -176,4 +176,5 @@ def revoke_all(db: Session, user: User, *, keep: str | None = None) -> int:
     )
     if keep is not None:
         statement = statement.where(UserSession.id_hash != keep)
-    return db.execute(statement, execution_options={"synchronize_session": False}).rowcount
+    return rows_affected(
+        db.execute(statement, execution_options={"synchronize_session": False}))

@@ -27,7 +27,7 @@ from portal.audit.settings import setting
 from portal.db import app_of
 
 #: called with (session, alert) for each alert a run raises, in the run's transaction
-AlertHook = Callable[[Session, AuditAlert], None]
+AlertHook = Callable[[Session, AuditAlert], object]
 _HOOKS = "portal.audit.alert_hooks"
 
 

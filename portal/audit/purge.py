@@ -22,6 +22,7 @@ from portal.audit.models import AuditCheckpoint, AuditEvent
 from portal.audit.services import actor_fields, lock_head, record
 from portal.audit.settings import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, setting
 from portal.audit.verify import checkpoint_mac, latest_checkpoint
+from portal.db import rows_affected
 from portal.keys import keyring_of
 
 
@@ -119,4 +120,4 @@ def _delete_up_to(session: Session, up_to: int) -> int:
     for obj in [o for o in session.identity_map.values() if isinstance(o, AuditEvent)]:
         if obj.seq <= up_to:
             session.expunge(obj)
-    return int(result.rowcount or 0)
+    return rows_affected(result)

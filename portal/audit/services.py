@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.audit.models import GENESIS_HASH, AuditEvent, AuditHead
+from portal.db import table_of
 from portal.keys import keyring_of
 
 ACTION_PATTERN = re.compile(r"^[a-z][a-z_]*:[a-z][a-z_]*:[a-z][a-z_]*$")
@@ -132,8 +133,8 @@ def chain_hash(key: bytes, prev_hash: bytes, fields: dict[str, Any]) -> bytes:
     return hmac.digest(key, prev_hash + canonical(fields), "sha256")
 
 
-_EVENTS = AuditEvent.__table__
-_HEAD = AuditHead.__table__
+_EVENTS = table_of(AuditEvent)
+_HEAD = table_of(AuditHead)
 #: Core statements, built once: no ORM bookkeeping on the hot path of every request
 _INSERT_EVENT = insert(_EVENTS)
 _NEXT_SEQ = (

@@ -262,7 +262,7 @@ def _snapshot(engine: Engine, chunk: int) -> Iterator[tuple[Manifest, Iterator[b
         with connection.begin():
             snapshot = connection.scalar(text("SELECT pg_export_snapshot()"))
             manifest = _describe(connection, "postgresql", PG_DUMP)
-            dump = _Process(
+            dumper = _Process(
                 [
                     "pg_dump",
                     "--format=custom",
@@ -273,14 +273,14 @@ def _snapshot(engine: Engine, chunk: int) -> Iterator[tuple[Manifest, Iterator[b
                 env,
                 stdin=False,
             )
-            out = dump.proc.stdout
+            out = dumper.proc.stdout
             assert out is not None
             try:
                 yield manifest, iter(lambda: out.read(chunk), b"")
             except BaseException:
-                dump.kill()
+                dumper.kill()
                 raise
-            code, last = dump.finish()
+            code, last = dumper.finish()
             if code != 0:
                 raise BackupError(f"pg_dump failed: {last or f'exit status {code}'}.")
 
@@ -755,7 +755,7 @@ def _scratch(app: Flask, manifest: Manifest, reader: _Reader) -> Iterator[Engine
         admin.dispose()
         raise BackupError(f"verify cannot create its scratch database: {_reason(exc)}.") from None
     scratch_url = base.set(drivername="postgresql+psycopg", database=name)
-    engine = make_engine(scratch_url)
+    engine = make_engine(scratch_url.render_as_string(hide_password=False))
     try:
         _pg_restore(scratch_url, reader.dump())
         yield engine

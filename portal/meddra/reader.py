@@ -72,9 +72,9 @@ def _lines(path: Path) -> Iterator[tuple[int, list[str]]]:
         try:
             text = raw.decode("cp1252")
         except UnicodeDecodeError as exc:
-            line = raw[:exc.start].count(b"\n") + 1
+            bad_line = raw[:exc.start].count(b"\n") + 1
             raise ReleaseFormatError(
-                f"{path.name}, line {line}: neither UTF-8 nor Windows-1252 text") from None
+                f"{path.name}, line {bad_line}: neither UTF-8 nor Windows-1252 text") from None
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue

@@ -23,7 +23,7 @@ from wtforms.validators import ValidationError
 
 from portal import clock
 from portal.audit.services import actor_fields, record
-from portal.db import get_session
+from portal.db import get_session, table_of
 from portal.meddra.models import LLT, PT, MeddraRelease, MeddraTerm
 from portal.meddra.reader import CODE_RE, VERSION_RE, ReleaseFormatError, read_release
 
@@ -92,7 +92,7 @@ def load_release(session: Session, actor: Any, directory: Path,
     # 100,000 rows).
     connection = session.connection()
     for start in range(0, len(rows), 5000):
-        connection.execute(insert(MeddraTerm.__table__), rows[start:start + 5000])
+        connection.execute(insert(table_of(MeddraTerm)), rows[start:start + 5000])
     others = sorted({r.version for r in loaded_releases(session)
                      if r.language != language and r.version != version})
     record(session, actor, LOAD_ACTION, release, version=version, language=language,

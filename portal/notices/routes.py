@@ -170,12 +170,12 @@ def _version_page(version: NoticeVersion, publish_form: PublishForm | None = Non
                   problems: list[services.MissingSlot] | None = None,
                   status: int = 200) -> tuple[str, int]:
     session = get_session()
-    lang = request.args.get("lang") if request.args.get("lang") in LANGS else current_lang()
+    lang: str = request.args["lang"] if request.args.get("lang") in LANGS else current_lang()
     audience = Audience(version.audience)
     previous, changes = services.diff(session, version)
     if version.is_draft:
         values = with_register_transfers(session, version.slots)
-        body = render_body(audience, values, lang, number=version.number, preview=True)
+        body: str = render_body(audience, values, lang, number=version.number, preview=True)
         if problems is None:
             problems = services.missing_slots(audience, values)
         if publish_form is None:
@@ -184,7 +184,7 @@ def _version_page(version: NoticeVersion, publish_form: PublishForm | None = Non
                                                  if services.suggests_material(session, version)
                                                  else None))
     else:
-        body = version.body(lang)
+        body = version.body(lang) or ""
         problems = []
     html = render_template(
         "notices/version.html", version=version, audience=audience,

@@ -208,7 +208,7 @@ def _starting_values(session: Session, audience: Audience) -> dict[str, Any]:
     )
     own_date = (latest.published_at or latest.created_at) if latest is not None else None
     if newest is not None and newest.audience != audience.value and (
-        own_date is None or newest.published_at > own_date
+        own_date is None or (newest.published_at or newest.created_at) > own_date
     ):
         for key in base:
             if SLOTS_BY_KEY[key].shared and key in newest.slots:

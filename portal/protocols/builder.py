@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import has_app_context
 from flask_babel import get_locale
@@ -27,7 +27,7 @@ from wtforms.utils import unset_value
 from portal.protocols.expressions import NUMBER, Expression, PartialDate, compile_expression
 from portal.protocols.fields import IDENTIFIER_MESSAGE, TypedField, make_field
 from portal.protocols.loader import LoadedProtocol
-from portal.protocols.schema import Check, FieldDef, Section, Text
+from portal.protocols.schema import CalculatedFieldDef, Check, FieldDef, Section, Text
 from portal.protocols.scope import evaluation_order, form_scope, section_scope
 
 #: Prefixes of input names: fields are `f_<key>`, repeated sections `s_<key>`.
@@ -201,6 +201,10 @@ class ProtocolFormMixin:
     _fields: dict[str, Any]
     form_errors: list[Any]
 
+    if TYPE_CHECKING:
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+        def __getitem__(self, name: str) -> Any: ...
+
     @classmethod
     def from_answers(cls, answers: Mapping[str, Any], **kwargs: Any) -> Any:
         """Build the form pre-filled with stored answers (as returned by `answers()`)."""
@@ -259,6 +263,7 @@ class ProtocolFormMixin:
         if fplan.formula is not None:
             fld.errors = list(fld.process_errors)  # what was posted is ignored, unless a NIR
             result = fplan.formula.evaluate(values, today)
+            assert isinstance(fplan.definition, CalculatedFieldDef)  # the only kind with a formula
             places = Decimal(1).scaleb(-fplan.definition.decimals)
             fld.data = None if result is None else Decimal(result).quantize(places)
         else:
@@ -277,7 +282,7 @@ class ProtocolFormMixin:
             return
         values[fplan.key] = fld.data
         for bound, is_lower in ((fplan.lower, True), (fplan.upper, False)):
-            limit = bound.evaluate(values, today) if isinstance(bound, Expression) else bound
+            limit: Any = bound.evaluate(values, today) if isinstance(bound, Expression) else bound
             if limit is None:
                 continue
             if isinstance(fld.data, PartialDate) and isinstance(limit, date):

@@ -22,7 +22,7 @@ from wtforms.validators import ValidationError
 from portal.identifiers import looks_like_nir_or_ins, luhn_is_valid, normalise_typed
 from portal.meddra.services import validators_for as meddra_validators
 from portal.protocols.expressions import PartialDate
-from portal.protocols.schema import FieldDef, Protocol
+from portal.protocols.schema import CodedFieldDef, FieldDef, Protocol
 from portal.protocols.scope import choice_codes
 
 _INTEGER_RE = re.compile(r"[+-]?\d{1,15}")
@@ -226,6 +226,7 @@ class CodedInput(TypedField):
 
     def parse(self, text: str) -> str:
         fld = self.definition
+        assert isinstance(fld, CodedFieldDef)
         if fld.normalize == "upper":
             text = text.upper()
         elif fld.normalize == "upper_ascii":
@@ -251,11 +252,11 @@ class CalculatedOutput(TypedField):
         self.data = None  # never accepted from input
         _read(valuelist)  # but a NIR posted under its name is refused all the same
 
-    def parse(self, text: str) -> Decimal:
+    def parse(self, text: str) -> Decimal | None:
         try:
             return Decimal(text)
         except InvalidOperation:
-            return None  # type: ignore[return-value] - a stale stored value is recomputed
+            return None  # a stale stored value is recomputed
 
     def format(self, value: Any) -> str:
         return "" if value is None else format(value, "f")
@@ -327,7 +328,8 @@ class FieldType:
     """How one definition type becomes a WTForms field."""
 
     field_class: type[TypedField]
-    validators: Callable[[FieldDef], list[Callable[[Any, Field], None]]]
+    #: takes the definition of the type the registry's key names (`f.min` of an integer)
+    validators: Callable[[Any], list[Callable[[Any, Field], None]]]
     options: Callable[[FieldDef, Protocol], dict[str, Any]] = lambda fld, protocol: {}
 
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from portal.protocols.rules import FREE_TEXT_TYPES, Finding, check
 from portal.protocols.schema import FIELD_TYPE_NAMES, SCHEMA_VERSION, Protocol
 
-Location = tuple[str | int, ...]
+Location = tuple[str | int | None, ...]  # None: a key that is not a scalar
 Format = Literal["yaml", "json"]
 
 

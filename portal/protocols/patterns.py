@@ -146,7 +146,8 @@ def _digit_counts(seq: Any) -> frozenset[int]:
             low, high, sub = av
             inner = _digit_counts(sub)
             high = _CAP if high is sre.MAXREPEAT else min(high, _CAP)
-            reach, part_set = frozenset({0}), set()
+            reach: frozenset[int] = frozenset({0})
+            part_set: set[int] = set()
             for copies in range(high + 1):
                 if copies >= low:
                     part_set |= reach

@@ -33,7 +33,13 @@ from portal.protocols.builder import (
 )
 from portal.protocols.expressions import Expression
 from portal.protocols.loader import LoadedProtocol
-from portal.protocols.schema import Protocol
+from portal.protocols.schema import (
+    CodedFieldDef,
+    MultipleChoiceFieldDef,
+    Protocol,
+    SingleChoiceFieldDef,
+    YesNoFieldDef,
+)
 
 
 @dataclass(frozen=True)
@@ -206,13 +212,14 @@ class _Builder:
 
     def choices(self, fplan: FieldPlan) -> list[tuple[str, str]]:
         fld = fplan.definition
-        if fld.type == "yes_no":
+        if isinstance(fld, YesNoFieldDef):
             pairs = [("yes", _l("Yes")), ("no", _l("No"))]
             return [(c, str(t)) for c, t in pairs + ([("unknown", _l("Unknown"))]
                                                      if fld.unknown else [])]
-        if fld.type == "coded":
-            codes = self.protocol.code_lists[fld.code_list].codes
+        if isinstance(fld, CodedFieldDef):
+            codes = self.protocol.code_lists[fld.code_list or ""].codes
             return [(c.code, f"{c.code} — {c.label.get(self.locale)}") for c in codes]
+        assert isinstance(fld, (SingleChoiceFieldDef, MultipleChoiceFieldDef))
         return [(c.code, c.label.get(self.locale)) for c in fld.choices]
 
     def options(self, kind: str, fplan: FieldPlan, name: str) -> None:
@@ -239,7 +246,7 @@ def skeleton(protocol: LoadedProtocol, form_key: str, locale: str) -> tuple[_Par
     """Return the cached static markup of a form in `locale` (built on first use)."""
     # Static words ("Yes", "Entry 1") come from the app's catalogue: markup built outside an
     # app (untranslated) must not be served by an app, hence the app in the key.
-    app = id(current_app._get_current_object()) if has_app_context() else 0
+    app = id(current_app._get_current_object()) if has_app_context() else 0  # type: ignore[attr-defined]
     key = (protocol.content_hash, form_key, locale, app)
     parts = _skeletons.get(key)
     if parts is None:

@@ -416,7 +416,7 @@ class ReportStatistic(StrEnum):
 
     #: forms per answer of a choice, yes/no or code-list field (rows), optionally per answer of
     #: a `by` field (columns)
-    count = "count"
+    count = "count"  # type: ignore[assignment]  # the definition's word; shadows str.count
     #: forms per class of a number, cut at `bounds` (or of an age, with `age_at`)
     classes = "classes"
     #: forms answered, median, minimum and maximum of a number (per `by` answer)

@@ -158,7 +158,7 @@ def _print_field(fld: FieldDef, protocol: Protocol, locale: str) -> PrintField:
         "partial_date": _("month and year (MM/YYYY)"),
         "year": _("year (YYYY)"),
         "calculated": _("calculated by the portal"),
-        "coded": _("code from the list %(name)s", name=fld.code_list)
+        "coded": _("code from the list %(name)s", name=getattr(fld, "code_list", None))
         if getattr(fld, "code_list", None) else _("code"),
         "multiple_choice": _("tick all that apply"),
         "single_choice": _("tick one"),

@@ -122,9 +122,10 @@ def prepare_export(session: Session, actor: Any, protocol_key: str, form_key: st
                     locale or current_locale(), stated)
     # Written with the caller's commit, or on its own if the request fails: on the trail
     # before the first byte is sent either way.
+    purpose_detail: dict[str, Any] = {PURPOSE_DETAIL: str(stated)}
     log_read(session, actor, RecordsAction.DATA_EXPORT, ("protocol", protocol_key),
              row_count=count, form=form_code(session, form_key) if form_key else "all",
-             format=fmt, scope=str(view.scope), **{PURPOSE_DETAIL: str(stated)},
+             format=fmt, scope=str(view.scope), **purpose_detail,
              establishments="all" if view.establishment_ids is None
              else len(view.establishment_ids))
     return job

@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import (
-    Response,
     flash,
     redirect,
     render_template,
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 from sqlalchemy import select
 
@@ -172,7 +172,7 @@ def _post(session: Any, actor: Any, patient: Patient, ref: submissions.FormRef, 
                  parent=parent, reason_form=reason_form, status=422, window=outcome.window)
 
 
-def _after_save(submission: Submission) -> Response:
+def _after_save(submission: Submission) -> ResponseReturnValue:
     target = ".edit" if submission.is_draft else ".submission"
     return redirect(url_for(target, handle=submission.handle), 303)
 

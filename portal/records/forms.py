@@ -49,7 +49,7 @@ class NotLongerThan(Length):
 
     def __init__(self, limit: int) -> None:
         super().__init__(max=limit, message=_l("Enter at most %(n)s characters.", n=limit))
-        self.field_flags = {}
+        self.field_flags: dict[str, Any] = {}
 
 
 class RegistrationForm(FlaskForm):

@@ -33,7 +33,8 @@ class Identity:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Identity:
         """Rebuild from the sealed form."""
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
+        fields: dict[str, Any] = {k: data.get(k) for k in cls.__dataclass_fields__}
+        return cls(**fields)
 
     @property
     def birth(self) -> str:

@@ -200,7 +200,7 @@ class _MetaDataVersion:
             refs = self.event_forms.setdefault(event_oid, [])
             if form_oid not in refs:
                 refs.append(form_oid)
-        group_refs = []
+        group_refs: list[str] = []
         for section, (section_key, repeated, keys) in zip(form.sections, layout.groups,
                                                            strict=True):
             if not keys:
@@ -356,9 +356,9 @@ def _study(session: Session, job: ExportJob, layouts: dict[tuple[int, str], _For
         for form in forms:
             layouts[(version.id, form.key)] = _layout(definition, form, with_terms=with_terms)
         described.append((version, definition, forms))
-    units = sorted({fld.unit for version, _definition, forms in described for form in forms
+    units = sorted({unit for version, _definition, forms in described for form in forms
                     for _si, _fi, _section, fld in form.iter_fields()
-                    if getattr(fld, "unit", None) and
+                    if (unit := getattr(fld, "unit", None)) and
                     fld.key in _exported_keys(layouts[(version.id, form.key)])})
     unit_oids = {unit: f"MU.{n}" for n, unit in enumerate(units, start=1)}
     current = described[0][1]

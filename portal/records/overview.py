@@ -190,14 +190,20 @@ def _ordered(query: Any, sort: PatientSort) -> Any:
     return query.order_by(Patient.case_number.desc())
 
 
+def _values(*values: Any) -> Any:
+    """A row value of plain values, compared with a tuple of columns (which gives them its
+    columns' types); `tuple_`'s stubs only list SQL expressions."""
+    return tuple_(*values)
+
+
 def _after(query: Any, sort: PatientSort, last: Patient) -> Any:
     """Rows after `last` in the sort order: a range the sort's index answers directly."""
     if sort == PatientSort.NEWEST:
         return query.where(tuple_(Patient.created_at, Patient.id) <
-                           tuple_(last.created_at, last.id))
+                           _values(last.created_at, last.id))
     if sort == PatientSort.OLDEST:
         return query.where(tuple_(Patient.created_at, Patient.id) >
-                           tuple_(last.created_at, last.id))
+                           _values(last.created_at, last.id))
     if sort == PatientSort.CASE:
         return query.where(Patient.case_number > last.case_number)
     return query.where(Patient.case_number < last.case_number)
@@ -521,7 +527,7 @@ def event_page(session: Session, actor: Any, *, sort: str | None = None,
     def following(mark_of: Submission | None) -> Any:
         if mark_of is None:
             return query
-        mark = tuple_(mark_of.submitted_at, mark_of.id)
+        mark = _values(mark_of.submitted_at, mark_of.id)
         return query.where(key < mark if order == EventSort.NEWEST else key > mark)
 
     def ordered(statement: Any) -> Any:

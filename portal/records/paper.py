@@ -58,8 +58,9 @@ def web_choices(fld: FieldDef, protocol: Protocol, locale: str) -> list[tuple[st
         return pairs + ([("unknown", _("Unknown"))] if getattr(fld, "unknown", False) else [])
     if fld.type in ("single_choice", "multiple_choice"):
         return [(c.code, c.label.get(locale)) for c in fld.choices]
-    if fld.type == "coded" and getattr(fld, "code_list", None):
-        codes = protocol.code_lists[fld.code_list].codes
+    code_list = getattr(fld, "code_list", None)
+    if fld.type == "coded" and code_list:
+        codes = protocol.code_lists[code_list].codes
         return [(c.code, f"{c.code} — {c.label.get(locale)}") for c in codes]
     return None
 

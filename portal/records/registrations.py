@@ -273,7 +273,7 @@ def register_patient(session: Session, actor: Any, data: Registration, *,
         raise problems[0]
     if problems:
         raise FieldErrors(problems)
-    assert identity is not None and version is not None
+    assert identity is not None and version is not None and data.establishment_id is not None
     ring = ring_of(session)
     index = duplicate_index(ring, identity.letters, identity.birth_year, identity.birth_month,
                             identity.sex, data.establishment_id)

@@ -18,6 +18,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
@@ -121,7 +122,7 @@ def events() -> Any:
 
 @bp.post("/pharmacovigilance/<handle>/hand-off")
 @requires(Permission.SUBMISSION_READ)
-def hand_off(handle: str) -> Response:
+def hand_off(handle: str) -> ResponseReturnValue:
     """Record that an event form went to the pharmacovigilance system (pharmacovigilance)."""
     session, actor = get_session(), current_actor()
     form = HandOffForm()
@@ -254,7 +255,7 @@ def my_patients() -> Any:
 
 @bp.post("/patients/<handle>/limit")
 @requires(Permission.LIMITATION_MANAGE)
-def limit(handle: str) -> Response:
+def limit(handle: str) -> ResponseReturnValue:
     """Limit a patient's records (data protection officer)."""
     session, actor = get_session(), current_actor()
     found = patient_for(session, actor, handle, need=Permission.LIMITATION_MANAGE)
@@ -275,7 +276,7 @@ def limit(handle: str) -> Response:
 
 @bp.post("/patients/<handle>/lift")
 @requires(Permission.LIMITATION_MANAGE)
-def lift(handle: str) -> Response:
+def lift(handle: str) -> ResponseReturnValue:
     """Lift a limitation (data protection officer)."""
     session, actor = get_session(), current_actor()
     found = patient_for(session, actor, handle, need=Permission.LIMITATION_MANAGE)

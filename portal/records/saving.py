@@ -158,7 +158,9 @@ def save(session: Session, actor: Any, patient: Patient, ref: submissions.FormRe
         session.commit()
         message = exc.message or ""
         if isinstance(exc, submissions.InvalidDraft):
-            return Invalid(errors={None: [message], **exc.errors})
+            errors: dict[str | None, list[str]] = {None: [message]}
+            errors.update(exc.errors)
+            return Invalid(errors=errors)
         if exc.field == "reason" and submitted is not None:
             return Invalid(errors={None: [message]}, reason_error=message)
         return Invalid(errors={exc.field if exc.field and exc.field != "reason" else None:

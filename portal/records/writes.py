@@ -32,7 +32,8 @@ def _lock_file(database: str) -> int:
 def one_writer(session: Session) -> Iterator[None]:
     """Hold the records write lock around a write and its commit (SQLite only)."""
     bind = session.get_bind()
-    database = bind.url.database if bind.dialect.name == "sqlite" else None
+    url = bind.engine.url
+    database = url.database if bind.dialect.name == "sqlite" else None
     if not database or database == ":memory:":
         yield
         return

@@ -221,9 +221,10 @@ def letters(item_no: int) -> Any:
         flash(_("%(n)d letter(s) sent.", n=sent), "success")
         return redirect(url_for(".letters", item_no=item_no))
     found, unknown = services.prescriber_letters(session, item_no)
-    sent = {(x.breach_number, x.prescriber_id): x for x in services.sent_letters(session, item_no)}
+    already = {(x.breach_number, x.prescriber_id): x
+               for x in services.sent_letters(session, item_no)}
     return render_template("registers/letters.html", breach=breach_version, letters=found,
-                           unknown=unknown, form=form, sent=sent)
+                           unknown=unknown, form=form, sent=already)
 
 
 # --- a prescriber's own letters -------------------------------------------------------------------

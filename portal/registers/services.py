@@ -205,7 +205,8 @@ def save_processor(session: Session, actor: Any, item_no: int | None, data: dict
 
     :raises RegisterRefused: a name, role or country is missing, or a transfer has no mechanism.
     """
-    clean = {key: _text(data.get(key)) for key in PROCESSOR_FIELDS if key != "ended"}
+    clean: dict[str, Any] = {key: _text(data.get(key)) for key in PROCESSOR_FIELDS
+                             if key != "ended"}
     clean["country"] = clean["country"].upper()
     clean["ended"] = bool(data.get("ended"))
     problems: dict[str, str] = {}
@@ -536,9 +537,10 @@ def _recipients(session: Session) -> list[str]:
              for role, n in sorted(counts.items())]
     lines.append(_("ANSM: aggregated summary reports only"))
     for processor in active_processors(session):
+        role: Any = processor.data.get("role")
         lines.append(_("Processor %(name)s (%(role)s), %(country)s",
                        name=processor.data.get("name"),
-                       role=str(PROCESSOR_ROLE_LABELS.get(processor.data.get("role"), "")),
+                       role=str(PROCESSOR_ROLE_LABELS.get(role, "")),
                        country=processor.data.get("country")))
     return lines
 

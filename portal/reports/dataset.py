@@ -39,12 +39,17 @@ _YES_NO_LABELS = {YES: "Oui", NO: "Non", UNKNOWN: "Inconnu"}
 
 
 class FormRow(Typing):
-    """What the computation reads of one submitted form (`records.reading.SubmissionValues`)."""
+    """What the computation reads of one submitted form (`records.reading.SubmissionValues`,
+    whose fields are read-only)."""
 
-    patient_id: int
-    form_key: str
-    submitted_at: datetime | None
-    answers: dict[str, Any]
+    @property
+    def patient_id(self) -> int: ...
+    @property
+    def form_key(self) -> str: ...
+    @property
+    def submitted_at(self) -> datetime | None: ...
+    @property
+    def answers(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -442,7 +447,7 @@ def compute(
     return tables
 
 
-_EMPTY = (None, "", [])
+_EMPTY: tuple[object, ...] = (None, "", [])
 
 
 def _contribution(

@@ -176,7 +176,7 @@ def generate(session: Session, actor: Any, protocol_key: str, data_lock: date) -
             ):
                 rectified[form_key] = rectified.get(form_key, 0) + 1
         tables.append(_rectifications(rectified, titles, threshold))
-    meta_fields = {
+    meta_fields: dict[str, Any] = {
         "protocol": protocol_key,
         "number": report.number,
         "period_start": report.period_start.isoformat(),

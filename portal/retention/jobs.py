@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.audit.services import record
-from portal.db import app_of
+from portal.db import app_of, rows_affected
 from portal.retention import archive as store
 from portal.retention import services
 from portal.retention.accounts import apply_account_retention
@@ -48,12 +48,12 @@ def take_lock(session: Session, job_id: str) -> bool:
     session.commit()
     now = clock.now()
     stale = now - timedelta(minutes=int(app_of(session).config["RETENTION_LOCK_STALE_MINUTES"]))
-    taken = session.execute(
+    taken = rows_affected(session.execute(
         update(RetentionLock)
         .where(RetentionLock.id == 1)
         .where(or_(RetentionLock.job_id.is_(None), RetentionLock.taken_at < stale))
         .values(job_id=job_id, taken_at=now)
-    ).rowcount
+    ))
     session.commit()
     return taken == 1
 

@@ -87,18 +87,21 @@ def read_archived_case(session: Session, actor: Any, case_number: str, reason: s
         session, actor, reference, found.rows, found.keys, purpose=Purpose.ARCHIVE,
         reason=reason, reason_ref=reason_reference)}
     revisions: dict[int, int] = {}
-    for revision in found.rows.get("submission_revision", []):
-        revisions[revision["submission_id"]] = revisions.get(revision["submission_id"], 0) + 1
+    for revision_row in found.rows.get("submission_revision", []):
+        submission_id = revision_row["submission_id"]
+        revisions[submission_id] = revisions.get(submission_id, 0) + 1
     forms = []
     for row in found.rows.get("submission", []):
         values = opened.get(row["id"])
-        title = sections = revision = None
+        title: str | None = None
+        sections: tuple[Any, ...] = ()
+        revision: int | None = None
         if values is not None:
             revision = values.revision
             title = form_of(session, values).definition.title.get(_locale())
             sections = tuple(shown_sections(session, values))
         forms.append(ArchivedForm(row["form_key"], row["status"], row.get("submitted_at"),
-                                  revisions.get(row["id"], 0), title, sections or (),
+                                  revisions.get(row["id"], 0), title, sections,
                                   revision))
     patient = found.rows["patient"][0]
     return ArchivedView(reference, patient["case_number"], found.protocol_key, found.archived_at,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.audit.services import record
-from portal.db import app_of
+from portal.db import app_of, rows_affected
 from portal.retention import archive as store
 from portal.retention.actions import RetentionAction
 from portal.retention.dates import add_years
@@ -256,11 +256,11 @@ def archive_case(session: Session, actor: Any, case: RetentionCase, decision: De
     now = clock.now()
     with store.archive_engine(app_of(session)).begin() as connection:
         store.store_case(connection, case.reference, case.protocol_key, now, job_id, rows, keys)
-    moved = session.execute(
+    moved = rows_affected(session.execute(
         update(RetentionCase)
         .where(RetentionCase.id == case.id, RetentionCase.state == CaseState.ACTIVE.value)
         .values(state=CaseState.ARCHIVED.value, archived_at=now, patient_id=None)
-    ).rowcount
+    ))
     if moved != 1:
         return False
     destroy_active_case(session, collected_patient_id(rows), case.reference)
@@ -284,10 +284,10 @@ def purge_case(session: Session, actor: Any, case: RetentionCase, decision: Deci
             store.shred_keys(connection, reference)
         with engine.begin() as connection:
             store.delete_case(connection, reference)
-    gone = session.execute(
+    gone = rows_affected(session.execute(
         delete(RetentionCase).where(RetentionCase.id == case.id,
                                     RetentionCase.state == from_state)
-    ).rowcount
+    ))
     if gone != 1:
         return False
     if patient_id is not None:

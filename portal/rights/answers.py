@@ -282,7 +282,7 @@ def disclose(session: Session, viewer: Any, request: RightsRequest, *, fmt: str,
 
 def refusal_letter(session: Session, request: RightsRequest) -> dict[str, Any]:
     """Return the content of the refusal letter: reason, legal basis, complaint, remedy."""
-    reason = RefusalReason(request.refusal_reason)
+    reason = RefusalReason(request.refusal_reason or "")
     values, _version = _notice_values(session, _audience(request))
     lang = "en" if _current_lang() == "en" else "fr"
     complaint = _slot_text("complaint", values.get("complaint"), lang)

@@ -8,7 +8,9 @@ so that a row that skips a step cannot be stored even by a raw INSERT.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import date, datetime
+from typing import cast
 
 from sqlalchemy import (
     CheckConstraint,
@@ -139,7 +141,7 @@ class RelativeBasis(enum.StrEnum):
 
 
 def _in(column: str, values: enum.EnumMeta) -> str:
-    listed = ", ".join(f"'{v.value}'" for v in values)  # type: ignore[attr-defined]
+    listed = ", ".join(f"'{member.value}'" for member in cast(Iterable[enum.Enum], values))
     return f"{column} IN ({listed})"
 
 

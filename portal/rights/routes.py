@@ -241,7 +241,8 @@ def dashboard() -> tuple[str, int]:
     session = get_session()
     source = request.form if request.method == "POST" else request.args
     typed = request.form.get("q", "") if request.method == "POST" else ""
-    arguments = {"sort": source.get("sort") or None, "after": source.get("after") or None}
+    arguments: dict[str, Any] = {"sort": source.get("sort") or None,
+                                 "after": source.get("after") or None}
     error = None
     try:
         page = queries.inbox_page(session, search=typed, **arguments)

@@ -22,7 +22,7 @@ from sqlalchemy import Table, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.audit.services import record
-from portal.db import Base, app_of, new_session
+from portal.db import Base, app_of, new_session, rows_affected
 from portal.keys import KeyFileError, KeyRing, write_key_file
 from portal.sealing.actions import SealingAction
 from portal.sealing.envelope import IntegrityCheckFailed, WrappedKey, rewrap_data_key
@@ -196,7 +196,7 @@ def _rewrap_table(session: Session, ring: KeyRing, entry: WrappedTable, batch_si
                        table.c.wrapped_key == row.wrapped_key)
                 .values(wrapped_key=fresh.wrapped, kek_version=fresh.kek_version)
             )
-            done += result.rowcount or 0
+            done += rows_affected(result)
         session.commit()
         if progress is not None:
             progress(entry.name, done)

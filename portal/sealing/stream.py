@@ -39,7 +39,7 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -107,7 +107,7 @@ class Writer:
 
     def __init__(
         self,
-        out: BinaryIO,
+        out: IO[bytes],
         key: bytes,
         *,
         key_id: str,
@@ -181,7 +181,7 @@ class Writer:
         self._closed = True
 
 
-def read_header(source: BinaryIO) -> Header:
+def read_header(source: IO[bytes]) -> Header:
     """Read and check the clear header; raises StreamError naming what is wrong."""
     start = source.read(len(MAGIC) + 4)
     if len(start) < len(MAGIC) + 4 or not start.startswith(MAGIC):
@@ -223,7 +223,7 @@ def read_header(source: BinaryIO) -> Header:
     return header
 
 
-def _read_full(source: BinaryIO, size: int) -> bytes:
+def _read_full(source: IO[bytes], size: int) -> bytes:
     parts, missing = [], size
     while missing:
         part = source.read(missing)
@@ -234,7 +234,7 @@ def _read_full(source: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def read_chunks(source: BinaryIO, key: bytes, header: Header) -> Iterator[bytes]:
+def read_chunks(source: IO[bytes], key: bytes, header: Header) -> Iterator[bytes]:
     """Yield each chunk's plaintext once authenticated; the stream is whole only at the end.
 
     :raises StreamError: a chunk fails authentication (altered, moved, from another file or
