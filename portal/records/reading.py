@@ -66,7 +66,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, false, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from portal.access.models import Scope
 from portal.access.services import perimeter_for
@@ -416,46 +416,63 @@ def _stream(session: Session, actor: Any, purpose: Purpose, protocol_key: str,
             as_of: datetime | None,
             form_key: str | None, include_limited: bool, perimeter: Any, batch_size: int,
             counts: dict[str, Any]) -> Iterator[SubmissionValues]:
-    older = aliased(SubmissionRevision)
-    if as_of is None:
-        revision_join = SubmissionRevision.number == Submission.revision_number
-    else:
-        newest = (select(func.max(older.number))
-                  .where(older.submission_id == Submission.id, older.kind != "draft",
-                         older.created_at <= as_of)
-                  .scalar_subquery())
-        revision_join = SubmissionRevision.number == newest
-    query = (
-        select(Submission.id, Submission.handle, Submission.patient_id, Submission.form_key,
+    # Two set-based steps per batch: the next submissions by id (the filters, answered by the
+    # primary key's order), then the revision each stood at, for those submissions only. A
+    # revision chosen inside the join, row by row, made the planner re-read and re-sort the
+    # protocol's whole join for every batch.
+    chosen = (
+        select(Submission.id)
+        .join(Patient, Patient.id == Submission.patient_id)
+        .where(Submission.status == "submitted", Patient.protocol_key == protocol_key)
+    )
+    if as_of is not None:
+        chosen = chosen.where(Submission.submitted_at <= as_of)
+    if form_key is not None:
+        chosen = chosen.where(Submission.form_key == form_key)
+    if not include_limited:
+        chosen = chosen.where(Patient.limited_at.is_(None))
+    if perimeter is not None:
+        chosen = chosen.where(perimeter)
+    columns = (Submission.id, Submission.handle, Submission.patient_id, Submission.form_key,
                Submission.status, Submission.submitted_at, Submission.protocol_version_id,
                SubmissionRevision.number, SubmissionRevision.kind, SubmissionRevision.payload,
                SubmissionRevision.wrapped_key, SubmissionRevision.kek_version,
                Patient.case_number, Patient.handle.label("patient_handle"),
                ProtocolVersion.content_hash)
-        .select_from(Submission)
-        .join(SubmissionRevision, and_(SubmissionRevision.submission_id == Submission.id,
-                                       revision_join))
-        .join(Patient, Patient.id == Submission.patient_id)
-        .join(ProtocolVersion, ProtocolVersion.id == Submission.protocol_version_id)
-        .where(Submission.status == "submitted", Patient.protocol_key == protocol_key)
-    )
-    if as_of is not None:
-        query = query.where(Submission.submitted_at <= as_of)
-    if form_key is not None:
-        query = query.where(Submission.form_key == form_key)
-    if not include_limited:
-        query = query.where(Patient.limited_at.is_(None))
-    if perimeter is not None:
-        query = query.where(perimeter)
+
+    def rows_of(ids: list[int]) -> list[Any]:
+        if as_of is None:
+            revision_join = SubmissionRevision.number == Submission.revision_number
+            query = select(*columns).select_from(Submission)
+        else:
+            stood = (select(SubmissionRevision.submission_id,
+                            func.max(SubmissionRevision.number).label("number"))
+                     .where(SubmissionRevision.submission_id.in_(ids),
+                            SubmissionRevision.kind != "draft",
+                            SubmissionRevision.created_at <= as_of)
+                     .group_by(SubmissionRevision.submission_id)
+                     .subquery())
+            revision_join = SubmissionRevision.number == stood.c.number
+            query = (select(*columns).select_from(Submission)
+                     .join(stood, stood.c.submission_id == Submission.id))
+        return list(session.execute(
+            query.join(SubmissionRevision, and_(SubmissionRevision.submission_id == Submission.id,
+                                                revision_join))
+            .join(Patient, Patient.id == Submission.patient_id)
+            .join(ProtocolVersion, ProtocolVersion.id == Submission.protocol_version_id)
+            .where(Submission.id.in_(ids))
+            .order_by(Submission.id)).all())
+
     opener = BulkOpener(ring_of(session))
     makers: dict[tuple[str, str], Any] = {}
     last = 0
     while True:
-        page = session.execute(query.where(Submission.id > last).order_by(Submission.id)
-                               .limit(batch_size)).all()
-        if not page:
+        ids = list(session.scalars(chosen.where(Submission.id > last).order_by(Submission.id)
+                                   .limit(batch_size)))
+        if not ids:
             return
-        last = page[-1].id
+        last = ids[-1]
+        page = rows_of(ids)
         for row in page:
             maker = makers.get((row.content_hash, row.form_key))
             if maker is None:
