@@ -19,7 +19,7 @@ from portal.protocols.rules import Rule, check
 from portal.protocols.schema import CODE_PATTERN, FieldDef, Protocol
 from portal.protocols.scope import field_info
 
-Fate = Literal["imported", "converted", "rejected"]
+Fate = Literal["imported", "converted", "review", "rejected"]
 
 
 class ImportFormatError(ValueError):
@@ -57,6 +57,12 @@ class FieldReport:
         self.fate = "rejected"
         self.reasons.append(reason)
 
+    def review(self, reason: str) -> None:
+        """Record a doubt a person must settle before installation (the field is kept)."""
+        if self.fate != "rejected":
+            self.fate = "review"
+        self.reasons.append(f"to review: {reason}")
+
 
 @dataclass
 class ImportReport:
@@ -89,8 +95,11 @@ class ImportReport:
             lines.append(f"  {item.fate:<9} {item.form}.{item.key} ({item.source}){why}")
         lines.append(
             f"{self.count('imported')} imported, {self.count('converted')} converted, "
-            f"{self.count('rejected')} rejected"
+            f"{self.count('review')} to review, {self.count('rejected')} rejected"
         )
+        if self.count("review"):
+            lines.append("Fields to review are kept, but `protocol install` refuses the "
+                         "definition until each `review:` is confirmed or the field corrected")
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -133,6 +142,61 @@ def valid_code(code: str) -> bool:
 def both(text: str) -> dict[str, str]:
     """The same text in both languages (the source had one)."""
     return {"fr": text, "en": text}
+
+
+_SEX_WORDS = re.compile(r"^(?:patient'?s? )?(?:sex|gender|sexe|genre)(?:\b|_)", re.IGNORECASE)
+
+
+def as_sex(fld: dict[str, Any], missing: Iterable[str], *names: str) -> bool:
+    """Make a "Sex"/"Gender" question with two answers (besides missing codes) the allowed
+    identification item `sex`; whether it was one."""
+    if fld.get("type") != "single_choice":
+        return False
+    if not any(_SEX_WORDS.search(plain_text(name).strip()) for name in names if name):
+        return False
+    skip = set(missing)
+    answers = [c for c in fld["choices"] if c["code"] not in skip]
+    if len(answers) != 2:
+        return False
+    fld["category"] = "identification"
+    fld["identifies"] = "sex"
+    return True
+
+
+#: Missing-value codes an importer declares, by the words of the source label.
+MISSING_CODES = (
+    ("NA", ("not applicable", "non applicable", "n/a", "na", "not relevant", "sans objet"),
+     {"fr": "Non applicable", "en": "Not applicable"}),
+    ("UNK", ("unknown", "don't know", "dont know", "do not know", "inconnu", "ne sait pas",
+             "unk", "not known"), {"fr": "Inconnu", "en": "Unknown"}),
+    ("ASKU", ("refused", "declined", "refus", "prefer not"),
+     {"fr": "Refus de répondre", "en": "Declined to answer"}),
+    ("ND", ("not done", "non fait", "non réalisé", "not performed", "not assessed"),
+     {"fr": "Non fait", "en": "Not done"}),
+)
+_SENTINEL = re.compile(r"^-\d+$|^9{2,}$|^-?9{2,}\.9*$")
+
+
+def missing_code(code: str, label: str, protocol: dict[str, Any]) -> str | None:
+    """The definition's missing-value code for a source sentinel (-99, -88, 999...).
+
+    Declares the code under `missing_values` on first use; None when `code` is not a sentinel.
+    """
+    if not _SENTINEL.match(code.strip()):
+        return None
+    words = f" {plain_text(label).lower()} "
+    chosen = next(((c, lab) for c, needles, lab in MISSING_CODES
+                   if any(re.search(rf"(?<![a-z]){re.escape(n)}(?![a-z])", words)
+                          for n in needles)), None)
+    if chosen is None:
+        if re.search(r"missing|manquant|no answer|blank", words) is None:
+            return None
+        chosen = ("MISSING", {"fr": "Manquant", "en": "Missing"})
+    target, text = chosen
+    declared = protocol.setdefault("missing_values", [])
+    if not any(m["code"] == target for m in declared):
+        declared.append({"code": target, "label": dict(text)})
+    return target
 
 
 _KINDS = (
@@ -611,7 +675,12 @@ def _apply(draft: Draft, report: ImportReport, finding: Any, target: _Target | N
     if not _holds(section, fld):
         return False  # already left out by an earlier finding of this round
     entry = _entry(draft, report, form, fld)
-    if finding.rule == Rule.expression and target.rest[:1] == ["visible_if"]:
+    if finding.rule == Rule.sensitive_justification and "review" not in fld:
+        # A word of the label is no proof: a person confirms, corrects or justifies it.
+        reason = f"{finding.message}; {finding.fix}, or confirm it is not"
+        fld["review"] = {"reason": reason}
+        entry.review(reason)
+    elif finding.rule == Rule.expression and target.rest[:1] == ["visible_if"]:
         fld.pop("visible_if", None)
         fld["required"] = False
         entry.convert(f"condition dropped ({finding.message}); no longer required")
