@@ -12,6 +12,7 @@ from flask.cli import FlaskGroup
 
 from portal.config import PROJECT_ROOT, ConfigError
 from portal.keys import KeyFileError, new_keyring, write_key_file
+from portal.protocols.cli import protocol_cli
 
 
 @click.group("keys", help="Create the key file; rotate the key-encryption key.")
@@ -81,6 +82,10 @@ cli = FlaskGroup(create_app=_create_app, add_version_option=False, help="AAC Por
                                       is_eager=True, callback=_print_version,
                                       help="Show the portal's version and exit.")])
 cli.add_command(keys_cli)
+# Found before the application is loaded: `schema`, `check` and the importers are pure file
+# work and run without a database, a key file or a production configuration; `install` loads
+# the application itself (with_appcontext).
+cli.add_command(protocol_cli)
 _attach_key_rotation()
 
 

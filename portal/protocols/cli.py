@@ -61,8 +61,12 @@ def check_command(paths: tuple[Path, ...]) -> None:
                 click.echo(str(problem), err=True)
         else:
             loaded = load_path(path)
+            for warning in loaded.warnings:
+                click.echo(f"warning: {warning}", err=True)
+            pending = (f"; {len(loaded.warnings)} point(s) to settle before "
+                       "`protocol install`") if loaded.warnings else ""
             click.echo(f"{path}: OK ({loaded.key} v{loaded.definition.version}, "
-                       f"sha256 {loaded.content_hash[:12]})")
+                       f"sha256 {loaded.content_hash[:12]}){pending}")
     if failed:
         raise click.ClickException(f"{failed} of {len(files)} definition(s) cannot be installed")
 

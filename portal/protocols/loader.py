@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
-from portal.protocols.rules import FREE_TEXT_TYPES, Finding, check
+from portal.protocols.rules import FREE_TEXT_TYPES, Finding, check, reviews
 from portal.protocols.schema import FIELD_TYPE_NAMES, SCHEMA_VERSION, Protocol
 
 Location = tuple[str | int | None, ...]  # None: a key that is not a scalar
@@ -60,6 +60,9 @@ class LoadedProtocol:
     definition: Protocol
     content_hash: str
     source: str
+    #: What must be settled before installation (pending reviews, placeholders): shown by
+    #: `protocol check`, refused by `protocol install`.
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def key(self) -> str:
@@ -295,7 +298,8 @@ def _validate(text: str, name: str, fmt: Format) -> LoadedProtocol:
     findings = check(definition)
     if findings:
         raise ProtocolDefinitionError([_finding_problem(source, f) for f in findings])
-    return LoadedProtocol(definition, content_hash(definition), name)
+    warnings = tuple(_finding_problem(source, f) for f in reviews(definition))
+    return LoadedProtocol(definition, content_hash(definition), name, warnings)
 
 
 def guess_format(name: str) -> Format:

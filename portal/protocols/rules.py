@@ -51,6 +51,9 @@ class Rule(StrEnum):
     expression = "expression"
     schedule = "schedule"
     report_tables = "report-tables"
+    #: Warnings: `protocol check` passes with them, `protocol install` refuses them.
+    review_pending = "review-pending"
+    placeholder = "placeholder"
 
 
 @dataclass(frozen=True)
@@ -433,6 +436,8 @@ def _sensitive(item: _Item, protocol: Protocol) -> Iterator[Finding]:
                 "category",
             )
         return
+    if fld.review is not None:
+        return  # a person settles the doubt; `reviews()` keeps the installation blocked until
     text = item.text + " | " + _choice_text(fld)
     for category, words in _SENSITIVE_WORDS.items():
         if words.search(text):
@@ -815,3 +820,84 @@ def check(protocol: Protocol) -> list[Finding]:
         if counts[(finding.path, finding.rule)] == 1:
             unique.append(finding)
     return unique
+
+
+# ---------------------------------------------------------------------------------------------
+# Warnings: what `protocol check` shows and `protocol install` refuses
+
+
+#: Values an importer writes where the source holds nothing; a person must replace them.
+_PLACEHOLDER_TEXT = re.compile(r"to[ -]complete|a completer", re.IGNORECASE)
+#: The bound an importer writes when the source gives none (not a clinical bound).
+PLACEHOLDER_BOUND = 999999
+#: Words that only English has: a `fr` text equal to its `en` text holding one is untranslated.
+_ENGLISH_ONLY = _words(
+    "the", "of", "and", "with", "did", "does", "has", "have", "was", "were", "is", "are", "any",
+    "how", "what", "when", "which", "during", "since", "other", "yes", "not", "number", "from",
+    "for", "your", "you", "been", "this", "that", "last", "first", "weight", "height", "date of",
+    "level", "treatment", "history", "previous", "start", "end", "stop", "type", "if",
+)
+
+
+def _strings(node: object, path: Path) -> Iterator[tuple[Path, str]]:
+    if isinstance(node, str):
+        yield path, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _strings(value, (*path, index))
+
+
+def _texts(node: object, path: Path) -> Iterator[tuple[Path, dict]]:
+    if isinstance(node, dict):
+        if set(node) == {"fr", "en"} and all(isinstance(v, str) for v in node.values()):
+            yield path, node
+            return
+        for key, value in node.items():
+            yield from _texts(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _texts(value, (*path, index))
+
+
+def reviews(protocol: Protocol) -> list[Finding]:
+    """What must be settled before installation, though the definition is otherwise valid:
+    pending reviews, placeholder values, untranslated French texts and placeholder bounds."""
+    found: list[Finding] = []
+    for item in _items(protocol):
+        fld = item.field
+        review = fld.review
+        if review is not None and (
+            review.status == "pending"
+            or len((review.justification or "").strip()) < MIN_JUSTIFICATION
+        ):
+            found.append(item.finding(
+                Rule.review_pending, f"to review: {review.reason}",
+                "correct the field (e.g. its category, with a `necessity_justification`), or "
+                "set `review: {status: confirmed, justification: ...}` (at least "
+                f"{MIN_JUSTIFICATION} characters) saying why it may stay as it is",
+                "review",
+            ))
+        if fld.type in ("integer", "decimal") and (
+            fld.min <= -PLACEHOLDER_BOUND or fld.max >= PLACEHOLDER_BOUND
+        ):
+            bound = "min" if fld.min <= -PLACEHOLDER_BOUND else "max"
+            found.append(item.finding(
+                Rule.placeholder,
+                f"bounds {fld.min}..{fld.max} are a placeholder, not clinical bounds",
+                "set the plausible minimum and maximum of the value", bound,
+            ))
+    data = protocol.model_dump(mode="json", exclude_none=True)
+    for path, value in _strings(data, ()):
+        if _PLACEHOLDER_TEXT.search(plain(value)):
+            found.append(Finding(path, None, Rule.placeholder, f"{value!r} is a placeholder",
+                                 "replace it with the protocol's value"))
+    for path, text in _texts(data, ()):
+        if text["fr"] == text["en"] and _ENGLISH_ONLY.search(plain(text["fr"])) \
+                and not _PLACEHOLDER_TEXT.search(plain(text["fr"])):
+            found.append(Finding((*path, "fr"), None, Rule.placeholder,
+                                 f"the French text is the English one ({text['fr']!r})",
+                                 "translate it into French"))
+    return found

@@ -126,6 +126,20 @@ def _check_regex(value: str | None) -> str | None:
     return value
 
 
+class Review(_Model):
+    """A doubt an importer (or an author) left on a field for a person to settle.
+
+    A definition with a pending review passes `protocol check` with a warning, but is not
+    installed until the review is confirmed with a written justification.
+    """
+
+    #: What was doubted, e.g. "the label reads like substance use data".
+    reason: str = Field(min_length=1, max_length=2000)
+    status: Literal["pending", "confirmed"] = "pending"
+    #: Why the field may be kept as declared (at least a sentence), written when confirming.
+    justification: str | None = Field(default=None, max_length=2000)
+
+
 class _FieldBase(_Model):
     """What every field has, whatever its type."""
 
@@ -145,6 +159,8 @@ class _FieldBase(_Model):
     professional: str | None = Field(
         default=None, json_schema_extra={"enum": list(PROFESSIONAL_VALUES)}
     )
+    #: A doubt to settle before installation (see `Review`).
+    review: Review | None = None
 
 
 class IntegerFieldDef(_FieldBase):
@@ -472,6 +488,9 @@ class Protocol(_Model):
     schedule: Schedule
     summary_reports: SummaryReports
     code_lists: dict[Key, CodeList] = Field(default_factory=dict)
+    #: Codes that stand for a missing answer (unknown, not applicable...), which choice fields
+    #: use instead of a source's numeric sentinels such as -99 or -88.
+    missing_values: list[Choice] = Field(default_factory=list, max_length=20)
     forms: list[Form] = Field(min_length=1)
 
     def form(self, key: str) -> Form:

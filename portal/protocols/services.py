@@ -16,7 +16,12 @@ from portal.audit.services import record
 from portal.db import app_of
 from portal.errors import Conflict
 from portal.in_force import changed
-from portal.protocols.loader import LoadedProtocol, load_path, load_text
+from portal.protocols.loader import (
+    LoadedProtocol,
+    ProtocolDefinitionError,
+    load_path,
+    load_text,
+)
 from portal.protocols.models import ProtocolVersion
 from portal.protocols.schema import Protocol
 
@@ -129,6 +134,8 @@ def install_protocol(session: Session, actor: Any, path: str | Path) -> Installe
     :raises ReleaseBlocked: when a check of another area refuses it for now (nothing changed).
     """
     protocol = load_path(path)
+    if protocol.warnings:  # pending reviews and placeholders: a person must settle them first
+        raise ProtocolDefinitionError(list(protocol.warnings))
     # Keep exactly the text that was validated: the file could change between two reads.
     text = Path(path).read_text(encoding="utf-8")
     if load_text(text, str(path)).content_hash != protocol.content_hash:

@@ -57,15 +57,18 @@ def test_import_redcap_writes_a_definition_that_passes_check(run, tmp_path):
                  DATA / "redcap" / "events.csv", "-o", out)
     assert result.exit_code == 0, result.output
     assert "rejected  baseline.comments (line 12)" in result.output
-    assert "13 imported, 15 converted, 14 rejected" in result.output
-    assert run("check", out).exit_code == 0
+    assert "12 imported, 17 converted, 1 to review, 12 rejected" in result.output
+    checked = run("check", out)
+    assert checked.exit_code == 0
+    assert "[review-pending] field 'smoking': to review" in checked.stderr
+    assert "[placeholder]" in checked.stderr and "point(s) to settle before" in checked.output
 
 
 def test_strict_import_fails_on_a_rejection_and_writes_nothing(run, tmp_path):
     out = tmp_path / "strict.yaml"
     result = run("import-redcap", DATA / "redcap" / "followup_ui.csv", "-o", out, "--strict")
     assert result.exit_code == 1
-    assert "14 field(s) rejected; nothing written (--strict)" in result.stderr
+    assert "12 field(s) rejected; nothing written (--strict)" in result.stderr
     assert not out.exists()
 
 
@@ -86,3 +89,26 @@ def test_malformed_input_is_an_error_message_not_a_traceback(run, tmp_path):
     assert f"{broken}:4: XML is not well-formed" in result.stderr
     assert "Traceback" not in result.output
     assert isinstance(result.exception, SystemExit)
+
+
+def test_conversions_need_no_database_no_key_file_and_no_configuration(tmp_path, monkeypatch):
+    from portal.cli import cli
+
+    # A production environment that could not start the portal: no secret, no key file, no
+    # reachable database. The conversions and `check` are pure file work and still run.
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.setenv("PORTAL_KEY_FILE", str(tmp_path / "absent.keys"))
+    monkeypatch.setenv("PORTAL_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    monkeypatch.delenv("PORTAL_SECRET_KEY", raising=False)
+    runner = CliRunner()
+    out = tmp_path / "r.yaml"
+    result = runner.invoke(cli, ["protocol", "import-redcap",
+                                 str(DATA / "redcap" / "enrolment_api.csv"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["protocol", "import-odm", str(DATA / "odm" / "study.xml"),
+                                 "-o", str(tmp_path / "o.yaml")])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(cli, ["protocol", "check", str(out)]).exit_code == 0
+    # Installing does need the portal, and says why it cannot start.
+    result = runner.invoke(cli, ["protocol", "install", str(out)])
+    assert result.exit_code == 1 and "PORTAL_SECRET_KEY" in result.output

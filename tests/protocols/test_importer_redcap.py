@@ -40,8 +40,8 @@ def test_the_report_lists_every_field_with_its_fate(imported):
     _definition, report, _fields, fates = imported
     rows = (REDCAP / "followup_ui.csv").read_text().splitlines()[1:]
     assert [entry.key for entry in report.fields] == [row.split(",")[0] for row in rows]
-    assert report.count("imported") + report.count("converted") + report.count("rejected") == len(
-        rows)
+    assert sum(report.count(fate) for fate in ("imported", "converted", "review", "rejected")
+               ) == len(rows)
     assert all(entry.reasons for entry in report.fields if entry.fate != "imported")
     text = report.render()
     assert "rejected  baseline.comments (line 12): notes box: free text is forbidden" in text
@@ -61,8 +61,6 @@ def test_the_report_lists_every_field_with_its_fate(imported):
         ("meds_other", "text box without validation: free text is forbidden"),
         ("pat_name", "validation 'alpha_only' gives no strict, bounded code"),
         ("fu_hidden", "action tag @HIDDEN"),
-        ("weird_code", "choice code '-1' cannot be stored"),
-        ("smoking", "[sensitive-justification] the field looks like substance use data"),
         ("days_on_drug", "refers to 'start_date', which is not in this form"),
     ],
 )
@@ -227,3 +225,64 @@ def test_a_file_that_is_not_utf8_is_refused(tmp_path):
     path.write_bytes((HEADER + "record_id,f,,text,Identifiant é,,,,,,,,\n").encode("latin-1"))
     with pytest.raises(ImportFormatError, match="not UTF-8"):
         import_redcap_files(path)
+
+
+def test_a_sensitive_keyword_is_a_review_not_a_rejection(imported):
+    _definition, _report, fields, fates = imported
+    assert fates["smoking"].fate == "review"
+    assert any("looks like substance use data" in why for why in fates["smoking"].reasons)
+    review = fields[("baseline", "smoking")]["review"]
+    assert review == {"reason": review["reason"]} and "substance use" in review["reason"]
+
+
+def test_a_sex_question_with_two_answers_is_the_identification_item_sex(imported):
+    _definition, _report, fields, fates = imported
+    sex = fields[("baseline", "sex")]
+    assert (sex["category"], sex["identifies"]) == ("identification", "sex")
+    assert fates["sex"].fate == "converted"
+
+
+def test_missing_sentinels_map_to_the_definitions_missing_value_codes(imported):
+    definition, _report, fields, fates = imported
+    assert [c["code"] for c in fields[("followup", "weird_code")]["choices"]] == ["UNK", "1"]
+    assert definition["missing_values"] == [
+        {"code": "UNK", "label": {"fr": "Inconnu", "en": "Unknown"}}]
+    assert "missing code '-1' (Unknown) mapped to 'UNK'" in fates["weird_code"].reasons
+
+
+@pytest.mark.parametrize(
+    ("choices", "codes", "declared"),
+    [
+        ("1, Male | 2, Female | -99, Unknown", ["1", "2", "UNK"], ["UNK"]),
+        ("1, Yes | 0, No | -88, Not applicable | -99, Don't know", ["1", "0", "NA", "UNK"],
+         ["NA", "UNK"]),
+        ("1, Yes | 0, No | 999, Missing", ["1", "0", "MISSING"], ["MISSING"]),
+        ("1, Yes | 0, No | 99, Other", ["1", "0", "99"], []),  # 99 labelled Other: a real code
+    ],
+)
+def test_missing_codes_keep_the_field(choices, codes, declared):
+    text = HEADER + RECORD + f'answer,f,,radio,Answer,"{choices}",,,,,,,\n'
+    definition, report = import_redcap(text, "missing.csv")
+    fld = definition["forms"][0]["sections"][0]["fields"][0]
+    assert [c["code"] for c in fld["choices"]] == codes
+    assert [m["code"] for m in definition.get("missing_values", [])] == declared
+    assert report.fields[1].fate != "rejected"
+    load_text(dump_yaml(definition, "missing.csv"), "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("label", "choices", "is_sex"),
+    [
+        ("Sex", "1, Male | 2, Female", True),
+        ("Gender", "M, Male | F, Female | -99, Unknown", True),
+        ("Sexe du patient", "1, Homme | 2, Femme", True),
+        ("Gender identity", "1, A | 2, B | 3, C", False),  # three answers
+        ("Sexual activity", "1, Yes | 0, No", False),
+    ],
+)
+def test_only_a_two_answer_sex_question_becomes_sex(label, choices, is_sex):
+    text = HEADER + RECORD + f'q,f,,radio,{label},"{choices}",,,,,,,\n'
+    definition, _report = import_redcap(text, "sex.csv")
+    fld = next((f for s in definition["forms"][0]["sections"] for f in s["fields"]), None)
+    assert fld is not None
+    assert (fld.get("identifies") == "sex") is is_sex

@@ -19,7 +19,7 @@ from portal.protocols.rules import Rule, check
 from portal.protocols.schema import CODE_PATTERN, FieldDef, Protocol
 from portal.protocols.scope import field_info
 
-Fate = Literal["imported", "converted", "rejected"]
+Fate = Literal["imported", "converted", "review", "rejected"]
 
 
 class ImportFormatError(ValueError):
@@ -57,6 +57,12 @@ class FieldReport:
         self.fate = "rejected"
         self.reasons.append(reason)
 
+    def review(self, reason: str) -> None:
+        """Record a doubt a person must settle before installation (the field is kept)."""
+        if self.fate != "rejected":
+            self.fate = "review"
+        self.reasons.append(f"to review: {reason}")
+
 
 @dataclass
 class ImportReport:
@@ -89,8 +95,11 @@ class ImportReport:
             lines.append(f"  {item.fate:<9} {item.form}.{item.key} ({item.source}){why}")
         lines.append(
             f"{self.count('imported')} imported, {self.count('converted')} converted, "
-            f"{self.count('rejected')} rejected"
+            f"{self.count('review')} to review, {self.count('rejected')} rejected"
         )
+        if self.count("review"):
+            lines.append("Fields to review are kept, but `protocol install` refuses the "
+                         "definition until each `review:` is confirmed or the field corrected")
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -133,6 +142,61 @@ def valid_code(code: str) -> bool:
 def both(text: str) -> dict[str, str]:
     """The same text in both languages (the source had one)."""
     return {"fr": text, "en": text}
+
+
+_SEX_WORDS = re.compile(r"^(?:patient'?s? )?(?:sex|gender|sexe|genre)(?:\b|_)", re.IGNORECASE)
+
+
+def as_sex(fld: dict[str, Any], missing: Iterable[str], *names: str) -> bool:
+    """Make a "Sex"/"Gender" question with two answers (besides missing codes) the allowed
+    identification item `sex`; whether it was one."""
+    if fld.get("type") != "single_choice":
+        return False
+    if not any(_SEX_WORDS.search(plain_text(name).strip()) for name in names if name):
+        return False
+    skip = set(missing)
+    answers = [c for c in fld["choices"] if c["code"] not in skip]
+    if len(answers) != 2:
+        return False
+    fld["category"] = "identification"
+    fld["identifies"] = "sex"
+    return True
+
+
+#: Missing-value codes an importer declares, by the words of the source label.
+MISSING_CODES = (
+    ("NA", ("not applicable", "non applicable", "n/a", "na", "not relevant", "sans objet"),
+     {"fr": "Non applicable", "en": "Not applicable"}),
+    ("UNK", ("unknown", "don't know", "dont know", "do not know", "inconnu", "ne sait pas",
+             "unk", "not known"), {"fr": "Inconnu", "en": "Unknown"}),
+    ("ASKU", ("refused", "declined", "refus", "prefer not"),
+     {"fr": "Refus de répondre", "en": "Declined to answer"}),
+    ("ND", ("not done", "non fait", "non réalisé", "not performed", "not assessed"),
+     {"fr": "Non fait", "en": "Not done"}),
+)
+_SENTINEL = re.compile(r"^-\d+$|^9{2,}$|^-?9{2,}\.9*$")
+
+
+def missing_code(code: str, label: str, protocol: dict[str, Any]) -> str | None:
+    """The definition's missing-value code for a source sentinel (-99, -88, 999...).
+
+    Declares the code under `missing_values` on first use; None when `code` is not a sentinel.
+    """
+    if not _SENTINEL.match(code.strip()):
+        return None
+    words = f" {plain_text(label).lower()} "
+    chosen = next(((c, lab) for c, needles, lab in MISSING_CODES
+                   if any(re.search(rf"(?<![a-z]){re.escape(n)}(?![a-z])", words)
+                          for n in needles)), None)
+    if chosen is None:
+        if re.search(r"missing|manquant|no answer|blank", words) is None:
+            return None
+        chosen = ("MISSING", {"fr": "Manquant", "en": "Missing"})
+    target, text = chosen
+    declared = protocol.setdefault("missing_values", [])
+    if not any(m["code"] == target for m in declared):
+        declared.append({"code": target, "label": dict(text)})
+    return target
 
 
 _KINDS = (
@@ -488,27 +552,54 @@ def _prune(draft: Draft, report: ImportReport) -> None:
     draft.protocol["forms"] = forms
 
 
-def _field_at(protocol: dict[str, Any], path: Iterable[Any]) -> tuple[dict, dict | None, list]:
-    """Return (section, field or None, rest of path) for a path into forms."""
+@dataclass
+class _Target:
+    """What a finding or a schema error points at, resolved before anything is changed."""
+
+    form: dict
+    section: dict | None
+    fld: dict | None
+    rest: list
+
+
+def _resolve(protocol: dict[str, Any], path: Iterable[Any], key: str | None) -> _Target | None:
+    """Resolve a path into forms to the objects it names; None if it names none.
+
+    Paths are positions in the definition as it was checked: they are all resolved before any
+    change, and the field is then handled by identity, so removing one never shifts another.
+    """
     parts = list(path)
-    if len(parts) < 4 or parts[0] != "forms" or parts[2] != "sections":
-        raise LookupError(parts)
-    section = protocol["forms"][parts[1]]["sections"][parts[3]]
-    if len(parts) >= 6 and parts[4] == "fields":
-        return section, section["fields"][parts[5]], parts[6:]
-    return section, None, parts[4:]
+    try:
+        if len(parts) < 2 or parts[0] != "forms":
+            return None
+        form = protocol["forms"][parts[1]]
+        if len(parts) < 4 or parts[2] != "sections":
+            return _Target(form, None, None, parts[2:])
+        section = form["sections"][parts[3]]
+        if len(parts) >= 6 and parts[4] == "fields":
+            fld = section["fields"][parts[5]]
+            if key is not None and fld.get("key") != key:
+                fld = next((f for f in section["fields"] if f.get("key") == key), fld)
+            return _Target(form, section, fld, parts[6:])
+        return _Target(form, section, None, parts[4:])
+    except (LookupError, TypeError):
+        return None
 
 
 def _drop_field(section: dict, fld: dict) -> None:
     section["fields"] = [f for f in section["fields"] if f is not fld]
 
 
-def _form_key(protocol: dict, path: list) -> str:
-    return protocol["forms"][path[1]]["key"]
+def _holds(section: dict, fld: dict) -> bool:
+    return any(f is fld for f in section["fields"])
 
 
 def finalize(draft: Draft, report: ImportReport, source: str) -> dict[str, Any]:
-    """Validate the draft and run the linter, rejecting what breaks a rule, until it passes."""
+    """Validate the draft and run the linter until it passes.
+
+    Whatever breaks a rule is changed or left out, and the report says so; no finding stops
+    the import.
+    """
     protocol = draft.protocol
     for _round in range(50):
         _prune(draft, report)
@@ -517,56 +608,114 @@ def finalize(draft: Draft, report: ImportReport, source: str) -> dict[str, Any]:
         try:
             model = Protocol.model_validate(protocol)
         except ValidationError as error:
-            _reject_invalid(draft, error, source)
+            if not _reject_invalid(draft, report, error):
+                raise ImportFormatError(source, None, _schema_summary(error)) from None
             continue
         findings = check(model)
         if not findings:
             return protocol
-        for finding in findings:
-            path = list(finding.path)
-            try:
-                section, fld, rest = _field_at(protocol, path)
-            except LookupError:
-                raise ImportFormatError(source, None, f"cannot import: {finding.message}") from None
-            form_key = _form_key(protocol, path)
-            if fld is None:  # a section condition
-                section.pop("visible_if", None)
-                for other in section["fields"]:
-                    other["required"] = False
-                report.notes.append(f"section {section['key']!r}: condition dropped "
-                                    f"({finding.message}); its fields are no longer required")
-                continue
-            entry = draft.reports[(form_key, fld["key"])]
-            if finding.rule == Rule.expression and rest[:1] == ["visible_if"]:
-                fld.pop("visible_if", None)
-                fld["required"] = False
-                entry.convert(f"condition dropped ({finding.message}); no longer required")
-            elif finding.rule == Rule.expression and rest[:1] in (["min"], ["max"]):
-                fld.pop(rest[0], None)
-                entry.convert(f"{rest[0]} dropped ({finding.message})")
-            else:
-                _drop_field(section, fld)
-                entry.reject(f"[{finding.rule.value}] {finding.message}")
-        # A section emptied by rejections goes at the next round's pruning.
-    raise ImportFormatError(source, None, "the definition could not be made to pass the rules")
+        resolved = [(finding, _resolve(protocol, finding.path, finding.field_key))
+                    for finding in findings]
+        changed = False
+        for finding, target in resolved:
+            changed |= _apply(draft, report, finding, target)
+        if not changed:
+            break
+    left = "; ".join(f.message for f in check(Protocol.model_validate(protocol)))
+    raise ImportFormatError(source, None, f"the definition could not be made to pass the "
+                            f"rules (please report): {left}")
 
 
-def _reject_invalid(draft: Draft, error: ValidationError, source: str) -> None:
+def _entry(draft: Draft, report: ImportReport, form: dict, fld: dict) -> FieldReport:
+    entry = draft.reports.get((form["key"], fld["key"]))
+    if entry is None:  # a field the importer added itself
+        entry = report.add("(added)", form["key"], fld["key"])
+        draft.reports[(form["key"], fld["key"])] = entry
+    return entry
+
+
+def _apply(draft: Draft, report: ImportReport, finding: Any, target: _Target | None) -> bool:
+    """Carry out what one finding calls for; whether anything changed."""
     protocol = draft.protocol
+    if target is None:
+        if finding.path[:1] == ("schedule",) or finding.rule == Rule.schedule:
+            protocol["schedule"] = placeholder_protocol("x", "x")["schedule"]
+            report.notes.append(f"schedule replaced by D0 only ({finding.message})")
+            return True
+        if finding.path[:1] == ("summary_reports",):
+            protocol["summary_reports"].pop("tables", None)
+            report.notes.append(f"summary report tables dropped ({finding.message})")
+            return True
+        return False
+    form, section, fld = target.form, target.section, target.fld
+    if section is None:
+        if target.rest[:1] == ["checks"] and form.get("checks"):
+            index = target.rest[1] if len(target.rest) > 1 else None
+            if isinstance(index, int) and index < len(form["checks"]):
+                form["checks"][index] = None
+                form["checks"] = [c for c in form["checks"] if c is not None]
+                report.notes.append(f"form {form['key']!r}: check dropped ({finding.message})")
+                return True
+        report.notes.append(f"form {form['key']!r}: {finding.message}")
+        return False
+    if fld is None:
+        if target.rest[:1] == ["checks"] and section.get("checks"):
+            section.pop("checks", None)
+            report.notes.append(f"section {section['key']!r}: checks dropped "
+                                f"({finding.message})")
+            return True
+        if "visible_if" not in section:
+            return False
+        section.pop("visible_if", None)
+        for other in section["fields"]:
+            other["required"] = False
+        report.notes.append(f"section {section['key']!r}: condition dropped "
+                            f"({finding.message}); its fields are no longer required")
+        return True
+    if not _holds(section, fld):
+        return False  # already left out by an earlier finding of this round
+    entry = _entry(draft, report, form, fld)
+    if finding.rule == Rule.sensitive_justification and "review" not in fld:
+        # A word of the label is no proof: a person confirms, corrects or justifies it.
+        reason = f"{finding.message}; {finding.fix}, or confirm it is not"
+        fld["review"] = {"reason": reason}
+        entry.review(reason)
+    elif finding.rule == Rule.expression and target.rest[:1] == ["visible_if"]:
+        fld.pop("visible_if", None)
+        fld["required"] = False
+        entry.convert(f"condition dropped ({finding.message}); no longer required")
+    elif finding.rule == Rule.expression and target.rest[:1] in (["min"], ["max"]):
+        fld.pop(target.rest[0], None)
+        entry.convert(f"{target.rest[0]} dropped ({finding.message})")
+    else:
+        _drop_field(section, fld)
+        entry.reject(f"[{finding.rule.value}] {finding.message}")
+    return True
+
+
+def _reject_invalid(draft: Draft, report: ImportReport, error: ValidationError) -> bool:
+    """Leave out every field the schema refuses; whether anything was left out."""
+    protocol = draft.protocol
+    targets = []
     for err in error.errors(include_url=False):
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p in _TYPE_TAGS)]
-        try:
-            section, fld, _rest = _field_at(protocol, loc)
-        except (LookupError, IndexError, KeyError):
-            raise ImportFormatError(source, None, f"cannot import: {err['msg']} at "
-                                    f"{'.'.join(map(str, err['loc']))}") from None
-        if fld is None:
-            raise ImportFormatError(source, None, f"cannot import section: {err['msg']}")
-        if fld in section["fields"]:
-            _drop_field(section, fld)
-            draft.reports[(_form_key(protocol, loc), fld["key"])].reject(
-                f"[schema] {err['msg']}"
-            )
+        target = _resolve(protocol, loc, None)
+        if target is not None and target.fld is not None and target.section is not None:
+            targets.append((target, err))
+    changed = False
+    for target, err in targets:
+        assert target.section is not None and target.fld is not None
+        if _holds(target.section, target.fld):
+            _drop_field(target.section, target.fld)
+            _entry(draft, report, target.form, target.fld).reject(f"[schema] {err['msg']}")
+            changed = True
+    return changed
+
+
+def _schema_summary(error: ValidationError) -> str:
+    first = error.errors(include_url=False)[0]
+    return (f"cannot import: {first['msg']} at {'.'.join(map(str, first['loc']))} "
+            "(please report)")
 
 
 _TYPE_TAGS = {"integer", "decimal", "date", "partial_date", "year", "yes_no", "single_choice",

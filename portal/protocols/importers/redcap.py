@@ -23,10 +23,12 @@ from portal.protocols.importers.common import (
     LogicToken,
     TargetField,
     Untranslatable,
+    as_sex,
     both,
     default_window,
     finalize,
     guess_kind,
+    missing_code,
     placeholder_protocol,
     plain_text,
     scope_of,
@@ -326,15 +328,22 @@ class _Converter:
         validation = row.get("text_validation_type_or_show_slider_number").lower()
         choices_text = row.get("select_choices_or_calculations")
         if kind in ("dropdown", "radio", "checkbox"):
-            choices = parse_choices(choices_text, self.source, row.line)
+            choices = self._missing_codes(parse_choices(choices_text, self.source, row.line),
+                                          entry)
             bad = [code for code, _ in choices if not valid_code(code)]
             if bad:
                 entry.reject(f"choice code {bad[0]!r} cannot be stored as a stable code")
+                return False
+            if len({code for code, _ in choices}) != len(choices):
+                entry.reject("two answers share one code once missing codes are mapped")
                 return False
             fld["type"] = "multiple_choice" if kind == "checkbox" else "single_choice"
             if kind == "dropdown":
                 fld["widget"] = "select"
             fld["choices"] = [{"code": c, "label": both(label)} for c, label in choices]
+            missing = {m["code"] for m in self.draft.protocol.get("missing_values", [])}
+            if as_sex(fld, missing, row.get("field_label"), row.get("field_name")):
+                entry.convert("sex question imported as the identification item `sex`")
             if validation == "autocomplete":
                 entry.convert("autocomplete dropdown shown as a select")
             return True
@@ -363,6 +372,18 @@ class _Converter:
         else:
             return self._text(fld, validation, row, entry)
         return False
+
+    def _missing_codes(self, choices: list[tuple[str, str]], entry: FieldReport
+                       ) -> list[tuple[str, str]]:
+        """Replace sentinel codes (-99 unknown, -88 not applicable...) with missing codes."""
+        mapped = []
+        for code, label in choices:
+            target = missing_code(code, label, self.draft.protocol)
+            if target is not None and target != code:
+                entry.convert(f"missing code {code!r} ({label}) mapped to {target!r}")
+                code = target
+            mapped.append((code, label))
+        return mapped
 
     def _text(self, fld: dict, validation: str, row: _Row, entry: FieldReport) -> bool:
         low, high = row.get("text_validation_min"), row.get("text_validation_max")
