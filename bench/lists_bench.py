@@ -2,24 +2,24 @@
 and at 100,000 patients, and of the DPO inbox, the audit trail and the people list at 1,000 and
 100,000 rows each, keyset pages beside the OFFSET pages they replace.
 
-Not a test: it prints figures. For each database it seeds 1,000 patients (sealed identities,
-exactly as the portal seals them; one adverse-event form for every tenth patient), measures,
-grows to 100,000 and measures again. Every figure is the median of several calls of the list
-service a page view makes (query, decryption of the letters, audit entry; the template is left
-out), for the first page and for a page deep in the list (half-way). The baseline is the same
-page read with OFFSET, as the list did before: its cost grows with the depth, a keyset page's
-does not. "my patients" decrypts the schedule's forms, so its bulk-seeded patients have none
-and a page looks at `SCAN_LIMIT` patients at most.
+Not a test: it prints figures. For each database and size it seeds a database of its own with
+that many patients (sealed identities, exactly as the portal seals them; one adverse-event form
+for every tenth patient), then measures the sizes in alternating rounds. Every figure is the
+median of several calls of the list service a page view makes (query, decryption of the
+letters, audit entry; the template is left out), for the first page and for a page deep in the
+list (half-way). The baseline is the same page read with OFFSET, as the list did before: its
+cost grows with the depth, a keyset page's does not. "my patients" decrypts the schedule's
+forms, so its bulk-seeded patients have none and a page looks at `SCAN_LIMIT` patients at most.
 
 The inbox, trail and people lists (`--only admin`) seed their own rows in bulk: rights
 requests of which one in twenty is open (the others closed, as years of them pile up), audit
 entries by ten people on five actions (appended after the chain head, which is moved to the
 last one: the bench never verifies the chain), and accounts. Their figures are the list
 service of each page (the inbox's live due dates, the trail's query, the people's grants).
-Each size has its own database and the sizes are measured in alternating rounds, so that the
-machine's changes of speed fall on both sides of each ratio; each list's ratio is also divided
-by its table's floor (a bare read of 51 rows by primary key), which is what the database itself
-adds as its files and indexes grow.
+For both parts, each size has its own database and the sizes are measured in alternating
+rounds, so that the machine's changes of speed fall on both sides of each ratio; each list's
+ratio is also divided by its table's floor (a bare read of 51 rows by primary key), which is
+what the database itself adds as its files and indexes grow.
 
     .venv/bin/python bench/lists_bench.py [--no-postgres] [--postgres URL] [--sizes 1000,100000]
         [--only records|admin]
@@ -127,7 +127,7 @@ def _measure(app: Any, user: Any) -> dict[str, float]:
 
     from portal.db import new_session
     from portal.records import overview
-    from portal.records.models import Patient
+    from portal.records.models import Patient, Submission
     from portal.records.policy import visible_patients
 
     figures: dict[str, float] = {}
@@ -164,6 +164,14 @@ def _measure(app: Any, user: Any) -> dict[str, float]:
             lambda: run(lambda: overview.event_page(db, user)))
         figures["review list, second page"] = _median_ms(
             lambda: run(lambda: overview.event_page(db, user, after=events.next_after)))
+        middle_id = db.scalar(select(Patient.id).order_by(Patient.id).offset(middle).limit(1))
+        figures["floor: 51 patients by primary key"] = _median_ms(
+            lambda: list(db.scalars(select(Patient).where(Patient.id > middle_id)
+                                    .order_by(Patient.id).limit(51))))
+        first_sub = db.scalar(select(func.min(Submission.id)))
+        figures["floor: 51 forms by primary key"] = _median_ms(
+            lambda: list(db.scalars(select(Submission).where(Submission.id > first_sub)
+                                    .order_by(Submission.id).limit(51))))
     return figures
 
 
@@ -184,24 +192,45 @@ def _offset_page(db: Any, user: Any, ordered: Any, offset: int) -> list[Any]:
 
 def bench(label: str, database_url: str, workdir: Path, key_file: Path,
           sizes: list[int]) -> None:
-    fresh_schema(database_url)
-    app = make_portal(workdir, key_file, database_url)
-    user, _patients = seed(app, patients=2)
-    results: list[tuple[int, dict[str, float]]] = []
+    """Each size in its own database, measured in alternating rounds (see `bench_admin`)."""
+    from portal.db import get_engine
+
+    apps = []
     for size in sizes:
+        url = _sized_url(database_url, workdir, size, "records")
+        fresh_schema(url)
+        app = make_portal(workdir, key_file, url)
+        user, _patients = seed(app, patients=2)
         began = time.perf_counter()
         _grow(app, size)
         print(f"  {label}: {size:,} patients seeded in {time.perf_counter() - began:.1f} s")
-        results.append((size, _measure(app, user)))
-    small, large = results[0], results[-1]
-    print(f"\n  {label}: median ms per page ({REPEAT} calls), {small[0]:,} → {large[0]:,} "
-          "patients, and the ratio (1.0 = flat)")
-    for name in small[1]:
-        before, after = small[1][name], large[1][name]
-        print(f"    {name:<44} {before:8.2f} {after:9.2f}   x{after / before:5.2f}")
-    from portal.db import get_engine
+        apps.append((size, app, user))
+    rounds: dict[int, list[dict[str, float]]] = {size: [] for size, _app, _user in apps}
+    for _ in range(ROUNDS):
+        for size, app, user in apps:
+            rounds[size].append(_measure(app, user))
+    _report(label, "patients", sizes, rounds)
+    for _size, app, _user in apps:
+        get_engine(app).dispose()
 
-    get_engine(app).dispose()
+
+def _report(label: str, rows: str, sizes: list[int],
+            rounds: dict[int, list[dict[str, float]]]) -> None:
+    """Print each list's medians, its ratio and the ratio divided by its table's floor."""
+    medians = {size: {name: statistics.median(r[name] for r in runs) for name in runs[0]}
+               for size, runs in rounds.items()}
+    small, large = sizes[0], sizes[-1]
+    print(f"\n  {label}: median ms per page ({ROUNDS} alternating rounds of {REPEAT} calls), "
+          f"{small:,} → {large:,} {rows}; the ratio (1.0 = flat), and the ratio divided by its "
+          "table's floor (a bare read of 51 rows by primary key: what the database itself "
+          "adds with size)")
+    for name, before in medians[small].items():
+        after = medians[large][name]
+        ratio = after / before
+        floor = _floor_of(name)
+        relative = ratio / (medians[large][floor] / medians[small][floor])
+        print(f"    {name:<44} {before:8.2f} {after:9.2f}   x{ratio:5.2f}   "
+              f"/floor x{relative:5.2f}")
 
 
 # --- the DPO inbox, the audit trail, the people list ------------------------------------------
@@ -362,18 +391,21 @@ def _measure_admin(app: Any) -> dict[str, float]:
 ROUNDS = 5
 
 
-def _sized_url(database_url: str, workdir: Path, size: int) -> str:
+def _sized_url(database_url: str, workdir: Path, size: int, kind: str) -> str:
     """One database per size, so that both sizes are measured in the same minutes."""
     if database_url.startswith("postgresql"):
-        return f"{database_url}_{size}"
-    return f"sqlite:///{workdir / f'admin-{size}.db'}"
+        return f"{database_url}_{kind}_{size}"
+    return f"sqlite:///{workdir / f'{kind}-{size}.db'}"
 
 
 def _floor_of(name: str) -> str:
     if name.startswith("floor: "):
         return name
+    if name.startswith("review list"):
+        return "floor: 51 forms by primary key"
     first = name.split()[0].rstrip(",")
-    table = {"inbox": "requests", "trail": "entries", "people": "accounts"}[first]
+    table = {"inbox": "requests", "trail": "entries", "people": "accounts", "patients": "patients",
+             "my": "patients"}[first]
     return f"floor: 51 {table} by primary key"
 
 
@@ -385,7 +417,7 @@ def bench_admin(label: str, database_url: str, workdir: Path, key_file: Path,
 
     apps = []
     for size in sizes:
-        url = _sized_url(database_url, workdir, size)
+        url = _sized_url(database_url, workdir, size, "admin")
         fresh_schema(url)
         app = make_portal(workdir, key_file, url)
         seed(app, patients=1)
@@ -398,20 +430,7 @@ def bench_admin(label: str, database_url: str, workdir: Path, key_file: Path,
     for _ in range(ROUNDS):
         for size, app in apps:
             rounds[size].append(_measure_admin(app))
-    medians = {size: {name: statistics.median(r[name] for r in runs) for name in runs[0]}
-               for size, runs in rounds.items()}
-    small, large = sizes[0], sizes[-1]
-    print(f"\n  {label}: median ms per page ({ROUNDS} alternating rounds of {REPEAT} calls), "
-          f"{small:,} → {large:,} rows; the ratio (1.0 = flat), and the ratio divided by its "
-          "table's floor (a bare read of 51 rows by primary key: what the database itself "
-          "adds with size)")
-    for name, before in medians[small].items():
-        after = medians[large][name]
-        ratio = after / before
-        floor = _floor_of(name)
-        relative = ratio / (medians[large][floor] / medians[small][floor])
-        print(f"    {name:<44} {before:8.2f} {after:9.2f}   x{ratio:5.2f}   "
-              f"/floor x{relative:5.2f}")
+    _report(label, "rows", sizes, rounds)
     for _size, app in apps:
         get_engine(app).dispose()
 

@@ -156,25 +156,17 @@ def _seed_submissions(app: Any, rows: int) -> None:
         raw.execute(text("ANALYZE"))
 
 
-def _floor(app: Any) -> tuple[float, float, int]:
-    """The same work in memory, on rows already loaded, in a tight loop.
-
-    Returns (seconds to unwrap + decrypt + parse, seconds to do that and format the CSV rows,
-    rows). The export's own primitives are used, so the comparison isolates what streaming from
-    the database costs.
-    """
-    import csv
-    import io
-    import json as json_module
-
+def floor_rows(app: Any) -> tuple[Any, Any, list[Any]]:
+    """The follow-ups' sealed revisions in one plain query: (key ring, definition, rows of
+    (associated data, payload, wrapped key, key version, clear columns))."""
     from sqlalchemy import select
 
     from portal.db import new_session
     from portal.protocols.models import ProtocolVersion
-    from portal.records.export import CsvLayout, submitted_text
+    from portal.records.export import submitted_text
     from portal.records.models import Patient, Submission, SubmissionRevision
     from portal.records.versions import protocol_of
-    from portal.sealing import BulkOpener, revision_aad, ring_of
+    from portal.sealing import revision_aad, ring_of
 
     with new_session(app) as db:
         ring = ring_of(db)
@@ -199,6 +191,24 @@ def _floor(app: Any) -> tuple[float, float, int]:
                 .join(ProtocolVersion, ProtocolVersion.id == Submission.protocol_version_id)
                 .where(Submission.form_key == "follow_up"))
         ]
+    return ring, definition, rows
+
+
+def _floor(app: Any) -> tuple[float, float, int]:
+    """The same work in memory, on rows already loaded, in a tight loop.
+
+    Returns (seconds to unwrap + decrypt + parse, seconds to do that and format the CSV rows,
+    rows). The export's own primitives are used, so the comparison isolates what streaming from
+    the database costs.
+    """
+    import csv
+    import io
+    import json as json_module
+
+    from portal.records.export import CsvLayout
+    from portal.sealing import BulkOpener
+
+    ring, definition, rows = floor_rows(app)
     loads = json_module.loads
     opener = BulkOpener(ring)
     started = time.perf_counter()
