@@ -481,8 +481,9 @@ def event_form_keys(session: Session, protocol_keys: Sequence[str]) -> dict[str,
     return found
 
 
-#: event forms read per query while filling a page of those still to hand off
-_EVENT_CHUNK = 200
+#: at most this many event forms read per query while filling a page of those still to hand
+#: off (the first query reads one page; each next one twice as many as the last)
+_EVENT_CHUNK = 800
 
 
 def event_page(session: Session, actor: Any, *, sort: str | None = None,
@@ -540,7 +541,9 @@ def event_page(session: Session, actor: Any, *, sort: str | None = None,
     found: list[Any] = []
     hand_offs: dict[int, Any] = {}
     cursor = last
-    size = page_size + 1 if shown == EventShow.ALL else max(_EVENT_CHUNK, page_size + 1)
+    # Most event forms wait to be handed off, so the first page-sized read usually fills the
+    # page; when many are already handed off, doubling keeps the count of queries small.
+    size = page_size + 1
     while len(found) <= page_size:
         chunk = list(session.execute(ordered(following(cursor)).limit(size)))
         done = pharmacovigilance.hand_offs_of(session, [s for s, _p in chunk])
@@ -550,6 +553,7 @@ def event_page(session: Session, actor: Any, *, sort: str | None = None,
         if len(chunk) < size:
             break
         cursor = chunk[-1][0]
+        size = min(size * 2, max(_EVENT_CHUNK, page_size + 1))
     more = len(found) > page_size
     found = found[:page_size]
     since = pharmacovigilance.visit(session, actor) if last is None else \

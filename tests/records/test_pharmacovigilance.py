@@ -11,7 +11,7 @@ from portal import clock
 from portal.audit.models import AuditEvent
 from portal.permissions import Role
 from portal.records import pharmacovigilance as pharmacovigilance_area
-from portal.records import submissions
+from portal.records import overview, submissions
 from tests.helpers_auth import csrf_token, login, mail_body, outbox
 from tests.records import helpers
 
@@ -189,3 +189,22 @@ def test_an_event_rectified_to_serious_is_mailed_once(app, db, prescriber, pharm
                                      "late_information", event.version)
     db.commit()
     assert len(outbox(app)) == 1
+
+
+def test_a_page_of_forms_to_hand_off_skips_any_number_of_handed_off_ones(
+        db, prescriber, pharmacovigilance, site_a):
+    # The list reads a page, then twice as many forms each time, until the page is full: the
+    # newest five forms are handed off, so the two older ones need three reads of a 2-row page.
+    patient = helpers.register(db, prescriber, site_a)
+    forms = [helpers.submit(db, prescriber, patient, "adverse_event") for _ in range(7)]
+    with clock.frozen(_later()):
+        for submission in forms[2:]:
+            pharmacovigilance_area.hand_off(db, pharmacovigilance, submission)
+        db.commit()
+        page = overview.event_page(db, pharmacovigilance, page_size=2)
+        assert [row.submission.handle for row in page.rows] == [forms[1].handle, forms[0].handle]
+        assert page.next_after is None
+        everything = overview.event_page(db, pharmacovigilance, page_size=2, show="all")
+        assert [row.submission.handle for row in everything.rows] == [forms[6].handle,
+                                                                      forms[5].handle]
+        assert everything.next_after is not None
