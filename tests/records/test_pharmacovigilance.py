@@ -10,8 +10,8 @@ from sqlalchemy import select, text
 from portal import clock
 from portal.audit.models import AuditEvent
 from portal.permissions import Role
-from portal.records import pharmacovigilance as pharmacovigilance_area
 from portal.records import overview, submissions
+from portal.records import pharmacovigilance as pharmacovigilance_area
 from tests.helpers_auth import csrf_token, login, mail_body, outbox
 from tests.records import helpers
 
