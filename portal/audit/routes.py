@@ -34,7 +34,7 @@ bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 
 def _actor() -> Any:
-    return current_user._get_current_object()  # type: ignore[attr-defined]
+    return current_user._get_current_object()
 
 
 def _zone() -> ZoneInfo:

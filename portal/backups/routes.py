@@ -29,7 +29,7 @@ def backups() -> str:
     )
     record(
         session,
-        current_user._get_current_object(),  # type: ignore[attr-defined]
+        current_user._get_current_object(),
         BackupAction.BACKUPS_READ,
         shown=len(runs),
     )

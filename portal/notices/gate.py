@@ -74,7 +74,7 @@ def _gate_public_pages() -> Response | None:
         return None  # not public: the accounts authorizer runs the gate
     if not getattr(current_user, "is_authenticated", False):
         return None
-    target = gate(current_user._get_current_object())  # type: ignore[attr-defined]
+    target = gate(current_user._get_current_object())
     return redirect(target) if target else None
 
 

@@ -47,7 +47,7 @@ ACKNOWLEDGEMENTS_PER_PAGE = 100
 
 
 def _user() -> Any:
-    return current_user._get_current_object()  # type: ignore[attr-defined]
+    return current_user._get_current_object()
 
 
 # --- public pages ----------------------------------------------------------------------------

@@ -83,7 +83,7 @@ class _TooLarge(Exception):
 _SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _LocatingLoader(_SafeBase):  # type: ignore[valid-type, misc]
+class _LocatingLoader(_SafeBase):
     """A SafeLoader that records where every mapping key and list item starts."""
 
     def __init__(self, stream: str) -> None:

@@ -37,7 +37,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _user() -> Any:
-    return current_user._get_current_object()  # type: ignore[attr-defined]
+    return current_user._get_current_object()
 
 
 def _zone() -> ZoneInfo:

@@ -59,7 +59,7 @@ def _words() -> dict[str, Any]:
 
 
 def _actor() -> Any:
-    return current_user._get_current_object()  # type: ignore[attr-defined]
+    return current_user._get_current_object()
 
 
 def _today() -> Any:

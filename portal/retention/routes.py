@@ -34,7 +34,7 @@ def archive_read():  # noqa: ANN201
     searched = False
     if form.validate_on_submit():
         session = get_session()
-        found = read_archived_case(session, current_user._get_current_object(),  # type: ignore[attr-defined]
+        found = read_archived_case(session, current_user._get_current_object(),
                                    form.case_number.data or "",
                                    form.reason.data or "", form.reason_reference.data or "")
         session.commit()
@@ -53,7 +53,7 @@ def aac_decision():  # noqa: ANN201
     status = 200
     if form.validate_on_submit():
         session = get_session()
-        actor = current_user._get_current_object()  # type: ignore[attr-defined]
+        actor = current_user._get_current_object()
         try:
             case = services.active_case_by_number(session, actor, form.case_number.data or "")
             services.record_aac_decision(session, actor, case, form.kind.data or "",
