@@ -601,8 +601,21 @@ def restore_backup(app: Flask, path: Path, database_url: str, operator: Any) -> 
         the restore failed (the target is left as it was).
     """
     ring = _ring(app)
-    manifest = authenticate(path, ring)
-    _check_keys(manifest, ring, path.name)
+    # One pass: each chunk is authenticated as it is restored. A bad chunk stops the restore
+    # before its end, and neither restore leaves anything then (SQLite: a new file renamed into
+    # place only once whole and checked; PostgreSQL: one transaction, which pg_restore never
+    # commits when its input stops short).
+    reader = _Reader(path, ring)
+    try:
+        manifest = reader.manifest
+        _check_keys(manifest, ring, path.name)
+        return _restore_from(app, reader, path, manifest, database_url, operator)
+    finally:
+        reader.close()
+
+
+def _restore_from(app: Flask, reader: _Reader, path: Path, manifest: Manifest,
+                  database_url: str, operator: Any) -> Restored:
     try:
         url = make_url(database_url)
     except Exception:  # noqa: BLE001 - SQLAlchemy raises several kinds for a bad URL
@@ -620,7 +633,7 @@ def restore_backup(app: Flask, path: Path, database_url: str, operator: Any) -> 
                 f"the target database {target} is not empty: a backup restores "
                 "into an empty database only."
             )
-        _sqlite_restore(target, _Reader(path, ring).dump())
+        _sqlite_restore(target, reader.dump())
         engine = make_engine(database_url)
     else:
         engine = make_engine(database_url)
@@ -635,7 +648,7 @@ def restore_backup(app: Flask, path: Path, database_url: str, operator: Any) -> 
                 f"the target database {url.database} is not empty: a backup "
                 "restores into an empty database only."
             )
-        _pg_restore(url, _Reader(path, ring).dump())
+        _pg_restore(url, reader.dump())
     try:
         return _after_restore(app, engine, manifest, path.name, operator)
     finally:
