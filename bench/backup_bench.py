@@ -9,8 +9,9 @@ For a database holding N submissions (default 100,000) on SQLite and on PostgreS
   SQLite offers no way to stream a consistent snapshot's pages, so a sealed backup with bounded
   memory needs the second pass whatever it encrypts;
 - restore: `restore_backup` (authentication pass, restore pass, audit entry) against the plain
-  floor (`pg_restore --single-transaction`; copying the SQLite file, and copying plus
-  `PRAGMA integrity_check`, which the sealed restore also runs);
+  floor (`pg_restore --single-transaction`; copying the SQLite file, copying plus
+  `PRAGMA integrity_check`, which the sealed restore also runs, and the same with the fsync
+  the sealed restore does before it renames the file into place);
 - how far each raises the process's resident memory (Linux VmHWM, reset before each run,
   minus the resident size at its start); child processes (pg_dump, pg_restore) not counted.
 
@@ -121,6 +122,18 @@ def _sqlite_plain_two_passes(source_path: str, plain: Path, chunk: int) -> None:
 
 def _copy_and_check(plain: Path, target: Path) -> None:
     shutil.copyfile(plain, target)
+    _check(target)
+
+
+def _copy_sync_and_check(plain: Path, target: Path) -> None:
+    """A plain restore as durable as the sealed one: copy, fsync, integrity check."""
+    shutil.copyfile(plain, target)
+    with target.open("rb+") as written:
+        os.fsync(written.fileno())
+    _check(target)
+
+
+def _check(target: Path) -> None:
     connection = sqlite3.connect(str(target))
     connection.execute("PRAGMA integrity_check").fetchone()
     connection.close()
@@ -208,6 +221,13 @@ def _round(
         (
             "restore plain (copy + integrity check)",
             _timed(partial(_copy_and_check, plain, restored)),
+        )
+    )
+    _clean(restored)
+    figures.append(
+        (
+            "restore plain (copy + fsync + integrity check)",
+            _timed(partial(_copy_sync_and_check, plain, restored)),
         )
     )
     _clean(restored)

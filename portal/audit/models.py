@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.audit import ddl
-from portal.db import Base, UTCDateTime, created_at
+from portal.db import Base, UTCDateTime, created_at, table_of
 
 GENESIS_HASH = b"\x00" * 32
 
@@ -176,5 +176,5 @@ def _insert_head(target: Table, connection: Connection, **_kw: Any) -> None:
 
 
 event.listen(AuditHead.__table__, "after_create", _insert_head)
-for _table in (AuditEvent.__table__, AuditCheckpoint.__table__, AuditHead.__table__):
-    ddl.protect(_table)  # type: ignore[arg-type]
+for _model in (AuditEvent, AuditCheckpoint, AuditHead):
+    ddl.protect(table_of(_model))

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from portal.db import table_of
 from portal.protocols.models import ProtocolVersion
 from portal.records.integrity import report_integrity_failure
 from portal.records.models import Patient, Submission, SubmissionRevision
@@ -39,11 +40,11 @@ def _revisions() -> Any:
 def register() -> None:
     """Let `portal keys rotate` re-wrap the patients' and revisions' data keys."""
     register_wrapped_table(WrappedTable(
-        "patient", Patient.__table__, _patients,  # type: ignore[arg-type]
+        "patient", table_of(Patient), _patients,
         lambda row: patient_aad(row.handle, row.protocol_key),
     ))
     register_wrapped_table(WrappedTable(
-        "submission_revision", SubmissionRevision.__table__, _revisions,  # type: ignore[arg-type]
+        "submission_revision", table_of(SubmissionRevision), _revisions,
         lambda row: revision_aad(row.submission_handle, row.number, row.kind,
                                  row.patient_handle, row.protocol_key, row.content_hash,
                                  row.form_key),

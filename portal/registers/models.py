@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import Base, UTCDateTime, created_at
+from portal.db import Base, UTCDateTime, created_at, table_of
 from portal.registers import ddl
 
 
@@ -97,7 +97,7 @@ class BreachAlert(Base):
     mailed_to: Mapped[int] = mapped_column(Integer, default=0)
 
 
-ddl.protect(RegisterVersion.__table__)  # type: ignore[arg-type]
+ddl.protect(table_of(RegisterVersion))
 
 
 class BreachLetter(Base):

@@ -32,6 +32,7 @@ def _register_sealed_table() -> None:
     """Let `portal keys rotate` re-wrap the data keys of the sealed answers and details."""
     from sqlalchemy import select
 
+    from portal.db import table_of
     from portal.rights.models import RightsAnswer, RightsRequestDetails
     from portal.sealing import (
         WrappedTable,
@@ -41,14 +42,14 @@ def _register_sealed_table() -> None:
     )
 
     register_wrapped_table(WrappedTable(
-        "rights_request_details", RightsRequestDetails.__table__,  # type: ignore[arg-type]
+        "rights_request_details", table_of(RightsRequestDetails),
         lambda: select(RightsRequestDetails.id, RightsRequestDetails.kek_version,
                        RightsRequestDetails.wrapped_key, RightsRequestDetails.handle,
                        RightsRequestDetails.request_id),
         lambda row: rights_details_aad(row.handle, row.request_id),
     ))
     register_wrapped_table(WrappedTable(
-        "rights_answer", RightsAnswer.__table__,  # type: ignore[arg-type]
+        "rights_answer", table_of(RightsAnswer),
         lambda: select(RightsAnswer.id, RightsAnswer.kek_version, RightsAnswer.wrapped_key,
                        RightsAnswer.handle, RightsAnswer.request_id),
         lambda row: rights_answer_aad(row.handle, row.request_id),
