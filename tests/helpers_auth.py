@@ -179,10 +179,13 @@ def login(client: FlaskClient, user: User, password: str = DEFAULT_PASSWORD) -> 
 
 
 def outbox(app: Flask) -> list[EmailMessage]:
-    """Return the messages the development mail backend wrote, oldest first."""
+    """Run the outbox sender, then return the messages the development mail backend wrote,
+    oldest first."""
     from portal.accounts.notifications import wait_for_background
+    from portal.outbox.services import send_due
 
     wait_for_background()
+    send_due(app)
     directory = Path(outbox_dir(app))
     if not directory.exists():
         return []
