@@ -12,6 +12,7 @@ data, a password or a TOTP secret.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import smtplib
@@ -93,11 +94,15 @@ def deliver(app: Flask, message: EmailMessage) -> None:
         _send_smtp(app, url, message)
 
 
+_WRITTEN = itertools.count()
+
+
 def _write_outbox(app: Flask, message: EmailMessage) -> None:
     directory = outbox_dir(app)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # The time prefix keeps the files in sending order; the uuid keeps them distinct.
-    name = f"{clock.now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"
+    # The time prefix and the process's counter keep the files in sending order (a frozen test
+    # clock gives many the same time); the uuid keeps them distinct across processes.
+    name = f"{clock.now():%Y%m%dT%H%M%S%f}-{next(_WRITTEN):08d}-{uuid.uuid4().hex[:8]}.eml"
     # Messages hold activation and reset links: the owner's only, from the first byte.
     fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
