@@ -5,4 +5,5 @@ without importing each other.
 """
 
 AREAS = ("accounts", "access", "audit", "meddra", "protocols", "notices", "records", "reports",
-         "rights", "retention", "backups", "registers")
+         "rights", "retention", "backups", "registers", "outbox",
+         "jobs")

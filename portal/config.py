@@ -11,7 +11,8 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from portal.mail import mail_url_problem
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: the zone of people-facing times; also what code outside a portal app falls back to
@@ -44,12 +45,19 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "TRUSTED_PROXIES": 0,
         #: largest accepted request body, in bytes
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
-        #: smtp://host:port for outgoing mail; empty writes each message to instance/outbox/
+        #: outgoing mail: smtps://host:465 (implicit TLS) or smtp://host:587 (STARTTLS
+        #: required), user:password@ allowed; smtp+insecure:// is clear text, refused in
+        #: production; empty writes each message to instance/outbox/ (development)
         "MAIL_URL": "",
         #: a private CA bundle to verify the mail relay's certificate (empty: system CAs)
         "MAIL_CA_FILE": "",
         #: sender address of outgoing mail
         "MAIL_FROM": "aac-portal@localhost",
+        #: the outbox sender: attempts before a message is given up, the first retry delay
+        #: (doubled at each attempt, at most 6 hours) and how long a claim lasts
+        "OUTBOX_MAX_ATTEMPTS": 8,
+        "OUTBOX_RETRY_SECONDS": 60,
+        "OUTBOX_LEASE_SECONDS": 300,
         #: public base URL used in mailed links
         "BASE_URL": "http://127.0.0.1:5000",
         #: the language of a visitor whose browser asks for neither French nor English
@@ -150,12 +158,13 @@ def validate(config: dict[str, Any]) -> None:
         )
     if not config.get("MAIL_URL"):
         raise ConfigError(
-            "PORTAL_MAIL_URL is empty: production needs a mail relay (smtp://host:port); "
+            "PORTAL_MAIL_URL is empty: production needs a mail relay (smtps:// or smtp:// "
+            "with STARTTLS); "
             "the outbox folder is for development only."
         )
-    mail = urlsplit(str(config["MAIL_URL"]))
-    if mail.scheme != "smtp" or not mail.hostname:
-        raise ConfigError("PORTAL_MAIL_URL must look like smtp://host:port.")
+    problem = mail_url_problem(str(config["MAIL_URL"]), production=True)
+    if problem:
+        raise ConfigError(problem)
     if not str(config.get("AUDIT_ANCHOR_DIR") or "").strip() and not str(
             config.get("AUDIT_ANCHOR_MAIL") or "").strip():
         raise ConfigError(

@@ -67,6 +67,10 @@ class Permission(enum.StrEnum):
     AAC_RECORD = "retention:aac:write"
     #: see the backups, their size and their verification (no content)
     BACKUP_READ = "backups:backup:read"
+    #: see the outgoing mail waiting and failed (kinds and errors, never the content)
+    OUTBOX_READ = "outbox:message:read"
+    #: see the job runner's duties and runs (figures only)
+    JOBS_READ = "jobs:run:read"
 
 
 class Role(enum.StrEnum):
@@ -119,7 +123,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
                          P.PROTOCOL_READ, P.RETENTION_OVERSEE, P.BACKUP_READ, P.REGISTER_MANAGE}),
     Role.ADMINISTRATOR: frozenset({P.SESSION_USE, P.USER_ADMIN, P.GRANT_ADMIN, P.GRANT_REVIEW,
                                    P.PROTOCOL_MANAGE, P.PROTOCOL_READ, P.RIGHTS_SUBMIT,
-                                   P.BACKUP_READ, P.REGISTER_MANAGE}),
+                                   P.BACKUP_READ, P.REGISTER_MANAGE, P.OUTBOX_READ,
+                                   P.JOBS_READ}),
     Role.PROCESSOR: frozenset(_LAB_READER - {P.RECORD_EXPORT}),
     Role.ARCHIVIST: frozenset({P.SESSION_USE, P.ARCHIVE_READ}),
 }

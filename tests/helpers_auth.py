@@ -178,11 +178,31 @@ def login(client: FlaskClient, user: User, password: str = DEFAULT_PASSWORD) -> 
     return response
 
 
+def send_queued(app: Flask) -> None:
+    """Run the outbox sender over every message waiting for its first attempt, including
+    those a test queued under a clock frozen ahead of the real time (sent at that time)."""
+    from sqlalchemy import func, select
+
+    from portal.db import new_session
+    from portal.outbox.models import OutboxMessage
+    from portal.outbox.services import send_due
+
+    with new_session(app) as session:
+        latest = session.scalar(select(func.max(OutboxMessage.next_attempt_at)).where(
+            OutboxMessage.state == "pending", OutboxMessage.attempts == 0))
+    if latest is None:
+        return
+    with clock.frozen(max(latest, clock.now())):
+        send_due(app)
+
+
 def outbox(app: Flask) -> list[EmailMessage]:
-    """Return the messages the development mail backend wrote, oldest first."""
+    """Run the outbox sender, then return the messages the development mail backend wrote,
+    oldest first."""
     from portal.accounts.notifications import wait_for_background
 
     wait_for_background()
+    send_queued(app)
     directory = Path(outbox_dir(app))
     if not directory.exists():
         return []

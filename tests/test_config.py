@@ -31,6 +31,8 @@ def _production(key_file: Path, **overrides: object) -> dict[str, object]:
 def test_a_complete_production_configuration_is_accepted(key_file: Path) -> None:
     validate(_production(key_file))
     validate(_production(key_file, AUDIT_ANCHOR_DIR="", AUDIT_ANCHOR_MAIL="ops@example.org"))
+    # SEC-ECH-2: implicit TLS, or STARTTLS required (smtp://), both accepted
+    validate(_production(key_file, MAIL_URL="smtps://portal:secret@relay.internal:465"))
 
 
 @pytest.mark.parametrize(
@@ -43,6 +45,9 @@ def test_a_complete_production_configuration_is_accepted(key_file: Path) -> None
         ({"MAIL_URL": ""}, "PORTAL_MAIL_URL"),
         ({"MAIL_URL": "relay.internal:25"}, "PORTAL_MAIL_URL"),
         ({"MAIL_URL": "smtp://"}, "PORTAL_MAIL_URL"),
+        # SEC-ECH-2: clear-text SMTP is refused at startup, whatever it is called
+        ({"MAIL_URL": "smtp+insecure://relay.internal:25"}, "PORTAL_MAIL_URL"),
+        ({"MAIL_URL": "lmtp://relay.internal:24"}, "PORTAL_MAIL_URL"),
         ({"AUDIT_ANCHOR_DIR": ""}, "PORTAL_AUDIT_ANCHOR_DIR"),
         ({"DATABASE_URL": "postgresql+psycopg://portal@db.internal:5432/portal"},
          "PORTAL_DATABASE_URL"),

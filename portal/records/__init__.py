@@ -16,6 +16,7 @@ from portal.permissions import Permission, public
 def init_app(app: Flask) -> None:
     """Register the blueprint, the CLI group and the menu entries."""
     from portal.audit.lookups import register_case_naming
+    from portal.outbox.services import register_outcome_hook
     from portal.protocols.services import register_forms_in_use
     from portal.records import form_routes, models, routes  # noqa: F401 - views, tables
     from portal.records.blueprint import bp
@@ -25,6 +26,7 @@ def init_app(app: Flask) -> None:
         forms_with_submissions,
         reference_of_case_number,
     )
+    from portal.records.pharmacovigilance import MAIL_SENT_HOOK, mail_outcome
     from portal.records.sealed_tables import register as register_sealed_tables
 
     register(get_engine(app), lambda: app.extensions["portal.keys"])
@@ -33,6 +35,8 @@ def init_app(app: Flask) -> None:
     # The blueprint's static files (the print stylesheet) carry no data.
     app.view_functions["records.static"] = public(_static_view(bp.send_static_file))
     register_sealed_tables()
+    # The serious-event mail's audit entry is written by the sender, once it left.
+    register_outcome_hook(MAIL_SENT_HOOK, mail_outcome)
     # A new protocol version must keep what stored submissions use.
     register_forms_in_use(app, forms_with_submissions)
     # The trail names a case by its opaque reference; its pages show the case number beside.

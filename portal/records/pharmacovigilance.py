@@ -5,10 +5,11 @@ here, then handed off to the laboratory's pharmacovigilance system, and the port
 only that hand-off (who, when, which revision). A rectified form is to hand off again.
 
 A serious adverse event (an adverse-event form whose `serious` question is answered yes, see
-`forms/put-sp-demo.yaml`, when submitted or rectified from not serious) is mailed, once
-committed, to every person holding
-a valid pharmacovigilance grant that reaches the patient's protocol. The mail names the case
-number and nothing of the event: the details are read in the portal, where the read is logged.
+`forms/put-sp-demo.yaml`, when submitted or rectified from not serious) is queued in the
+outbox with the submission, for every person holding a valid pharmacovigilance grant that
+reaches the patient's protocol; the audit entry of each mail is written when it is sent. The
+mail names the case number and nothing of the event: the details are read in the portal,
+where the read is logged.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from portal import clock
 from portal.access.models import AccessGrant, GrantStatus
 from portal.access.policy import valid_grants
 from portal.accounts.models import User
-from portal.audit.services import actor_fields, record
-from portal.db import app_of, new_session
+from portal.audit.services import SYSTEM, actor_fields, record
+from portal.db import app_of
 from portal.errors import Forbidden
 from portal.keys import KeyRing
-from portal.mail import send_after_commit
+from portal.outbox.services import enqueue
 from portal.permissions import Role
 from portal.protocols.schema import FormKind
 from portal.records.actions import RecordsAction
@@ -202,29 +203,35 @@ def _compose(app: Flask, user: User, case_number: str) -> tuple[str, str]:
         return render()
 
 
-def notify_serious(session: Session, actor: Any, submission: Submission) -> int:
-    """Mail every pharmacovigilance person that a serious event was recorded, after commit.
+#: the outbox hook that writes the serious-event mail's audit entry once it left (issue 26)
+MAIL_SENT_HOOK = "records.serious_event_mail"
 
-    Returns how many mails were queued. A mail that cannot be sent does not undo the
-    submission: the failure is logged and audited in a transaction of its own.
+
+def notify_serious(session: Session, actor: Any, submission: Submission) -> int:
+    """Queue a mail to every pharmacovigilance person that a serious event was recorded.
+
+    Returns how many mails were queued. They are queued in the outbox in the submission's
+    transaction (gone if it rolls back); the sender writes each mail's audit entry when it
+    actually sent it, or a failure entry when it gave it up (`mail_outcome`).
     """
     patient = submission.patient
     people = recipients(session, patient)
+    ref = event_ref(session, submission.id)
     if not people:
         log.warning("a serious adverse event was recorded but nobody holds pharmacovigilance")
+        record(session, actor, RecordsAction.SERIOUS_EVENT_MAIL, ("event", ref),
+               outcome="failure", recipients=0)
     app = app_of(session)
-    ref = event_ref(session, submission.id)
     for user in people:
         subject, body = _compose(app, user, patient.case_number)
-        user_ref = user.audit_ref
-
-        def failed(app: Flask, user_ref: str = user_ref) -> None:
-            with new_session(app) as db:
-                record(db, actor, RecordsAction.SERIOUS_EVENT_MAIL, ("event", ref),
-                       outcome="failure", recipient=user_ref)
-                db.commit()
-
-        send_after_commit(session, user.email, subject, body, on_failure=failed)
-    record(session, actor, RecordsAction.SERIOUS_EVENT_MAIL, ("event", ref),
-           recipients=len(people), delivery="after_commit")
+        enqueue(session, user.email, subject, body, kind="serious_event",
+                on_outcome=MAIL_SENT_HOOK,
+                outcome_args={"event": ref, "recipient": user.audit_ref})
     return len(people)
+
+
+def mail_outcome(session: Session, message: Any, sent: bool, args: dict[str, Any]) -> None:
+    """The sender's hook: the audit entry of one serious-event mail, once its fate is known."""
+    record(session, SYSTEM, RecordsAction.SERIOUS_EVENT_MAIL, ("event", args["event"]),
+           outcome="success" if sent else "failure", recipient=args["recipient"],
+           attempts=message.attempts)

@@ -32,6 +32,7 @@ from portal.audit.services import Actor, actor_fields, record
 from portal.db import app_of
 from portal.errors import BadRequest, Conflict, Forbidden, NotFound
 from portal.notices.transfers import is_third_country
+from portal.outbox.services import enqueue
 from portal.permissions import Permission, Role
 from portal.protocols.loader import LoadedProtocol
 from portal.protocols.models import ProtocolVersion
@@ -796,8 +797,6 @@ def raise_clock_alerts(session: Session, actor: Any = None) -> list[BreachAlert]
 
     A threshold passed while nothing ran (several at once) is raised in the same mail.
     """
-    from portal.mail import send_after_commit
-
     actor = actor or Actor("system", "register-clock")
     raised: list[BreachAlert] = []
     addresses = dpo_addresses(session)
@@ -828,7 +827,7 @@ def raise_clock_alerts(session: Session, actor: Any = None) -> list[BreachAlert]
                  ref=running.breach.reference, hours=hours,
                  deadline=running.deadline.strftime("%Y-%m-%d %H:%M"))
         for address in addresses:
-            send_after_commit(session, address, subject, body + "\n")
+            enqueue(session, address, subject, body + "\n", kind="breach_alert")
     return raised
 
 
@@ -973,8 +972,6 @@ def send_prescriber_letters(session: Session, actor: Any, item_no: int) -> int:
 
     A prescriber who already has the letter of this version of the breach gets no second one.
     """
-    from portal.mail import send_after_commit
-
     if not may_manage(session, actor):
         raise Forbidden()
     letters, _unknown = prescriber_letters(session, item_no)
@@ -994,7 +991,7 @@ def send_prescriber_letters(session: Session, actor: Any, item_no: int) -> int:
         sent += 1
         if letter.prescriber.email and not letter.prescriber.is_disabled:
             subject, body = _announce(session, letter.prescriber, breach, stored)
-            send_after_commit(session, letter.prescriber.email, subject, body)
+            enqueue(session, letter.prescriber.email, subject, body, kind="breach_letter")
     record(session, actor, RegisterAction.LETTERS_SEND, breach, letters=sent)
     return sent
 

@@ -17,7 +17,7 @@ from portal import clock
 from portal.access.models import AccessGrant, GrantStatus, membership
 from portal.accounts.models import User
 from portal.audit.services import record
-from portal.mail import send_after_commit
+from portal.outbox.services import enqueue
 from portal.permissions import Role
 from portal.records.models import Patient, Submission
 from portal.reports.dataset import CUMULATIVE
@@ -98,6 +98,6 @@ def mail_resume(session: Session, actor: Any, report: SummaryReport) -> list[Use
     subject = f"Résumé approuvé du rapport de synthèse n° {report.number} ({report.protocol_key})"
     recipients = linked_professionals(session, report.protocol_key)
     for user in recipients:
-        send_after_commit(session, user.email, subject, body)
+        enqueue(session, user.email, subject, body, kind="report_resume")
     record(session, actor, MAIL_ACTION, report, recipients=len(recipients))
     return recipients

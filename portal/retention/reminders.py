@@ -16,7 +16,7 @@ from portal import clock
 from portal.accounts.models import User
 from portal.audit.services import record
 from portal.db import app_of
-from portal.mail import send_after_commit
+from portal.outbox.services import enqueue
 from portal.records.models import Patient
 from portal.retention.actions import RetentionAction
 from portal.retention.models import PERIOD_KINDS, TERMINATION_KINDS, CaseState, RetentionCase
@@ -55,7 +55,7 @@ def send_aac_reminders(session: Session, actor: Any, today: date) -> int:
                    end_date=last.end_date.isoformat())  # type: ignore[union-attr]
             continue
         subject, body = _compose(app, prescriber, last.end_date, patient.handle)  # type: ignore[arg-type, union-attr]
-        send_after_commit(session, prescriber.email, subject, body)
+        enqueue(session, prescriber.email, subject, body, kind="aac_reminder")
         record(session, actor, RetentionAction.AAC_REMIND, case, recipient=prescriber.audit_ref,
                end_date=last.end_date.isoformat())  # type: ignore[union-attr]
         sent += 1

@@ -11,9 +11,11 @@ def init_app(app: Flask) -> None:
 
     from portal.config import ConfigError
     from portal.navigation import NavEntry, add_menu_entry
+    from portal.outbox.services import register_outcome_hook
     from portal.permissions import Permission
     from portal.rights import models  # noqa: F401 - the tables on the metadata
     from portal.rights.cli import rights_cli
+    from portal.rights.notify import MAIL_OUTCOME_HOOK, mail_outcome
     from portal.rights.routes import bp
 
     if int(app.config["RIGHTS_RETENTION_YEARS"]) < 1:
@@ -26,6 +28,7 @@ def init_app(app: Flask) -> None:
     add_menu_entry(app, NavEntry("rights.dashboard", _l("Requests to handle"),
                                  Permission.RIGHTS_HANDLE))
     _register_sealed_table()
+    register_outcome_hook(MAIL_OUTCOME_HOOK, mail_outcome)
 
 
 def _register_sealed_table() -> None:

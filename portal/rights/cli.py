@@ -35,7 +35,7 @@ def remind_command() -> None:
     with new_session(current_app) as session:
         sent = send_reminders(session, cli_actor())
         session.commit()
-    click.echo(f"{sent} reminder(s) sent.")
+    click.echo(f"{sent} reminder(s) queued in the outbox.")
 
 
 @rights_cli.command("purge")

@@ -10,15 +10,15 @@ import enum
 import logging
 from typing import Any
 
-from flask import Flask, has_app_context
+from flask import has_app_context
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from portal.accounts.models import User
-from portal.audit.services import record
-from portal.db import app_of, new_session
-from portal.mail import send_after_commit
+from portal.audit.services import SYSTEM, record
+from portal.db import app_of
+from portal.outbox.services import enqueue
 from portal.rights.actions import RightsAction
 from portal.rights.models import RightsRequest
 
@@ -86,29 +86,37 @@ def _compose(session: Session, user: User, notice: Notice,
 
 
 def requester(session: Session, actor: Any, request: RightsRequest, notice: Notice) -> bool:
-    """Mail the requesting professional about `notice` once the action is committed; False
-    when there is nobody to mail.
+    """Queue a mail to the requesting professional about `notice`; False when there is
+    nobody to mail.
 
-    The mail leaves after the commit, so a rolled-back action is never announced. A mail that
-    cannot be sent does not undo the DPO's action (the portal still shows the news to the
-    requester): the failure is logged and audited in a transaction of its own.
+    The mail is queued in the outbox in the action's transaction, so a rolled-back action is
+    never announced. A mail that cannot be sent does not undo the DPO's action (the portal
+    still shows the news to the requester): when the sender gives it up, it audits the
+    failure against the request (`mail_outcome`).
     """
     user = recipient_of(session, request)
     if user is None or not user.email or user.is_disabled:
         return False
     subject, body = _compose(session, user, notice, request)
-    request_id, number = request.id, request.number
-
-    def failed(app: Flask) -> None:
-        log.warning("rights notice %s for %s could not be mailed", notice, number)
-        with new_session(app) as db:
-            found = db.get(RightsRequest, request_id)
-            if found is not None:
-                record(db, actor, RightsAction.NOTICE_MAIL, found, outcome="failure",
-                       notice=notice.value)
-                db.commit()
-
-    send_after_commit(session, user.email, subject, body, on_failure=failed)
+    enqueue(session, user.email, subject, body, kind="rights_notice",
+            on_outcome=MAIL_OUTCOME_HOOK,
+            outcome_args={"request_id": request.id, "notice": notice.value})
     record(session, actor, RightsAction.NOTICE_MAIL, request, notice=notice.value,
-           recipient=user.audit_ref, delivery="after_commit")
+           recipient=user.audit_ref, delivery="outbox")
     return True
+
+
+#: the outbox hook that audits a rights notice the sender gave up
+MAIL_OUTCOME_HOOK = "rights.notice_mail"
+
+
+def mail_outcome(session: Session, message: Any, sent: bool, args: dict[str, Any]) -> None:
+    """The sender's hook: a notice given up is audited against its request."""
+    if sent:
+        return
+    found = session.get(RightsRequest, args["request_id"])
+    log.warning("rights notice %s for request %s could not be mailed", args["notice"],
+                args["request_id"])
+    if found is not None:
+        record(session, SYSTEM, RightsAction.NOTICE_MAIL, found, outcome="failure",
+               notice=args["notice"], attempts=message.attempts)

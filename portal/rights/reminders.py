@@ -17,7 +17,7 @@ from portal.access.policy import permissions_for
 from portal.accounts.models import User
 from portal.audit.services import record
 from portal.db import app_of
-from portal.mail import MailError, send_mail
+from portal.outbox.services import enqueue
 from portal.permissions import ROLE_PERMISSIONS, Permission, Role
 from portal.rights import deadlines
 from portal.rights.actions import RightsAction
@@ -54,7 +54,8 @@ def _body(rows: list[DashboardRow]) -> str:
 
 
 def send_reminders(session: Session, actor: Any, now: datetime | None = None) -> int:
-    """Mail each handler the requests due in 7 or 2 days and the overdue ones; return mails sent."""
+    """Queue a mail to each handler listing the requests due in 7 or 2 days and the overdue
+    ones (the caller commits); return how many were queued."""
     rows = reminder_rows(session, now)
     if not rows:
         return 0
@@ -74,12 +75,8 @@ def send_reminders(session: Session, actor: Any, now: datetime | None = None) ->
         else:
             with app.app_context():
                 subject, body = compose()
-        try:
-            send_mail(session, user.email, subject, body)
-        except MailError:
-            record(session, actor, RightsAction.REMINDER_MAIL, user, outcome="failure",
-                   requests=len(rows))
-            continue
-        record(session, actor, RightsAction.REMINDER_MAIL, user, requests=len(rows))
+        enqueue(session, user.email, subject, body, kind="rights_reminder")
+        record(session, actor, RightsAction.REMINDER_MAIL, user, requests=len(rows),
+               delivery="outbox")
         sent += 1
     return sent

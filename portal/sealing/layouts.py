@@ -73,6 +73,11 @@ def rights_answer_aad(handle: str, request_id: int) -> bytes:
     return associated_data("rights_answer", handle, f"request:{request_id}")
 
 
+def outbox_aad(handle: str) -> bytes:
+    """Return the AAD binding a queued message's sealed recipient, subject and body to its row."""
+    return associated_data("outbox_message", handle, "message")
+
+
 def totp_aad(user_id: int) -> bytes:
     """Return the AAD of an account's sealed TOTP secret (its row and column).
 

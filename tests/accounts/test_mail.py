@@ -2,61 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import re
 import ssl
 from collections.abc import Iterator
-from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import select
 
 from portal.mail import MailError, send_mail
+from portal.outbox.models import OutboxMessage
+from portal.outbox.services import enqueue, send_due
 from portal.permissions import Role
 from tests.helpers_auth import login, make_user, outbox
 from tests.servers import free_port
-
-
-class Inbox:
-    """An aiosmtpd handler keeping what arrived, and whether it came over TLS."""
-
-    def __init__(self) -> None:
-        self.messages: list = []
-        self.encrypted: list[bool] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        self.encrypted.append(session.ssl is not None)
-        return "250 Message accepted"
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "smtp.crt", directory / "smtp.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
+from tests.smtp_servers import Inbox, self_signed
 
 
 @pytest.fixture
@@ -73,7 +34,7 @@ def smtp_server() -> Iterator[tuple[Inbox, str]]:
 
 @pytest.fixture
 def tls_smtp_server(tmp_path: Path) -> Iterator[tuple[Inbox, str, Path]]:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     inbox = Inbox()
@@ -87,15 +48,38 @@ def tls_smtp_server(tmp_path: Path) -> Iterator[tuple[Inbox, str, Path]]:
         controller.stop()
 
 
+@pytest.fixture
+def implicit_tls_smtp_server(tmp_path: Path) -> Iterator[tuple[Inbox, str, Path]]:
+    """An aiosmtpd server speaking TLS from the first byte (smtps://)."""
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=context)
+    controller.start()
+    try:
+        yield inbox, f"smtps://127.0.0.1:{port}", cert
+    finally:
+        controller.stop()
+
+
+def _clear_text(url: str) -> str:
+    return url.replace("smtp://", "smtp+insecure://", 1)
+
+
 def test_an_account_created_on_the_page_gets_its_link_by_smtp(app, db, smtp_server) -> None:  # noqa: ANN001
     inbox, url = smtp_server
-    app.config["MAIL_URL"] = url
+    app.config["MAIL_URL"] = _clear_text(url)
     admin = make_user(db, "h.petit", role=Role.ADMINISTRATOR)
     client = app.test_client()
     login(client, admin)
     client.post("/admin/users/new", data={
         "login": "j.lefebvre", "first_name": "Julien", "last_name": "Lefebvre",
         "email": "j.lefebvre@example.org"})
+    # Nothing is mailed from inside the request: the link waits in the outbox.
+    assert inbox.messages == []
+    assert send_due(app).sent == 1
     assert len(inbox.messages) == 1
     message = inbox.messages[0]
     assert message["To"] == "j.lefebvre@example.org"
@@ -103,10 +87,10 @@ def test_an_account_created_on_the_page_gets_its_link_by_smtp(app, db, smtp_serv
     body = message.get_body().get_content()
     assert re.search(r"/activate/[A-Za-z0-9_-]{43,}", body)
     assert "j.lefebvre" in body
-    assert not inbox.encrypted[0]  # this server offers no STARTTLS
+    assert not inbox.encrypted[0]  # smtp+insecure:// (development only) speaks clear text
 
 
-def test_starttls_is_used_when_the_server_offers_it(app, tls_smtp_server) -> None:  # noqa: ANN001
+def test_starttls_is_used_and_the_certificate_verified(app, tls_smtp_server) -> None:  # noqa: ANN001
     inbox, url, cert = tls_smtp_server
     app.config.update(MAIL_URL=url, MAIL_CA_FILE=str(cert))
     with app.app_context():
@@ -114,9 +98,42 @@ def test_starttls_is_used_when_the_server_offers_it(app, tls_smtp_server) -> Non
     assert inbox.encrypted == [True]
     # A certificate nobody vouches for is refused rather than sent in clear.
     app.config["MAIL_CA_FILE"] = None
-    with app.app_context(), pytest.raises(MailError):
+    with app.app_context(), pytest.raises(MailError, match="CERTIFICATE_VERIFY_FAILED"):
         send_mail(app, "c.martin@example.org", "Subject", "Body")
     assert len(inbox.messages) == 1
+
+
+def test_implicit_tls_is_used_and_the_certificate_verified(  # noqa: ANN201
+        app, implicit_tls_smtp_server):  # noqa: ANN001
+    inbox, url, cert = implicit_tls_smtp_server
+    app.config.update(MAIL_URL=url, MAIL_CA_FILE=str(cert))
+    send_mail(app, "c.martin@example.org", "Subject", "Body")
+    assert inbox.encrypted == [True]
+    app.config["MAIL_CA_FILE"] = None
+    with pytest.raises(MailError, match="CERTIFICATE_VERIFY_FAILED"):
+        send_mail(app, "c.martin@example.org", "Subject", "Body")
+    assert len(inbox.messages) == 1
+
+
+def test_a_server_without_starttls_makes_the_send_fail_never_clear_text(  # noqa: ANN201
+        app, smtp_server):  # noqa: ANN001
+    inbox, url = smtp_server  # offers no STARTTLS
+    app.config["MAIL_URL"] = url
+    with pytest.raises(MailError, match="does not offer STARTTLS"):
+        send_mail(app, "c.martin@example.org", "Subject", "Body")
+    assert inbox.messages == []
+
+
+def test_a_server_without_tls_keeps_outbox_messages_waiting(app, db, smtp_server) -> None:  # noqa: ANN001
+    inbox, url = smtp_server
+    app.config["MAIL_URL"] = url
+    enqueue(db, "c.martin@example.org", "Subject", "Body", kind="test")
+    db.commit()
+    report = send_due(app)
+    assert (report.sent, report.retried) == (0, 1)
+    assert inbox.messages == []
+    message = db.scalars(select(OutboxMessage)).one()
+    assert message.state == "pending" and "STARTTLS" in (message.last_error or "")
 
 
 def test_an_unreachable_server_is_a_mail_error_not_a_500(app, db) -> None:  # noqa: ANN001
@@ -130,7 +147,10 @@ def test_an_unreachable_server_is_a_mail_error_not_a_500(app, db) -> None:  # no
         "login": "j.lefebvre", "first_name": "Julien", "last_name": "Lefebvre",
         "email": "j.lefebvre@example.org"}, follow_redirects=True)
     assert response.status_code == 200
-    assert "could not be sent" in response.get_data(as_text=True)
+    # The link waits in the outbox; the failed attempt shows on the administrators' page.
+    assert send_due(app).retried == 1
+    page = client.get("/outbox/").get_data(as_text=True)
+    assert "account_activation" in page and "ConnectionRefusedError" in page
 
 
 def test_the_development_backend_writes_the_outbox(app) -> None:  # noqa: ANN001

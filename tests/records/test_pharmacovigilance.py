@@ -14,6 +14,7 @@ from portal.records import overview, submissions
 from portal.records import pharmacovigilance as pharmacovigilance_area
 from tests.helpers_auth import csrf_token, login, mail_body, outbox
 from tests.records import helpers
+from tests.servers import free_port
 
 
 def _later(hours: float = 24) -> datetime:
@@ -138,6 +139,9 @@ def test_a_serious_adverse_event_mails_every_pharmacovigilance_person(
     helpers.submit(db, prescriber, patient, "adverse_event")  # not serious: no mail
     assert outbox(app) == []
     event = helpers.submit(db, prescriber, patient, "adverse_event", _serious())
+    serious_mail = select(AuditEvent).where(AuditEvent.action == "records:event:serious_mail")
+    # Queued with the submission, not yet sent: no entry claims a mail left (issue 26).
+    assert db.scalars(serious_mail).all() == []
     mails = outbox(app)
     assert sorted(m["To"] for m in mails) == sorted([pharmacovigilance.email, colleague.email])
     for mail in mails:
@@ -148,10 +152,31 @@ def test_a_serious_adverse_event_mails_every_pharmacovigilance_person(
         for detail in ("10019211", "hospital", "possibly", "G2",
                        helpers.adverse_event_answers()["onset_date"]):
             assert detail not in body and detail not in mail["Subject"]
+    # The sender wrote one entry per mail it actually sent, naming the event opaquely.
+    entries = db.scalars(serious_mail).all()
+    assert sorted(e.details["recipient"] for e in entries) == sorted(
+        [pharmacovigilance.audit_ref, colleague.audit_ref])
+    for entry in entries:
+        assert entry.outcome == "success" and entry.actor_kind == "system"
+        assert entry.target_ref == pharmacovigilance_area.event_ref(db, event.id)
+        assert patient.audit_ref not in str(entry.details)
+        assert patient.case_number not in str(entry.details)
+
+
+def test_a_serious_event_mail_given_up_is_audited_as_a_failure_by_the_sender(
+        app, db, prescriber, pharmacovigilance, site_a):
+    from portal.outbox.services import send_due
+
+    app.config.update(MAIL_URL=f"smtp+insecure://127.0.0.1:{free_port()}",  # nobody there
+                      OUTBOX_MAX_ATTEMPTS=1)
+    patient = helpers.register(db, prescriber, site_a)
+    event = helpers.submit(db, prescriber, patient, "adverse_event", _serious())
+    report = send_due(app)
+    assert (report.sent, report.given_up) == (0, 1)
     (entry,) = db.scalars(select(AuditEvent).where(
         AuditEvent.action == "records:event:serious_mail")).all()
+    assert entry.outcome == "failure" and entry.details["recipient"] == pharmacovigilance.audit_ref
     assert entry.target_ref == pharmacovigilance_area.event_ref(db, event.id)
-    assert entry.details["recipients"] == 2 and patient.audit_ref not in str(entry.details)
 
 
 def test_no_mail_for_a_serious_event_that_was_not_committed(

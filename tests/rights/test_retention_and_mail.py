@@ -74,9 +74,14 @@ def test_an_undeliverable_notice_keeps_the_action_and_is_audited(app, db, doctor
 
     request = services.submit_request(db, doctor, kind=RequestKind.ACCESS, for_self=True)
     db.commit()
-    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"  # nobody listens there
+    from portal.outbox.services import send_due
+
+    # nobody listens there; one attempt, then the sender gives the message up
+    app.config.update(MAIL_URL=f"smtp+insecure://127.0.0.1:{free_port()}",
+                      OUTBOX_MAX_ATTEMPTS=1)
     handling.answer_access(db, dpo, request)
     db.commit()
+    assert send_due(app).given_up == 1
     db.expire_all()
     assert db.get(RightsRequest, request.id).answered_at is not None
     outcomes = [(e.outcome, e.details.get("notice")) for e in db.scalars(
@@ -97,6 +102,7 @@ def test_reminders_go_to_the_dpo_at_d7_d2_and_when_overdue(app, db, doctor, dpo)
         moment = clock.now().replace(year=due.year, month=due.month, day=due.day) \
             - timedelta(days=days_before)
         sent.append(send_reminders(db, cli_actor("cron"), moment))
+        db.commit()
     assert sent == [0, 1, 0, 1, 1]
     mails = [m for m in outbox(app) if m["To"] == dpo.email]
     assert len(mails) == 3 and request.number in mail_body(mails[0])
