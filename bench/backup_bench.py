@@ -8,8 +8,9 @@ For a database holding N submissions (default 100,000) on SQLite and on PostgreS
   online backup into a snapshot file, then that file streamed into the output): this Python's
   SQLite offers no way to stream a consistent snapshot's pages, so a sealed backup with bounded
   memory needs the second pass whatever it encrypts;
-- restore: `restore_backup` (authentication pass, restore pass, audit entry) against the plain
-  floor (`pg_restore --single-transaction`; copying the SQLite file, copying plus
+- restore: `restore_backup` (one pass: each chunk authenticated as it is restored; audit entry)
+  against the plain floor (`pg_restore --single-transaction` reading the file, and the same fed
+  through a pipe as the sealed restore must feed it; copying the SQLite file, copying plus
   `PRAGMA integrity_check`, which the sealed restore also runs, and the same with the fsync
   the sealed restore does before it renames the file into place);
 - how far each raises the process's resident memory (Linux VmHWM, reset before each run,
@@ -100,6 +101,19 @@ def _run(argv: list[str]) -> None:
     subprocess.run(argv, check=True)
 
 
+def _run_fed(argv: list[str], source: Path, chunk: int) -> None:
+    """Run `argv` with `source` written to its standard input in chunks, as the sealed restore
+    feeds pg_restore (a decrypted stream cannot be seeked, so pg_restore reads it in order)."""
+    process = subprocess.Popen(argv, stdin=subprocess.PIPE)
+    assert process.stdin is not None
+    with source.open("rb") as data:
+        for piece in iter(lambda: data.read(chunk), b""):
+            process.stdin.write(piece)
+    process.stdin.close()
+    if process.wait() != 0:
+        raise subprocess.CalledProcessError(process.returncode, argv)
+
+
 def _sqlite_plain_backup(source_path: str, plain: Path) -> None:
     source = sqlite3.connect(source_path)
     target = sqlite3.connect(str(plain))
@@ -188,6 +202,26 @@ def _round(
                             f"--dbname={_libpq(target)}",
                             str(plain),
                         ],
+                    )
+                ),
+            )
+        )
+        target = _fresh_pg_database(database_url, "bench_backup_restore")
+        figures.append(
+            (
+                "restore plain (fed through a pipe, as the sealed one)",
+                _timed(
+                    partial(
+                        _run_fed,
+                        [
+                            "pg_restore",
+                            "--single-transaction",
+                            "--no-owner",
+                            "--no-privileges",
+                            f"--dbname={_libpq(target)}",
+                        ],
+                        plain,
+                        int(app.config["BACKUP_CHUNK_SIZE"]),
                     )
                 ),
             )
@@ -283,6 +317,7 @@ def main() -> None:
         "--postgres", default=os.environ.get("PORTAL_BENCH_DATABASE_URL", DEFAULT_POSTGRES)
     )
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
 
     from portal.keys import new_keyring, write_key_file
@@ -291,7 +326,7 @@ def main() -> None:
     key_file = workdir / "portal.keys"
     write_key_file(key_file, new_keyring())
     print(f"backup bench: {args.rows} submissions, best of {args.rounds} rounds")
-    targets = [("SQLite", f"sqlite:///{workdir / 'bench.db'}")]
+    targets = [] if args.no_sqlite else [("SQLite", f"sqlite:///{workdir / 'bench.db'}")]
     if not args.no_postgres:
         targets.append(("PostgreSQL", args.postgres))
     try:
