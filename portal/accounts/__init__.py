@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
     from portal.accounts import (
         admin,
         authorization,
+        federation_settings,
         hash_budget,
         hashing,
         routes,
@@ -37,6 +38,7 @@ def init_app(app: Flask) -> None:
     hashing.check_profile(app)
     register_person_lookup(app, services.user_id_of_login)
     hash_budget.init_app(app)
+    federation_settings.init_app(app)
     # Flask-Login's own session bookkeeping would rewrite the cookie on every request; the
     # server-side record does the protecting. No remember-me cookie is ever set (SEC-SES-4).
     app.config["SESSION_PROTECTION"] = None
