@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
     from portal.accounts import (
         admin,
         authorization,
+        federation_routes,
         federation_settings,
         hash_budget,
         hashing,
@@ -52,6 +53,7 @@ def init_app(app: Flask) -> None:
             sessions.load_state()
 
     authorization.init_app(app)
+    assert federation_routes.bp is routes.bp  # its pages are on the accounts blueprint
     app.register_blueprint(routes.bp)
     app.register_blueprint(admin.bp)
     app.cli.add_command(users_cli)
