@@ -43,8 +43,8 @@ from portal.accounts.federation_settings import FederationSettings, settings_of
 CALLBACK_PATH = "/login/federation/callback"
 LOGGED_OUT_PATH = "/login/federation/logged-out"
 _CACHE = "portal.accounts.federation"
-#: the keys are fetched again on an unknown key id at most this often (a forged token cannot
-#: make the portal hammer the provider)
+#: an unknown key id makes the portal fetch the keys again at most this often (a stream of
+#: bad tokens cannot make it hammer the provider)
 KEY_REFRESH_SECONDS = 10
 
 
@@ -118,6 +118,8 @@ class _Cache:
     metadata_at: float = 0.0
     keys: KeySet | None = None
     keys_at: float = 0.0
+    #: the last fetch caused by an unknown key id
+    refreshed_at: float = float("-inf")
 
 
 def _cache(app: Flask) -> _Cache:
@@ -166,8 +168,10 @@ def _keys(app: Flask, *, refresh: bool = False) -> KeySet:
     with cache.lock:
         fresh = cache.keys is not None and now - cache.keys_at < settings.metadata_seconds
         if cache.keys is not None and (fresh and not refresh or (
-                refresh and now - cache.keys_at < KEY_REFRESH_SECONDS)):
+                refresh and now - cache.refreshed_at < KEY_REFRESH_SECONDS)):
             return cache.keys
+        if refresh:
+            cache.refreshed_at = now
     document = _get_json(metadata(app).jwks_uri, settings)
     try:
         keys = KeySet.import_key_set(document)
