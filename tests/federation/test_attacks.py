@@ -140,3 +140,14 @@ def test_an_unreachable_provider_gets_a_clear_page(app, db, client, provider, pr
         settings_of(app), discovery_url="http://127.0.0.1:9/.well-known/openid-configuration")
     response = client.post("/login/federation")
     _refused(db, client, response, "provider_unreachable", b"cannot be reached")
+
+
+def test_the_refusal_page_is_in_french_too(app, db, client, provider, prescriber):  # noqa: ANN001
+    client.get("/language/fr")
+    provider.identity = identity_for(BAD_RPPS)
+    response = federated_login(client)
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert "Connexion par Pro Santé Connect refusée" in page
+    assert "clé de contrôle ne correspond pas" in page
+    assert "Se connecter avec Pro Santé Connect" in client.get("/login").get_data(as_text=True)
