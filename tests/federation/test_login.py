@@ -172,3 +172,36 @@ def test_userinfo_is_read_as_json_or_signed_jwt(app, db, client, provider, kind)
     # The RPPS comes from userinfo only: the ID token does not carry it.
     assert federated_login(client).status_code == 303
     assert client.get("/account").status_code == 200
+
+
+def test_a_forced_password_change_does_not_trap_a_federated_session(app, db, client, provider):  # noqa: ANN001
+    user = _prescriber(db)
+    user.must_change_password = True
+    db.commit()
+    federated_login(client)
+    assert client.get("/account").status_code == 200
+
+
+def test_a_started_login_dies_after_ten_minutes(app, db, client, provider):  # noqa: ANN001
+    from datetime import timedelta
+
+    from portal import clock
+
+    _prescriber(db)
+    callback = authenticate(start(client))
+    with clock.frozen(clock.now() + timedelta(minutes=11)):
+        response = client.get(callback)
+    assert response.status_code == 400
+    assert client.get("/account").status_code == 302
+
+
+def test_the_client_secret_is_sent_to_the_token_endpoint_only(app, db, client, provider):  # noqa: ANN001
+    from tests.federation.conftest import CLIENT_SECRET
+
+    _prescriber(db)
+    authorization = start(client)
+    assert CLIENT_SECRET not in authorization
+    callback = authenticate(authorization)
+    assert CLIENT_SECRET not in callback
+    assert client.get(callback).status_code == 303
+    assert CLIENT_SECRET not in app.config.values()
