@@ -7,14 +7,19 @@
 * Linking: an account already linked must be linked to this subject. An account not linked yet
   that has a password and a second factor is linked only after one local login in the same
   browser (`LinkPending`); one without a password is linked at once.
+* Establishments: with `FEDERATION_ESTABLISHMENT_CLAIM` set, a person holding healthcare
+  grants must practise (per the provider's directory) in one of their grants' establishments,
+  else the login is refused (`establishment`). The grants themselves are not narrowed.
 * `local_login_refused`: the password path is closed to holders of a role listed in
   `FEDERATION_LOCAL_LOGIN_REFUSED_ROLES`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,8 +33,8 @@ from portal.accounts.models import User
 from portal.accounts.services import void_tokens
 from portal.audit.services import record
 from portal.db import app_of
-from portal.identifiers import normalise_rpps
-from portal.permissions import Role
+from portal.identifiers import is_valid_finess, normalise_finess, normalise_rpps
+from portal.permissions import HEALTHCARE_ROLES, Role
 
 #: a link waiting for a local login lasts this long
 LINK_SECONDS = 600
@@ -106,6 +111,7 @@ def account_for(session: Session, identity: Identity) -> Outcome:
     user = candidates[0]
     if user.is_disabled:
         raise FederationRefused("disabled", identity)
+    _check_establishments(session, user, identity)
     if user.federated_subject is not None:
         if user.federated_subject != identity.subject:
             raise FederationRefused("subject_mismatch", identity)
@@ -116,6 +122,40 @@ def account_for(session: Session, identity: Identity) -> Outcome:
         return Outcome(user, link)
     link_subject(session, user, identity.subject, after="federated_login")
     return Outcome(user)
+
+
+def _finess_values(value: Any, under_finess_key: bool = False) -> Iterator[str]:
+    """Every FINESS found in a claim: values of keys naming a FINESS, or the claim itself."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _finess_values(inner, under_finess_key or "finess" in str(key).lower())
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _finess_values(inner, under_finess_key)
+    elif isinstance(value, str) and under_finess_key:
+        candidate = normalise_finess(value)
+        if is_valid_finess(candidate):
+            yield candidate
+
+
+def practice_sites(identity: Identity, claim: str) -> frozenset[str]:
+    """The FINESS numbers of the places where the provider says the person practises."""
+    value = identity.claims.get(claim)
+    # A plain FINESS or list of them counts as it is; in a structure (SubjectRefPro), only the
+    # values of keys naming a FINESS do (a SIRET or a postcode is not a place of practice).
+    plain = isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value))
+    return frozenset(_finess_values(value, under_finess_key=plain))
+
+
+def _check_establishments(session: Session, user: User, identity: Identity) -> None:
+    claim = settings_of(app_of(session)).establishment_claim
+    if not claim:
+        return
+    held = {establishment.finess for grant in valid_grants(session, user)
+            if Role(grant.role) in HEALTHCARE_ROLES for establishment in grant.establishments}
+    if held and not held & practice_sites(identity, claim):
+        raise FederationRefused("establishment", identity)
 
 
 def link_subject(session: Session, user: User, subject: str, *, after: str) -> None:

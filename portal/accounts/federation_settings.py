@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "FEDERATION_RPPS_CLAIM": "SubjectNameID",
     #: claim carrying the profession (kept in the audit entry as a short code)
     "FEDERATION_PROFESSION_CLAIM": "SubjectRole",
+    #: claim carrying the professional's places of practice (empty: not checked); every value
+    #: under a key naming a FINESS inside it counts, e.g. SubjectRefPro's activities
+    "FEDERATION_ESTABLISHMENT_CLAIM": "",
     #: claims carrying the first and last names (shown on the refusal pages)
     "FEDERATION_GIVEN_NAME_CLAIM": "given_name",
     "FEDERATION_FAMILY_NAME_CLAIM": "family_name",
@@ -79,6 +82,7 @@ class FederationSettings:
     accepted_acr: frozenset[str]
     rpps_claim: str
     profession_claim: str
+    establishment_claim: str
     given_name_claim: str
     family_name_claim: str
     algorithms: tuple[str, ...]
@@ -191,6 +195,7 @@ def parse(config: dict[str, Any]) -> FederationSettings:
         accepted_acr=accepted,
         rpps_claim=str(config["FEDERATION_RPPS_CLAIM"]),
         profession_claim=str(config["FEDERATION_PROFESSION_CLAIM"]),
+        establishment_claim=str(config["FEDERATION_ESTABLISHMENT_CLAIM"]).strip(),
         given_name_claim=str(config["FEDERATION_GIVEN_NAME_CLAIM"]),
         family_name_claim=str(config["FEDERATION_FAMILY_NAME_CLAIM"]),
         algorithms=algorithms,

@@ -151,3 +151,35 @@ def test_the_refusal_page_is_in_french_too(app, db, client, provider, prescriber
     assert "Connexion par Pro Santé Connect refusée" in page
     assert "clé de contrôle ne correspond pas" in page
     assert "Se connecter avec Pro Santé Connect" in client.get("/login").get_data(as_text=True)
+
+
+def _practising(provider, places: object) -> None:  # noqa: ANN001
+    provider.identity = {**identity_for(RPPS), "SubjectRefPro": {"exercices": [
+        {"codeProfession": "10", "activities": places}]}}
+
+
+@pytest.fixture
+def at_site(app, db, prescriber):  # noqa: ANN001, ANN201
+    from dataclasses import replace
+
+    from portal.access.models import AccessGrant
+    from portal.accounts.federation_settings import settings_of
+
+    app.extensions["portal.accounts.federation_settings"] = replace(
+        settings_of(app), establishment_claim="SubjectRefPro")
+    grant = db.scalar(select(AccessGrant).where(AccessGrant.user_id == prescriber.id))
+    assert [site.finess for site in grant.establishments] == ["750712184"]
+    return grant.establishments[0]
+
+
+def test_a_prescriber_practising_at_the_grant_s_establishment_logs_in(
+        app, db, client, provider, at_site):  # noqa: ANN001
+    _practising(provider, [{"numeroFinessSite": "330781196"},
+                           {"numeroFinessSite": "75 071 218 4", "siretSite": "12345678901234"}])
+    assert federated_login(client).status_code == 303
+
+
+def test_a_prescriber_practising_elsewhere_is_refused(app, db, client, provider, at_site):  # noqa: ANN001
+    _practising(provider, [{"numeroFinessSite": "330781196", "siretSite": "750712184"}])
+    _refused(db, client, federated_login(client), "establishment",
+             b"does not list you as practising")
