@@ -22,6 +22,8 @@ def init_app(app: Flask) -> None:
     from portal.accounts import (
         admin,
         authorization,
+        federation_routes,
+        federation_settings,
         hash_budget,
         hashing,
         routes,
@@ -37,6 +39,7 @@ def init_app(app: Flask) -> None:
     hashing.check_profile(app)
     register_person_lookup(app, services.user_id_of_login)
     hash_budget.init_app(app)
+    federation_settings.init_app(app)
     # Flask-Login's own session bookkeeping would rewrite the cookie on every request; the
     # server-side record does the protecting. No remember-me cookie is ever set (SEC-SES-4).
     app.config["SESSION_PROTECTION"] = None
@@ -50,6 +53,7 @@ def init_app(app: Flask) -> None:
             sessions.load_state()
 
     authorization.init_app(app)
+    assert federation_routes.bp is routes.bp  # its pages are on the accounts blueprint
     app.register_blueprint(routes.bp)
     app.register_blueprint(admin.bp)
     app.cli.add_command(users_cli)

@@ -16,6 +16,14 @@ class AccountAction(StrEnum):
     LOGIN_FAILURE = "accounts:login:failure"
     #: a failure locked the login (details.minutes)
     LOGIN_LOCKED = "accounts:login:locked"
+    #: a login through the identity federation (details.acr, details.profession)
+    LOGIN_FEDERATED = "accounts:login:federated"
+    #: a federated login refused (details.reason: state, signature, audience, acr, no_account...)
+    LOGIN_FEDERATED_REFUSED = "accounts:login:federated_refused"
+    #: an account linked to its federated subject (details.after: local_login, federated_login)
+    FEDERATION_LINK = "accounts:login:federation_link"
+    #: a federated identity matched an account with a password: a local login must link it
+    FEDERATION_LINK_PENDING = "accounts:login:federation_link_pending"
     LOGOUT = "accounts:session:logout"
     TOTP_FAILURE = "accounts:totp:failure"
     TOTP_REPLAY = "accounts:totp:replay"

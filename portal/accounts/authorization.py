@@ -4,7 +4,8 @@ For a view declaring `@requires(P, ...)` the checks run in this order:
 
 1. nobody logged in: redirect to the login page, with the requested path as a safe `next`;
 2. password checked but second factor missing: redirect to the code step (or to enrolment);
-3. password must change (forced, or an administrator's older than 365 days): redirect to the
+3. password must change (forced, or an administrator's older than 365 days; never in a session
+   opened through the identity federation): redirect to the
    change form (`accounts.change_password`), which is itself exempt from this step;
 4. the registered gates, in registration order (see `register_gate`);
 5. `P, ... ⊆ portal.access.policy.permissions_for(session, user)`, else the refusal is audited
@@ -113,7 +114,8 @@ def authorize(permissions: frozenset[Permission]) -> None:
     assert user is not None
     held = current_permissions()
     if request.endpoint != CHANGE_PASSWORD_ENDPOINT:
-        if password_change_required(user, held):
+        # A federated session had no password to change: the provider authenticated the person.
+        if not sessions.is_federated() and password_change_required(user, held):
             raise AuthRedirect(url_for(CHANGE_PASSWORD_ENDPOINT))
         for registered in current_app.extensions.get(_GATES, []):
             if request.endpoint in registered.exempt_endpoints:

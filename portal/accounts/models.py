@@ -37,6 +37,8 @@ class User(Base):
               postgresql_ops={"last_lower": "text_pattern_ops"}),
         Index("ix_users_first_name_prefix", func.lower(text("first_name")).label("first_lower"),
               postgresql_ops={"first_lower": "text_pattern_ops"}),
+        # One account per subject of the identity federation.
+        Index("uq_users_federated_subject", "federated_subject", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -79,6 +81,10 @@ class User(Base):
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: when the holder was last mailed about wrong or replayed codes (one mail per window)
     second_factor_alert_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: the professional's subject (`sub`) at the identity federation, once linked
+    federated_subject: Mapped[str | None] = mapped_column(String(255))
+    #: when the account was linked to that subject
+    federated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     sessions: Mapped[list[UserSession]] = relationship(back_populates="user")
 

@@ -23,9 +23,10 @@ from werkzeug.wrappers import Response
 
 from portal import clock
 from portal.accounts import authentication as authn
-from portal.accounts import sessions
+from portal.accounts import federated_login, federation, sessions
 from portal.accounts.actions import AccountAction
 from portal.accounts.authorization import current_permissions, second_factor_url
+from portal.accounts.federation_settings import settings_of
 from portal.accounts.forms import (
     ChangePasswordForm,
     CodeForm,
@@ -155,6 +156,14 @@ def login() -> Any:
         if result.ok:
             user = result.user
             assert user is not None
+            if federated_login.local_login_refused(db, user) and not _links_now(user):
+                # The password was right, so saying so reveals nothing (SEC-AUT-3i holds).
+                record(db, user, AccountAction.LOGIN_FAILURE, user, outcome="denied",
+                       reason="local_login_refused")
+                db.commit()
+                form.password.data = ""
+                return render_template("accounts/login.html", form=form, failed=False,
+                                       local_refused=True), 403
             target = safe_next_url(form.next.data, "")
             if state.record is not None:
                 state.record.revoked_at = clock.now()
@@ -174,6 +183,18 @@ def login() -> Any:
         failed = True
     form.password.data = ""
     return render_template("accounts/login.html", form=form, failed=failed)
+
+
+def _link_pending() -> federated_login.LinkPending | None:
+    pending = federated_login.LinkPending.from_dict(
+        flask_session.get(sessions.FEDERATION_LINK_KEY))
+    return pending if pending is not None and pending.is_live() else None
+
+
+def _links_now(user: User) -> bool:
+    """True when this local login is the one that links the federated identity just seen."""
+    pending = _link_pending()
+    return pending is not None and pending.user_id == user.id
 
 
 def _busy(form: LoginForm) -> Response:
@@ -214,7 +235,12 @@ def _finish_login(state: sessions.SessionState, method: str) -> str:
     target = safe_next_url(flask_session.get(NEXT_KEY), _home())
     state.record.revoked_at = clock.now()
     authn.complete_login(db, user, method)
+    pending_link = _link_pending()
     sessions.start(db, user, second_factor=True)
+    flask_session.pop(sessions.FEDERATION_LINK_KEY, None)
+    if federated_login.finish_link(db, user, pending_link):
+        flash(_("Your account is now linked to %(provider)s: next time, log in through it.",
+                provider=settings_of(current_app).name), "success")  # type: ignore[arg-type]
     return target
 
 
@@ -337,10 +363,21 @@ def enrol() -> Any:
 def logout() -> Response:
     """End the session on the server: a copy of the cookie no longer works (SEC-SES-1)."""
     db = get_session()
+    id_token = flask_session.get(sessions.FEDERATION_ID_TOKEN_KEY)
+    federated = sessions.is_federated()
     user = sessions.end_current(db)
     if user is not None:
-        record(db, user, AccountAction.LOGOUT, user)
+        record(db, user, AccountAction.LOGOUT, user, **({"federated": True} if federated else {}))
     db.commit()
+    if federated:
+        # Logged out here; the provider logs the person out too and sends them back.
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        provider_logout = federation.end_session_url(app, id_token)
+        if provider_logout is not None:
+            return redirect(provider_logout, 303)
+        flash(_("You are logged out of the portal. Close your browser to end your session at "
+                "%(provider)s as well.", provider=settings_of(app).name), "info")
+        return redirect(url_for("accounts.login"))
     flash(_("You are logged out."), "info")
     return redirect(url_for("accounts.login"))
 

@@ -33,8 +33,15 @@ ABSOLUTE_LIFETIME = timedelta(hours=12)
 PENDING_LIFETIME = timedelta(seconds=300)
 #: last_seen_at is written at most this often; the idle timeout can only end earlier for it
 TOUCH_INTERVAL = timedelta(seconds=60)
-#: Flask session keys that survive a login (the language chosen before logging in)
-KEPT_ON_ROTATION = ("lang",)
+#: a federated login started in this browser (state, nonce, code verifier), until its callback
+FEDERATION_PENDING_KEY = "federation"
+#: a federated identity waiting for the local login that links it to its account
+FEDERATION_LINK_KEY = "federation_link"
+#: the ID token of a federated session, for logging out at the provider (id_token_hint)
+FEDERATION_ID_TOKEN_KEY = "federation_id_token"  # noqa: S105 - a key name
+#: Flask session keys that survive a login (the language chosen before logging in, and the
+#: federated identity the local login is about to link)
+KEPT_ON_ROTATION = ("lang", FEDERATION_LINK_KEY)
 
 _STATE = "_portal_session_state"
 
@@ -152,6 +159,11 @@ def rotate_cookie(session_id: str | None) -> None:
     g.pop("csrf_token", None)
     if session_id is not None:
         flask_session[SESSION_KEY] = session_id
+
+
+def is_federated() -> bool:
+    """Tell whether the current session was opened through the identity federation."""
+    return bool(flask_session.get(FEDERATION_ID_TOKEN_KEY))
 
 
 def end_current(db: Session) -> User | None:
