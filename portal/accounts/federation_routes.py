@@ -24,11 +24,11 @@ ACCOUNT_REASONS = frozenset({"no_account", "ambiguous_rpps", "disabled", "subjec
 
 @bp.context_processor
 def _federation() -> dict[str, Any]:
-    return {"federation": settings_of(current_app)}  # type: ignore[arg-type]
+    return {"federation": settings_of(current_app)}
 
 
 def _enabled() -> None:
-    if not settings_of(current_app).enabled:  # type: ignore[arg-type]
+    if not settings_of(current_app).enabled:
         abort(404)
 
 
@@ -38,7 +38,7 @@ def _home() -> str:
 
 def account_contact() -> str:
     """Whom a professional without an account should ask."""
-    settings = settings_of(current_app)  # type: ignore[arg-type]
+    settings = settings_of(current_app)
     if settings.account_contact:
         return settings.account_contact
     return _("the administrators of this portal at %(controller)s",
@@ -120,5 +120,5 @@ def federation_logged_out() -> Response:
     """Where the provider sends the browser back once it logged the person out too."""
     _enabled()
     flash(_("You are logged out of the portal and of %(provider)s.",
-            provider=settings_of(current_app).name), "info")  # type: ignore[arg-type]
+            provider=settings_of(current_app).name), "info")
     return redirect(url_for("accounts.login"))

@@ -240,7 +240,7 @@ def _finish_login(state: sessions.SessionState, method: str) -> str:
     flask_session.pop(sessions.FEDERATION_LINK_KEY, None)
     if federated_login.finish_link(db, user, pending_link):
         flash(_("Your account is now linked to %(provider)s: next time, log in through it.",
-                provider=settings_of(current_app).name), "success")  # type: ignore[arg-type]
+                provider=settings_of(current_app).name), "success")
     return target
 
 
@@ -367,7 +367,8 @@ def logout() -> Response:
     federated = sessions.is_federated()
     user = sessions.end_current(db)
     if user is not None:
-        record(db, user, AccountAction.LOGOUT, user, **({"federated": True} if federated else {}))
+        details: dict[str, Any] = {"federated": True} if federated else {}
+        record(db, user, AccountAction.LOGOUT, user, **details)
     db.commit()
     if federated:
         # Logged out here; the provider logs the person out too and sends them back.

@@ -159,4 +159,5 @@ def recent_runs(session: Session, limit: int = 100) -> list[JobRun]:
 
 def run_counts(session: Session) -> dict[str, int]:
     """How many runs each duty has had (tests, the page)."""
-    return dict(session.execute(select(JobRun.job, func.count()).group_by(JobRun.job)).all())
+    return {job: n for job, n in session.execute(
+        select(JobRun.job, func.count()).group_by(JobRun.job))}

@@ -21,7 +21,7 @@ def messages() -> str:
     session = get_session()
     state = services.status(session)
     failures = services.problems(session)
-    record(session, current_user._get_current_object(),  # type: ignore[attr-defined]
+    record(session, current_user._get_current_object(),
            OutboxAction.OUTBOX_READ, shown=len(failures))
     session.commit()
     return render_template("outbox/messages.html", state=state, failures=failures)

@@ -266,9 +266,8 @@ class OutboxStatus:
 
 def status(session: Session) -> OutboxStatus:
     """Count the messages by state."""
-    counts = dict(session.execute(
-        select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
-    ).all())
+    counts: dict[str, int] = {state: n for state, n in session.execute(
+        select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state))}
     oldest = session.scalar(select(func.min(OutboxMessage.created_at))
                             .where(OutboxMessage.state == MessageState.PENDING))
     return OutboxStatus(int(counts.get(MessageState.PENDING, 0)),
