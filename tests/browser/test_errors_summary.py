@@ -113,13 +113,20 @@ def test_login_and_code_pages_put_the_focus_on_their_first_field(app, db, page,
     user = make_user(db, "c.martin", role=Role.PHARMACOVIGILANCE)
     page.goto(live_server + "/language/en")
     page.goto(live_server + "/login")
-    assert page.evaluate("document.activeElement.id") == "login"
+    # The browser runs autofocus at its next rendering step, which may come after the load.
+    _focus_reaches(page, "login")
     page.fill("#login", user.login)
     page.fill("#password", DEFAULT_PASSWORD)
     page.locator("main form button[type=submit]").click()
     page.wait_for_url(re.compile(r".*/login/.*|.*/code.*|.*second.*"))
     page.wait_for_selector("#code")
-    assert page.evaluate("document.activeElement.id") == "code"
+    _focus_reaches(page, "code")
+
+
+def _focus_reaches(page, element_id: str) -> None:  # noqa: ANN001
+    """Wait (5 s at most) for the focus to be on `element_id`; fails if it never gets there."""
+    page.wait_for_function("id => document.activeElement && document.activeElement.id === id",
+                           arg=element_id, timeout=5000)
 
 
 def test_a_protocol_form_shows_a_focused_summary_of_every_error(app, db, page,
