@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PO := $(wildcard translations/*/LC_MESSAGES/messages.po)
 MO := $(PO:.po=.mo)
 
-.PHONY: demo test lint install translations extract serve-production clean
+.PHONY: demo test lint typecheck install translations extract serve-production clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,11 @@ demo: install
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
-test: install lint
+# The settings (what is checked, how strictly) are [tool.mypy] in pyproject.toml.
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy
+
+test: install lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean:

@@ -22,8 +22,10 @@ from portal.protocols.schema import (
     PROFESSIONAL_VALUES,
     SENSITIVE_CATEGORIES,
     Category,
+    CodedFieldDef,
     FieldDef,
     Form,
+    IntegerFieldDef,
     Protocol,
     ReportStatistic,
     Section,
@@ -354,7 +356,8 @@ def _identification_shape(item: _Item) -> Iterator[Finding]:
                 f"use a pattern such as ^[A-Z]{{1,{limit}}}$ with max_length {limit}",
                 "pattern",
             )
-    if fld.identifies == "birth_month" and (fld.min < 1 or fld.max > 12):
+    if (fld.identifies == "birth_month" and isinstance(fld, IntegerFieldDef)
+            and (fld.min < 1 or fld.max > 12)):
         yield item.finding(Rule.patient_identification, "a birth month is between 1 and 12",
                            "set min: 1 and max: 12", "max")
 
@@ -586,11 +589,12 @@ def _unique_keys(protocol: Protocol) -> Iterator[Finding]:
             yield Finding(path, None, Rule.unique_keys,
                           f"section key {value!r} is used twice in form {form.key!r}", fix)
         # Repeated sections share the namespace of fields: answers store both by key.
-        repeated = [(s.key, ("forms", fi, "sections", si, "key"))
-                    for si, s in enumerate(form.sections) if s.repeat is not None]
-        fields = [(fld.key, ("forms", fi, "sections", si, "fields", k, "key"))
-                  for si, k, _s, fld in form.iter_fields()]
-        for value, path in _duplicates(repeated + fields):
+        keys: list[tuple[str, Path]] = [(s.key, ("forms", fi, "sections", si, "key"))
+                                        for si, s in enumerate(form.sections)
+                                        if s.repeat is not None]
+        keys += [(fld.key, ("forms", fi, "sections", si, "fields", k, "key"))
+                 for si, k, _s, fld in form.iter_fields()]
+        for value, path in _duplicates(keys):
             yield Finding(path, value, Rule.unique_keys,
                           f"key {value!r} is used twice in form {form.key!r}", fix)
 
@@ -626,7 +630,7 @@ def _expressions(protocol: Protocol) -> Iterator[Finding]:
     for fi, form in enumerate(protocol.forms):
         top = form_scope(protocol, form)
         for check_index, check in enumerate(form.checks):
-            path = ("forms", fi, "checks", check_index, "expression")
+            path: Path = ("forms", fi, "checks", check_index, "expression")
             yield from _expression_findings(check.expression, top, path, None)
             yield from _check_targets(check.fields, top, path[:-1] + ("fields",))
         for si, section in enumerate(form.sections):
@@ -763,7 +767,8 @@ def _report_table(table, path: Path, protocol: Protocol) -> Iterator[Finding]:  
         yield finding(f"report table {table.key!r}: statistic {stat.value!r} cannot be computed "
                       f"on {fld.key!r} ({kind}); it takes {allowed}",
                       "choose another statistic or field", "statistic")
-    elif kind == "coded" and not (fld.code_list or "meddra" in (fld.dictionary or "").lower()):
+    elif isinstance(fld, CodedFieldDef) and not (
+            fld.code_list or "meddra" in (fld.dictionary or "").lower()):
         # A free coded value (an ATC code typed in, a reference) could be unique to one case.
         yield finding(f"report table {table.key!r} counts {fld.key!r}, a typed code outside any "
                       "code list or MedDRA", "count a field with a code list or MedDRA codes",

@@ -277,7 +277,9 @@ class _Converter:
         ordered = sorted(refs, key=lambda r: int(r.attrs.get("OrderNumber") or 0))
         events = [self.lookup("StudyEventDef", r.attrs.get("StudyEventOID"), r) for r in ordered]
         events += [e for e in self.defs["StudyEventDef"].values() if e not in events]
-        timepoints, codes, result = [], set(), []
+        timepoints: list[dict] = []
+        codes: set[str] = set()
+        result: list[tuple[Node, str | None]] = []
         for event in events:
             name, oid = event.attrs.get("Name", ""), event.attrs["OID"]
             code = None
@@ -328,7 +330,7 @@ class _Converter:
 
     def form(self, node: Node, timepoints: list[str], used: set[str]) -> None:
         name = node.attrs.get("Name") or node.attrs["OID"]
-        form = {
+        form: dict[str, object] = {
             "key": unique(slug(name, "form"), used),
             "title": _bilingual(_texts(node.find("Description")), name, None, "title"),
             "kind": guess_kind(f"{name} {node.attrs['OID']}"),

@@ -498,7 +498,8 @@ def read_events(text: str, source: str, report: ImportReport) -> list[dict[str, 
             raise ImportFormatError(source, 1, "not a REDCap events file: expected "
                                     "event_name, arm_num, unique_event_name, ...")
         reader.fieldnames = fields
-        timepoints, codes = [], set()
+        timepoints: list[dict] = []
+        codes: set[str] = set()
         for record in reader:
             line = reader.line_num
             arm = (record.get("arm_num") or "1").strip()
