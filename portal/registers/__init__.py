@@ -12,6 +12,7 @@ def init_app(app: Flask) -> None:
     (research only under a formality in force)."""
     from flask_babel import lazy_gettext as _l
 
+    from portal.accounts.origins import use_transfer_mechanisms
     from portal.audit.checks import on_new_alert
     from portal.export_purposes import use_research_register
     from portal.navigation import NavEntry, add_footer_entry, add_home_panel
@@ -25,6 +26,7 @@ def init_app(app: Flask) -> None:
         check_protocol_release,
         draft_from_alert,
         research_covers_in_force,
+        transfer_mechanisms,
         transfer_rows,
     )
 
@@ -39,5 +41,7 @@ def init_app(app: Flask) -> None:
     use_transfer_register(app, transfer_rows)
     # Research exports are checked against the formalities the DPO records here (5.4).
     use_research_register(app, research_covers_in_force)
+    # Remote access from outside the EU counts only with its mechanism recorded (12.4).
+    use_transfer_mechanisms(app, transfer_mechanisms)
     on_new_alert(app, draft_from_alert)
     before_in_force(app, check_protocol_release)

@@ -280,7 +280,8 @@ def processors() -> str:
     return render_template("registers/processors.html",
                            processors=services.items(session, RegisterKind.PROCESSOR),
                            is_transfer=services.is_transfer,
-                           paragraph=transfer_paragraph(session, lang))
+                           paragraph=transfer_paragraph(session, lang),
+                           remote=services.remote_access_countries(session))
 
 
 @bp.route("/processors/new", methods=["GET", "POST"], defaults={"item_no": None})

@@ -29,6 +29,7 @@ from portal import clock
 from portal.access.models import AccessGrant, GrantStatus
 from portal.access.policy import permissions_for
 from portal.accounts.models import User
+from portal.accounts.origins import origins_of
 from portal.audit.services import Actor, actor_fields, record
 from portal.db import app_of
 from portal.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -162,6 +163,8 @@ class ProcessorRole(enum.StrEnum):
     MAIL = "mail"
     BACKUP = "backup"
     SUPPORT = "support"
+    #: people working on the portal from outside the EU (referential 12.4)
+    REMOTE_ACCESS = "remote_access"
     OTHER = "other"
 
 
@@ -170,6 +173,7 @@ PROCESSOR_ROLE_LABELS = {
     ProcessorRole.MAIL: _l("Mail provider"),
     ProcessorRole.BACKUP: _l("Backup site"),
     ProcessorRole.SUPPORT: _l("Maintenance and support"),
+    ProcessorRole.REMOTE_ACCESS: _l("Remote access to the portal from outside the EU"),
     ProcessorRole.OTHER: _l("Other processor"),
 }
 
@@ -203,6 +207,24 @@ def transfer_rows(session: Session) -> list[dict[str, str]] | None:
         return None
     return [{"recipient": _text(p.data.get("name")), "country": _text(p.data.get("country")),
              "mechanism": _text(p.data.get("mechanism"))} for p in transfers(session)]
+
+
+def transfer_mechanisms(session: Session) -> dict[str, str]:
+    """{country: Chapter V mechanism} of the transfers recorded, as the login checks read it
+    (an access from outside the EU counts only from a country listed here, 12.4)."""
+    found: dict[str, str] = {}
+    for entry in transfers(session):
+        country, mechanism = _text(entry.data.get("country")), _text(entry.data.get("mechanism"))
+        if country and mechanism:
+            found.setdefault(country, mechanism)
+    return found
+
+
+def remote_access_countries(session: Session) -> list[tuple[str, str]]:
+    """(country, mechanism or "") of every access entry outside the EU the settings declare."""
+    known = transfer_mechanisms(session)
+    return [(country, known.get(country, ""))
+            for country in origins_of(app_of(session)).entries_outside_eu()]
 
 
 def save_processor(session: Session, actor: Any, item_no: int | None, data: dict[str, Any],
