@@ -648,6 +648,11 @@ def processing_record(session: Session) -> ProcessingRecord:
               or "—"),
             _("CNIL authorisation reference: %(ref)s",
               ref=_text(typed.get("authorisation_ref")) or "—"),
+            # A research reuse is a distinct processing (5.4): its formalities, listed here.
+            _("Research formalities in force: %(list)s", list="; ".join(
+                f"{state.entry.reference} {_text(state.entry.data.get('reference'))} "
+                f"({_text(state.entry.data.get('protocol_key'))})"
+                for state in research_states(session) if state.in_force) or "—"),
         ]),
     ]
     found = deviations(session, typed)

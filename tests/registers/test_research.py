@@ -224,6 +224,10 @@ def test_the_dpo_records_a_formality_in_the_register_pages(
     text = client.get("/registers/export/research.csv").get_data(as_text=True)
     assert "MR-004 n° 2227364" in text and "follow_up.efficacy_global" in text
     assert client.get("/registers/export/research.pdf").data.startswith(b"%PDF")
+    # The record of processing lists the formalities in force.
+    record = client.get("/registers/export/processing.csv").get_data(as_text=True)
+    assert f"Research formalities in force: RS1 MR-004 n° 2227364 ({helpers.PROTOCOL_KEY})" \
+        in record
     # A form missing its notice shows the error, nothing saved.
     response = client.post("/registers/research/1?lang=en", data={
         "title": "Étude XYZ-OBS", "formality_kind": "reference_methodology",
