@@ -80,6 +80,16 @@ class ExportJob:
         return scope_of(self.research, form_key)
 
 
+def _in_scope(session: Session, query: Any, cover: ResearchCover | None) -> Any:
+    """Keep, under a research formality, only the submissions of the forms it covers a field
+    of: the others are neither counted nor read (their stored codes, which the column's type
+    lets through unchanged on every path)."""
+    if cover is None:
+        return query
+    forms = sorted({key.partition(".")[0] for key in cover.fields})
+    return query.where(Submission.form_key.in_([form_code(session, key) for key in forms]))
+
+
 def scope_of(cover: ResearchCover, form_key: str) -> frozenset[str]:
     """The keys of a form's fields that a research formality covers."""
     prefix = f"{form_key}."
@@ -172,7 +182,8 @@ def prepare_export(session: Session, actor: Any, protocol_key: str, form_key: st
     elif fmt == "csv":
         raise NotFound()  # a CSV holds one form
     up_to = session.scalar(select(func.max(Submission.id))) or 0
-    base = _base_query(view, protocol_key, form_key).where(Submission.id <= up_to)
+    base = _in_scope(session, _base_query(view, protocol_key, form_key), cover).where(
+        Submission.id <= up_to)
     count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     job = ExportJob(view, protocol_key, form_key, fmt, version, up_to, count,
                     locale or current_locale(), stated, cover)
@@ -234,6 +245,9 @@ def rows(session: Session, job: ExportJob, *, by_subject: bool) -> Iterator[Any]
         # The stored code itself: the paged reader below runs on the driver's cursor, which
         # applies no column type (the type lets a code through unchanged).
         query = query.where(Submission.form_key == form_code(session, job.form_key))
+    else:
+        # (One form: `prepare_export` checked that the formality covers it.)
+        query = _in_scope(session, query, job.research)
     connection = session.connection()
     if by_subject:
         # Grouped by subject: one ordered query read through a server-side cursor.
@@ -258,7 +272,8 @@ def exported_versions(session: Session, job: ExportJob) -> list[int]:
 
     The same filters as `rows`, without decrypting anything: one short query before the stream.
     """
-    query = (_base_query(job.view, job.protocol_key, job.form_key)
+    query = (_in_scope(session, _base_query(job.view, job.protocol_key, job.form_key),
+                       job.research)
              .where(Submission.id <= job.up_to)
              .with_only_columns(Submission.protocol_version_id).distinct())
     return sorted(session.scalars(query))

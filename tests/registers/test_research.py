@@ -106,6 +106,8 @@ def test_a_research_export_holds_only_the_fields_of_the_formality_in_force(
     items = {i.get("ItemOID") for i in root.iter(f"{ODM}ItemData")}
     assert items == {"I.follow_up.visit_timepoint", "I.follow_up.efficacy_global"}, items
     assert {f.get("FormOID") for f in root.iter(f"{ODM}FormData")} == {"F.follow_up"}
+    # Only the covered form's submissions are counted and read (two follow-ups of six forms).
+    assert exports_logged(db)[-1].details["row_count"] == 2
     defined = {i.get("OID") for i in root.iter(f"{ODM}ItemDef")}
     assert defined == items
 
