@@ -180,6 +180,17 @@ def test_two_formalities_in_force_make_the_export_name_its_own(
     assert header == [*FIXED_HEADERS, "weight_kg"]
 
 
+def test_the_research_register_exports_from_the_command_line(db, runner, tmp_path,
+                                                            protocol) -> None:  # noqa: ANN001, F811
+    formality(db)
+    out = tmp_path / "research.csv"
+    result = runner.invoke(args=["register", "export", "research", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert rows[1][:4] == ["ref", "version", "status", "in_force"]
+    assert rows[2][:4] == ["RS1", "1", "active", "yes"] and "MR-004 n° 2227364" in rows[2]
+
+
 def test_a_formality_needs_its_reference_date_scope_and_a_published_notice(
         db, protocol) -> None:  # noqa: ANN001, F811
     with pytest.raises(services.RegisterRefused) as refused:
