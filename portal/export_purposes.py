@@ -7,8 +7,14 @@ these purposes; none of them may invent another.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from flask import Flask
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from portal.db import app_of
 
 
 class ExportPurpose(enum.StrEnum):
@@ -42,3 +48,43 @@ def purpose_of(value: object) -> ExportPurpose | None:
         return ExportPurpose(str(value))
     except ValueError:
         return None
+
+
+# --- research: the formalities that cover a reuse (referential 5.4) ------------------------------
+
+
+@dataclass(frozen=True)
+class ResearchCover:
+    """A research formality in force for one protocol: what a research export may hold.
+
+    The registers area keeps the formalities (the DPO records them); the records exports only
+    ask, through `research_covers`, which ones are in force for a protocol now.
+    """
+
+    #: the register's reference (RS1), named on the export and in its audit entry
+    reference: str
+    #: the formality's own reference (a CNIL decision, a declaration of conformity to MR-004)
+    formality: str
+    protocol_key: str
+    #: "form.field" keys: the only answers a research export under this formality holds
+    fields: frozenset[str]
+    #: the published notice that informs the persons of the reuse ("website-v3")
+    notice: str
+
+
+#: returns the formalities in force now for a protocol (none while no register is installed)
+ResearchSource = Callable[[Session, str], list[ResearchCover]]
+
+_RESEARCH_SOURCE = "portal.research_source"
+
+
+def use_research_register(app: Flask, source: ResearchSource) -> None:
+    """Make `source` the register every research export is checked against."""
+    app.extensions[_RESEARCH_SOURCE] = source
+
+
+def research_covers(session: Session, protocol_key: str) -> list[ResearchCover]:
+    """Return the research formalities in force now for `protocol_key` (each with its notice
+    still published); none when no register is installed: research stays refused."""
+    source = app_of(session).extensions.get(_RESEARCH_SOURCE)
+    return list(source(session, protocol_key)) if source is not None else []

@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
         federation_settings,
         hash_budget,
         hashing,
+        origins,
         routes,
         services,
         sessions,
@@ -52,6 +53,8 @@ def init_app(app: Flask) -> None:
         if sessions.SESSION_KEY in flask_session:
             sessions.load_state()
 
+    # Where people may connect from (12.4): after the session is loaded, before any page.
+    origins.init_app(app)
     authorization.init_app(app)
     assert federation_routes.bp is routes.bp  # its pages are on the accounts blueprint
     app.register_blueprint(routes.bp)

@@ -121,18 +121,20 @@ class _Picker:
 
 class CsvLayout:
     """The columns of a form's CSV: fields in order, repeated sections numbered, no identifier
-    (letters, birth data), a label column after every coded one."""
+    (letters, birth data), a label column after every coded one; under a research formality,
+    only the fields in its scope (`scope`, field keys)."""
 
     def __init__(self, protocol: Protocol, form: Form, locale: str,
-                 terms: TermNames | None = None) -> None:
+                 terms: TermNames | None = None, scope: frozenset[str] | None = None) -> None:
         top: list[FieldDef] = []
         #: (section key, maximum, a picker per entry, blank cells after n entries)
         self.repeats: list[tuple[str, int, list[_Picker], list[tuple[None, ...]]]] = []
         for section in form.sections:
-            fields = [f for f in section.fields if f.identifies not in HIDDEN_IDENTIFIERS]
+            fields = [f for f in section.fields if f.identifies not in HIDDEN_IDENTIFIERS
+                      and (scope is None or f.key in scope)]
             if section.repeat is None:
                 top.extend(fields)
-            else:
+            elif fields:
                 maximum = section.repeat.max
                 pickers = [_Picker(fields, protocol, locale, f"_{i + 1}", terms)
                            for i in range(maximum)]
@@ -167,7 +169,7 @@ def stream_csv(session: Session, job: ExportJob) -> Iterator[str]:
     assert job.form_key is not None
     definition = protocol_of(job.version).definition
     layout = CsvLayout(definition, definition.form(job.form_key), job.locale,
-                       TermNames(session, job.locale))
+                       TermNames(session, job.locale), job.scope(job.form_key))
     cells = layout.cells
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")

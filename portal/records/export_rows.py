@@ -20,7 +20,13 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.errors import BadRequest, Forbidden, NotFound
-from portal.export_purposes import PURPOSE_DETAIL, ExportPurpose, purpose_of
+from portal.export_purposes import (
+    PURPOSE_DETAIL,
+    ExportPurpose,
+    ResearchCover,
+    purpose_of,
+    research_covers,
+)
 from portal.keys import KeyFileError
 from portal.permissions import Permission
 from portal.protocols.builder import current_locale
@@ -54,6 +60,8 @@ class ExportJob:
     row_count: int
     locale: str
     purpose: ExportPurpose
+    #: the formality covering a research export: only its fields are exported
+    research: ResearchCover | None = None
     integrity_failures: list[str] = field(default_factory=list)
     #: (record id, case number) of every row refused by its integrity check, in stream order
     refused: list[tuple[str, str]] = field(default_factory=list)
@@ -64,6 +72,62 @@ class ExportJob:
         what = self.form_key or "all-forms"
         extension = "csv" if self.fmt == "csv" else "xml"
         return f"{self.protocol_key}-{what}-{stamp}.{extension}"
+
+    def scope(self, form_key: str) -> frozenset[str] | None:
+        """The keys of `form_key`'s fields a research export may hold; None: every field."""
+        if self.research is None:
+            return None
+        return scope_of(self.research, form_key)
+
+
+def _in_scope(session: Session, query: Any, cover: ResearchCover | None) -> Any:
+    """Keep, under a research formality, only the submissions of the forms it covers a field
+    of: the others are neither counted nor read (their stored codes, which the column's type
+    lets through unchanged on every path)."""
+    if cover is None:
+        return query
+    forms = sorted({key.partition(".")[0] for key in cover.fields})
+    return query.where(Submission.form_key.in_([form_code(session, key) for key in forms]))
+
+
+def scope_of(cover: ResearchCover, form_key: str) -> frozenset[str]:
+    """The keys of a form's fields that a research formality covers."""
+    prefix = f"{form_key}."
+    return frozenset(key[len(prefix):] for key in cover.fields if key.startswith(prefix))
+
+
+def _research_cover(session: Session, protocol_key: str, form_key: str | None,
+                    reference: str | None) -> ResearchCover:
+    """The formality in force covering a research export of `protocol_key` (and `form_key`).
+
+    :raises ResearchNotCovered: none is in force (or its notice is no longer published), the
+        one named is not, several are and none is named, or it covers nothing of the form.
+    """
+    covers = research_covers(session, protocol_key)
+    if not covers:
+        raise ResearchNotCovered(_(
+            "A research export needs the formality that covers it (reference, date, protocol "
+            "and fields), recorded by the DPO, and the published information notice for that "
+            "reuse. None is in force for this protocol: the export is refused."))
+    if reference:
+        chosen = [c for c in covers if c.reference == reference]
+        if not chosen:
+            raise ResearchNotCovered(_(
+                "The formality %(ref)s is not in force for this protocol (ended, withdrawn, "
+                "or its information notice is no longer the published one): the export is "
+                "refused.", ref=reference))
+        cover = chosen[0]
+    elif len(covers) > 1:
+        raise ResearchNotCovered(_(
+            "Several research formalities are in force for this protocol: choose the one "
+            "that covers this export."))
+    else:
+        cover = covers[0]
+    if form_key is not None and not scope_of(cover, form_key):
+        raise ResearchNotCovered(_(
+            "The formality %(ref)s covers no field of this form: the export is refused.",
+            ref=cover.reference))
+    return cover
 
 
 def _base_query(view: View, protocol_key: str, form_key: str | None) -> Any:
@@ -79,11 +143,15 @@ def _base_query(view: View, protocol_key: str, form_key: str | None) -> Any:
 
 
 def prepare_export(session: Session, actor: Any, protocol_key: str, form_key: str | None,
-                   fmt: str, locale: str | None = None, *, purpose: str | None) -> ExportJob:
+                   fmt: str, locale: str | None = None, *, purpose: str | None,
+                   research: str | None = None) -> ExportJob:
     """Check the right, count the rows and log the export (the caller commits, then streams).
 
     :param purpose: one of `ExportPurpose`; an export that states none is refused.
+    :param research: for a research export, the register reference of the formality covering
+        it (needed only when several are in force for the protocol).
     :raises Forbidden: the actor may not export.
+    :raises ResearchNotCovered: a research export no formality in force covers.
     :raises BadRequest: no purpose, or one outside the closed list.
     :raises NotFound: unknown protocol, form or format.
     """
@@ -93,14 +161,12 @@ def prepare_export(session: Session, actor: Any, protocol_key: str, form_key: st
     stated = purpose_of(purpose) if purpose else None
     if stated is None:
         raise BadRequest(_("Every export states its purpose: choose one from the list."))
+    cover = None
     if stated is ExportPurpose.RESEARCH:
         # Research is a distinct processing: it needs the formality that covers it (reference,
-        # date, scope) and its published notice. No register of such formalities exists yet,
-        # so nothing can cover a research export: refused, before anything is counted or read.
-        raise ResearchNotCovered(_(
-            "A research export needs the formality that covers it (reference, date, protocol "
-            "and fields), recorded by the DPO, and the published information notice for that "
-            "reuse. None is recorded: the export is refused."))
+        # date, scope) and its published notice, checked before anything is counted or read;
+        # the export then holds only the fields in the formality's scope.
+        cover = _research_cover(session, protocol_key, form_key, research)
     if fmt not in FORMATS:
         raise NotFound()
     if view.protocol_keys is not None and protocol_key not in view.protocol_keys:
@@ -116,13 +182,18 @@ def prepare_export(session: Session, actor: Any, protocol_key: str, form_key: st
     elif fmt == "csv":
         raise NotFound()  # a CSV holds one form
     up_to = session.scalar(select(func.max(Submission.id))) or 0
-    base = _base_query(view, protocol_key, form_key).where(Submission.id <= up_to)
+    base = _in_scope(session, _base_query(view, protocol_key, form_key), cover).where(
+        Submission.id <= up_to)
     count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     job = ExportJob(view, protocol_key, form_key, fmt, version, up_to, count,
-                    locale or current_locale(), stated)
+                    locale or current_locale(), stated, cover)
     # Written with the caller's commit, or on its own if the request fails: on the trail
     # before the first byte is sent either way.
     purpose_detail: dict[str, Any] = {PURPOSE_DETAIL: str(stated)}
+    if cover is not None:
+        # The register's references only: what the DPO typed stays in the register.
+        purpose_detail.update(research=cover.reference, notice=cover.notice[:64],
+                              fields=len(cover.fields))
     log_read(session, actor, RecordsAction.DATA_EXPORT, ("protocol", protocol_key),
              row_count=count, form=form_code(session, form_key) if form_key else "all",
              format=fmt, scope=str(view.scope), **purpose_detail,
@@ -174,6 +245,9 @@ def rows(session: Session, job: ExportJob, *, by_subject: bool) -> Iterator[Any]
         # The stored code itself: the paged reader below runs on the driver's cursor, which
         # applies no column type (the type lets a code through unchanged).
         query = query.where(Submission.form_key == form_code(session, job.form_key))
+    else:
+        # (One form: `prepare_export` checked that the formality covers it.)
+        query = _in_scope(session, query, job.research)
     connection = session.connection()
     if by_subject:
         # Grouped by subject: one ordered query read through a server-side cursor.
@@ -198,7 +272,8 @@ def exported_versions(session: Session, job: ExportJob) -> list[int]:
 
     The same filters as `rows`, without decrypting anything: one short query before the stream.
     """
-    query = (_base_query(job.view, job.protocol_key, job.form_key)
+    query = (_in_scope(session, _base_query(job.view, job.protocol_key, job.form_key),
+                       job.research)
              .where(Submission.id <= job.up_to)
              .with_only_columns(Submission.protocol_version_id).distinct())
     return sorted(session.scalars(query))

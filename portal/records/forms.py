@@ -157,3 +157,7 @@ class ExportForm(FlaskForm):
         validators=[InputRequired(message=_l("State the purpose of the export."))],
         description=_l("Written on the export and in the audit trail. A research export "
                        "needs the formality that covers it."))
+    #: for a research export: the formality in force that covers it (from the DPO's register)
+    research = SelectField(_l("Research formality"), validators=[Optional()],
+                           description=_l("A research export holds only the fields in this "
+                                          "formality's scope."))

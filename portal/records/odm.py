@@ -68,15 +68,20 @@ class _FormLayout:
     meddra: dict[str, str]
 
 
-def _layout(protocol: Protocol, form: Form, *, with_terms: bool = False) -> _FormLayout:
+def _layout(protocol: Protocol, form: Form, *, with_terms: bool = False,
+            scope: frozenset[str] | None = None) -> _FormLayout:
+    """`scope`: under a research formality, the only field keys exported (none else, not even
+    the visit field that would name the event)."""
     codes = {tp.code for tp in protocol.schedule.timepoints}
     event_field = None
     for _si, _fi, _section, fld in form.iter_fields():
-        if fld.type == "single_choice" and {c.code for c in fld.choices} & codes:
+        if (fld.type == "single_choice" and {c.code for c in fld.choices} & codes
+                and (scope is None or fld.key in scope)):
             event_field = fld.key
             break
     groups = [(s.key, s.repeat is not None,
-               [f.key for f in s.fields if f.identifies not in HIDDEN_IDENTIFIERS])
+               [f.key for f in s.fields if f.identifies not in HIDDEN_IDENTIFIERS
+                and (scope is None or f.key in scope)])
               for s in form.sections]
     meddra = {fld.key: level for _si, _fi, _section, fld in form.iter_fields()
               if with_terms and (level := meddra_level(fld)) is not None}
@@ -326,13 +331,16 @@ def _yes_no_labels(fld: FieldDef, protocol: Protocol) -> dict[str, Text]:
     return {code: Text(fr=labels["fr"][code], en=labels["en"][code]) for code in labels["fr"]}
 
 
-def _exported_forms(protocol: Protocol, form_key: str | None) -> list[Form]:
-    if form_key is None:
-        return list(protocol.forms)
-    try:
-        return [protocol.form(form_key)]
-    except KeyError:  # a version without this form: none of its rows are exported
-        return []
+def _exported_forms(protocol: Protocol, job: ExportJob) -> list[Form]:
+    if job.form_key is None:
+        forms = list(protocol.forms)
+    else:
+        try:
+            forms = [protocol.form(job.form_key)]
+        except KeyError:  # a version without this form: none of its rows are exported
+            return []
+    # Under a research formality, only the forms it covers a field of.
+    return [form for form in forms if job.scope(form.key) != frozenset()]
 
 
 def _exported_keys(layout: _FormLayout) -> set[str]:
@@ -352,9 +360,10 @@ def _study(session: Session, job: ExportJob, layouts: dict[tuple[int, str], _For
     described: list[tuple[ProtocolVersion, Protocol, list[Form]]] = []
     for version in versions:
         definition = protocol_of(version).definition
-        forms = _exported_forms(definition, job.form_key)
+        forms = _exported_forms(definition, job)
         for form in forms:
-            layouts[(version.id, form.key)] = _layout(definition, form, with_terms=with_terms)
+            layouts[(version.id, form.key)] = _layout(definition, form, with_terms=with_terms,
+                                                      scope=job.scope(form.key))
         described.append((version, definition, forms))
     units = sorted({unit for version, _definition, forms in described for form in forms
                     for _si, _fi, _section, fld in form.iter_fields()
@@ -455,7 +464,7 @@ def stream_odm(session: Session, job: ExportJob) -> Iterator[str]:
            f'<ODM xmlns="{ODM_NS}" ODMVersion="1.3.2" FileType="Snapshot" '
            f'FileOID="AAC.{_oid(job.protocol_key)}.{secrets.token_hex(8)}" '
            f'CreationDateTime="{created}" SourceSystem="AAC Portal" '
-           f'Description="purpose: {job.purpose}">\n')
+           f'Description={quoteattr(_description(job))}>\n')
     layouts: dict[tuple[int, str], _FormLayout] = {}
     terms = TermNames(session, job.locale)
     yield from _study(session, job, layouts, with_terms=terms.loaded)
@@ -463,6 +472,8 @@ def stream_odm(session: Session, job: ExportJob) -> Iterator[str]:
     current_version_id = current_subject = None
     out: list[str] = []
     for row in rows(session, job, by_subject=True):
+        if job.scope(row.form_key) == frozenset():
+            continue  # a form the research formality covers nothing of
         answers = opener.answers(row)
         if answers is None:
             continue
@@ -483,7 +494,8 @@ def stream_odm(session: Session, job: ExportJob) -> Iterator[str]:
         if layout is None:
             definition = _definition(session, row.version_id)
             layout = layouts[(row.version_id, row.form_key)] = _layout(
-                definition, definition.form(row.form_key), with_terms=terms.loaded)
+                definition, definition.form(row.form_key), with_terms=terms.loaded,
+                scope=job.scope(row.form_key))
         event = (answers.get(layout.event_field) if layout.event_field else None) or \
             layout.first_timepoint or UNSCHEDULED
         # One occurrence per submission: events are Repeating in the metadata.
@@ -504,6 +516,14 @@ def stream_odm(session: Session, job: ExportJob) -> Iterator[str]:
         out.append(f"<!-- Refused by the integrity check, not exported: {listed} -->\n")
     out.append("</ODM>\n")
     yield "".join(out)
+
+
+def _description(job: ExportJob) -> str:
+    """The root's Description: the purpose and, for research, the formality covering it."""
+    if job.research is None:
+        return f"purpose: {job.purpose}"
+    return (f"purpose: {job.purpose}; formality: {job.research.reference} "
+            f"({job.research.formality}); notice: {job.research.notice}")
 
 
 def _version(session: Session, version_id: int) -> ProtocolVersion:

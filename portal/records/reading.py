@@ -85,7 +85,13 @@ from portal.records.limitation import lift_limitation, limit_patient
 from portal.records.lookups import forms_with_submissions
 from portal.records.models import Patient, Submission, SubmissionRevision
 from portal.records.overview import SearchError, case_search
-from portal.records.policy import View, log_read, permissions_of, view_for
+from portal.records.policy import (
+    HIDDEN_IDENTIFIERS,
+    View,
+    log_read,
+    permissions_of,
+    view_for,
+)
 from portal.records.submissions import FormRef, form_ref, open_revision, submission_form
 from portal.sealing import (
     BulkOpener,
@@ -97,6 +103,8 @@ from portal.sealing import (
 )
 
 __all__ = [
+    # the identification items no export holds (a research formality's scope neither)
+    "HIDDEN_IDENTIFIERS",
     "LIMITATION_LABELS",
     "READ_FUNCTIONS",
     "RECTIFICATION_LABELS",

@@ -26,6 +26,7 @@ from werkzeug.datastructures import MultiDict
 from portal.access.models import Establishment
 from portal.db import get_session
 from portal.errors import BadRequest, Forbidden, NotFound
+from portal.export_purposes import research_covers
 from portal.permissions import Permission, requires
 from portal.protocols.builder import current_locale
 from portal.protocols.models import ProtocolVersion
@@ -312,20 +313,25 @@ def exports() -> Any:
                                  for v in versions]
     form.form_key.choices = [("", _("All forms (ODM only)"))] + sorted(
         {(f.key, f.title.get(locale)) for v in versions for f in protocol_of(v).definition.forms})
+    covers = [c for v in versions for c in research_covers(session, v.protocol_key)]
+    form.research.choices = [("", "—")] + [
+        (c.reference, f"{c.reference}: {c.formality} ({c.protocol_key})") for c in covers]
     if form.validate_on_submit() and form.fmt.data == "csv" and not form.form_key.data:
         form.form_key.errors = [_("A CSV export holds one form: choose it.")]
     elif form.validate_on_submit():
         try:
             job = export.prepare_export(session, actor, form.protocol_key.data,
                                         form.form_key.data or None, form.fmt.data, locale,
-                                        purpose=form.purpose.data)
+                                        purpose=form.purpose.data,
+                                        research=form.research.data or None)
         except export.ResearchNotCovered as exc:
             form.purpose.errors = [exc.message]
         else:
             session.commit()
             return _stream(session, actor, job)
     status = 422 if request.method == "POST" else 200
-    return render_template("records/exports.html", form=form, view=view), status
+    return render_template("records/exports.html", form=form, view=view,
+                           covers=covers), status
 
 
 def _stream(session: Any, actor: Any, job: export.ExportJob) -> Response:

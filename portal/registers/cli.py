@@ -18,7 +18,7 @@ register_cli = AppGroup("register", help="Accountability registers: exports and 
 
 @register_cli.command("export")
 @click.argument("register", type=click.Choice(["processing", "breaches", "transfers",
-                                               "processors", "dpia"]))
+                                               "processors", "dpia", "research"]))
 @click.option("--format", "fmt", type=click.Choice(["csv", "pdf"]), default="csv",
               show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),

@@ -27,6 +27,7 @@ class Register(enum.StrEnum):
     TRANSFERS = "transfers"
     PROCESSORS = "processors"
     DPIA = "dpia"
+    RESEARCH = "research"
 
 
 @dataclass
@@ -76,6 +77,20 @@ def table(session: Session, register: Register) -> Table:
                              "contract_start", "contract_end", "guarantees", "hds_certificate",
                              "mechanism", "mechanism_document", "status"],
                      [_processor_row(p) for p in chosen])
+    if register == Register.RESEARCH:
+        header = ["ref", "version", "status", "in_force", "title", "formality_kind",
+                  "reference", "formality_date", "valid_until", "protocol_key", "fields",
+                  "notice"]
+        rows = []
+        for formality in services.research_states(session):
+            data = formality.entry.data
+            rows.append([formality.entry.reference, str(formality.entry.number),
+                         formality.entry.status,
+                         "yes" if formality.in_force else "no: " + " ".join(formality.reasons),
+                         *(str(data.get(key) or "") for key in header[4:10]),
+                         " ".join(data.get("fields") or []), str(data.get("notice") or "")])
+        return Table(_("Research formalities (referential 5.4), %(at)s", at=stamp), header,
+                     rows)
     header = ["ref", "version", "status", "title", "detected_at", "aware_at",
               "processor_notified_at", "nature", "person_categories", "persons_approx",
               "record_categories", "records_approx", "consequences", "measures", "contact",

@@ -143,3 +143,21 @@ class DpiaForm(_Versioned):
 
 class ConfirmForm(FlaskForm):
     """A button that only needs the CSRF token."""
+
+
+class ResearchForm(_Versioned):
+    title = _text(_l("Research (title)"), required=True)
+    formality_kind = SelectField(_l("Formality"), choices=[], validators=[DataRequired()])
+    reference = _text(_l("Reference of the formality"), required=True,
+                      description=_l("The CNIL's receipt or decision number, or the reference "
+                                     "of the declaration of conformity."))
+    formality_date = DateField(_l("Date of the formality"), validators=[DataRequired()],
+                               description=_l("Research exports are allowed from this day."))
+    valid_until = DateField(_l("End of the authorised reuse"), validators=[Optional()],
+                            description=_l("Empty: no end date."))
+    protocol_key = SelectField(_l("Protocol"), choices=[], validators=[DataRequired()])
+    fields = MultiCheckboxField(_l("Fields the research may receive"), choices=[],
+                                description=_l("A research export holds these fields only."))
+    notice = SelectField(_l("Published notice informing the persons of the reuse"), choices=[],
+                         validators=[Optional()])
+    withdrawn = BooleanField(_l("Withdrawn: no research export any more"))

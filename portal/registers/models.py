@@ -28,6 +28,8 @@ class RegisterKind(enum.StrEnum):
     BREACH = "breach"
     PROCESSOR = "processor"
     DPIA = "dpia"
+    #: the formalities covering a research reuse of the data (referential 5.4)
+    RESEARCH = "research"
 
 
 KIND_SQL = ", ".join(f"'{kind.value}'" for kind in RegisterKind)
@@ -77,6 +79,7 @@ REFERENCE_PREFIX = {
     RegisterKind.BREACH: "B",
     RegisterKind.PROCESSOR: "P",
     RegisterKind.DPIA: "AIPD",
+    RegisterKind.RESEARCH: "RS",
 }
 
 

@@ -26,6 +26,7 @@ from portal.registers.forms import (
     DpiaForm,
     ProcessingForm,
     ProcessorForm,
+    ResearchForm,
 )
 from portal.registers.models import RegisterKind
 
@@ -279,7 +280,8 @@ def processors() -> str:
     return render_template("registers/processors.html",
                            processors=services.items(session, RegisterKind.PROCESSOR),
                            is_transfer=services.is_transfer,
-                           paragraph=transfer_paragraph(session, lang))
+                           paragraph=transfer_paragraph(session, lang),
+                           remote=services.remote_access_countries(session))
 
 
 @bp.route("/processors/new", methods=["GET", "POST"], defaults={"item_no": None})
@@ -349,6 +351,79 @@ def dpia() -> Any:
             return redirect(url_for(".dpia"))
     return render_template("registers/dpia.html", form=form, state=state,
                            labels=services.DPIA_SECTION_LABELS)
+
+
+# --- research formalities ------------------------------------------------------------------------
+
+
+@bp.get("/research")
+@requires(MANAGE)
+def research() -> str:
+    """The formalities covering a research reuse, each with whether it is in force today."""
+    return render_template("registers/research.html",
+                           states=services.research_states(get_session()),
+                           kinds=services.FORMALITY_KINDS)
+
+
+def _research_form(session: Any, initial: dict[str, Any]) -> ResearchForm:
+    form = ResearchForm(data=initial)
+    form.formality_kind.choices = [SelectChoice("", "—")] + [
+        SelectChoice(key, str(label)) for key, label in services.FORMALITY_KINDS.items()]
+    protocols = services.research_protocol_choices(session)
+    form.protocol_key.choices = [SelectChoice("", "—")] + [
+        SelectChoice(key, label) for key, label in protocols]
+    form.fields.choices = [SelectChoice(f"{key}:{value}", f"{key} · {label}")
+                           for key, _title in protocols
+                           for value, label in services.research_field_choices(session, key)]
+    notices = services.research_notice_choices(session)
+    kept = str(initial.get("notice") or "")
+    if kept and kept not in {ref for ref, _label in notices}:
+        notices.append((kept, _("%(ref)s (no longer published)", ref=kept)))
+    form.notice.choices = [SelectChoice("", "—")] + [
+        SelectChoice(ref, label) for ref, label in notices]
+    return form
+
+
+@bp.route("/research/new", methods=["GET", "POST"], defaults={"item_no": None})
+@bp.route("/research/<int:item_no>", methods=["GET", "POST"])
+@requires(MANAGE)
+def research_entry(item_no: int | None) -> Any:
+    """Record a research formality, or edit one (a new version)."""
+    session = get_session()
+    current = services.latest(session, RegisterKind.RESEARCH, item_no) if item_no else None
+    if item_no is not None and current is None:
+        raise NotFound()
+    initial: dict[str, Any] = {}
+    if current is not None:
+        initial = dict(current.data)
+        initial["number"] = current.number
+        protocol_key = initial.get("protocol_key") or ""
+        initial["fields"] = [f"{protocol_key}:{f}" for f in initial.get("fields") or []]
+        for key in ("formality_date", "valid_until"):
+            try:
+                initial[key] = date.fromisoformat(initial.get(key) or "")
+            except ValueError:
+                initial[key] = None
+    form = _research_form(session, initial)
+    if form.validate_on_submit():
+        data = dict(form.data)
+        for key in ("formality_date", "valid_until"):
+            data[key] = data[key].isoformat() if data.get(key) else ""
+        prefix = f"{data.get('protocol_key') or ''}:"
+        # A field of another protocol keeps its prefix: the service refuses it.
+        data["fields"] = [v[len(prefix):] if v.startswith(prefix) else v
+                          for v in data.get("fields") or []]
+        try:
+            saved = services.save_research(session, _user(), item_no, data, _expected(form))
+        except services.RegisterRefused as exc:
+            _refused(form, exc)
+        else:
+            session.commit()
+            flash(_("Research formality %(ref)s saved.", ref=saved.reference), "success")
+            return redirect(url_for(".research"))
+    state = services.research_state(session, current) if current is not None else None
+    return render_template("registers/research_entry.html", form=form, current=current,
+                           state=state)
 
 
 # --- exports ------------------------------------------------------------------------------------

@@ -13,8 +13,9 @@ from __future__ import annotations
 import enum
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import has_app_context
 from flask_babel import force_locale
@@ -28,17 +29,23 @@ from portal import clock
 from portal.access.models import AccessGrant, GrantStatus
 from portal.access.policy import permissions_for
 from portal.accounts.models import User
+from portal.accounts.origins import origins_of
 from portal.audit.services import Actor, actor_fields, record
 from portal.db import app_of
 from portal.errors import BadRequest, Conflict, Forbidden, NotFound
+from portal.export_purposes import ResearchCover
+from portal.notices.catalog import Audience, audience_title
+from portal.notices.services import current_published
 from portal.notices.transfers import is_third_country
 from portal.outbox.services import enqueue
 from portal.permissions import Permission, Role
+from portal.protocols.builder import current_locale
 from portal.protocols.loader import LoadedProtocol
 from portal.protocols.models import ProtocolVersion
 from portal.protocols.schema import SENSITIVE_CATEGORIES, Protocol
-from portal.protocols.services import ReleaseBlocked, loaded
+from portal.protocols.services import ReleaseBlocked, current_version, loaded
 from portal.records.models import Patient
+from portal.records.reading import HIDDEN_IDENTIFIERS
 from portal.registers.models import BreachAlert, BreachLetter, RegisterKind, RegisterVersion
 
 
@@ -156,6 +163,8 @@ class ProcessorRole(enum.StrEnum):
     MAIL = "mail"
     BACKUP = "backup"
     SUPPORT = "support"
+    #: people working on the portal from outside the EU (referential 12.4)
+    REMOTE_ACCESS = "remote_access"
     OTHER = "other"
 
 
@@ -164,6 +173,7 @@ PROCESSOR_ROLE_LABELS = {
     ProcessorRole.MAIL: _l("Mail provider"),
     ProcessorRole.BACKUP: _l("Backup site"),
     ProcessorRole.SUPPORT: _l("Maintenance and support"),
+    ProcessorRole.REMOTE_ACCESS: _l("Remote access to the portal from outside the EU"),
     ProcessorRole.OTHER: _l("Other processor"),
 }
 
@@ -197,6 +207,24 @@ def transfer_rows(session: Session) -> list[dict[str, str]] | None:
         return None
     return [{"recipient": _text(p.data.get("name")), "country": _text(p.data.get("country")),
              "mechanism": _text(p.data.get("mechanism"))} for p in transfers(session)]
+
+
+def transfer_mechanisms(session: Session) -> dict[str, str]:
+    """{country: Chapter V mechanism} of the transfers recorded, as the login checks read it
+    (an access from outside the EU counts only from a country listed here, 12.4)."""
+    found: dict[str, str] = {}
+    for entry in transfers(session):
+        country, mechanism = _text(entry.data.get("country")), _text(entry.data.get("mechanism"))
+        if country and mechanism:
+            found.setdefault(country, mechanism)
+    return found
+
+
+def remote_access_countries(session: Session) -> list[tuple[str, str]]:
+    """(country, mechanism or "") of every access entry outside the EU the settings declare."""
+    known = transfer_mechanisms(session)
+    return [(country, known.get(country, ""))
+            for country in origins_of(app_of(session)).entries_outside_eu()]
 
 
 def save_processor(session: Session, actor: Any, item_no: int | None, data: dict[str, Any],
@@ -620,6 +648,11 @@ def processing_record(session: Session) -> ProcessingRecord:
               or "—"),
             _("CNIL authorisation reference: %(ref)s",
               ref=_text(typed.get("authorisation_ref")) or "—"),
+            # A research reuse is a distinct processing (5.4): its formalities, listed here.
+            _("Research formalities in force: %(list)s", list="; ".join(
+                f"{state.entry.reference} {_text(state.entry.data.get('reference'))} "
+                f"({_text(state.entry.data.get('protocol_key'))})"
+                for state in research_states(session) if state.in_force) or "—"),
         ]),
     ]
     found = deviations(session, typed)
@@ -1013,3 +1046,181 @@ def read_letter(session: Session, user: User, letter_id: int) -> PrescriberLette
     breach = version(session, RegisterKind.BREACH, stored.item_no, stored.breach_number)
     record(session, user, RegisterAction.LETTER_READ, breach, letter=stored.id)
     return _compose_letter(breach, user, list(stored.cases), _dpo_line(session))
+
+
+# --- research formalities (referential 5.4) ------------------------------------------------------
+
+#: the formalities under which the data may be reused for research
+FORMALITY_KINDS = {
+    "reference_methodology": _l("Declaration of conformity to a reference methodology of the "
+                                "CNIL (MR-004...)"),
+    "authorisation": _l("Authorisation of the CNIL (article 66 of the loi Informatique et "
+                        "Libertés)"),
+}
+RESEARCH_TEXT_FIELDS = ("title", "formality_kind", "reference", "formality_date", "valid_until",
+                        "protocol_key", "notice")
+#: the notices that inform the persons whose data are reused (article 14): patients, affected
+#: relatives, and the public page of the website
+RESEARCH_NOTICE_AUDIENCES = (Audience.PATIENT, Audience.RELATIVE, Audience.WEBSITE)
+
+
+class ResearchStatus(enum.StrEnum):
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+
+
+def local_today(session: Session) -> date:
+    """Today in the portal's time zone (a formality's dates are local days)."""
+    zone = ZoneInfo(str(app_of(session).config.get("TIMEZONE") or "Europe/Paris"))
+    return clock.now().astimezone(zone).date()
+
+
+def research_field_choices(session: Session, protocol_key: str) -> list[tuple[str, str]]:
+    """("form.field", label) of every field a research formality may cover in the protocol
+    version in force: all but the identification items no export holds (the letters and the
+    birth data)."""
+    installed = current_version(session, protocol_key)
+    if installed is None:
+        return []
+    definition = loaded(installed).definition
+    locale = current_locale()
+    found = []
+    for form in definition.forms:
+        for _si, _fi, _section, fld in form.iter_fields():
+            if fld.identifies not in HIDDEN_IDENTIFIERS:
+                found.append((f"{form.key}.{fld.key}",
+                              f"{form.title.get(locale)}: {fld.label.get(locale)}"))
+    return found
+
+
+def research_protocol_choices(session: Session) -> list[tuple[str, str]]:
+    """(key, title) of the protocols in force."""
+    locale = current_locale()
+    return [(v.protocol_key, f"{v.protocol_key}: {loaded(v).definition.title.get(locale)}")
+            for v in session.scalars(select(ProtocolVersion).where(
+                ProtocolVersion.is_current.is_(True)).order_by(ProtocolVersion.protocol_key))]
+
+
+def research_notice_choices(session: Session) -> list[tuple[str, str]]:
+    """(reference, label) of the notices published now that may inform of a reuse."""
+    found = []
+    for audience in RESEARCH_NOTICE_AUDIENCES:
+        published = current_published(session, audience)
+        if published is not None:
+            found.append((published.audit_ref, _("%(title)s, version %(n)d",
+                                                 title=audience_title(audience),
+                                                 n=published.number)))
+    return found
+
+
+def _notice_in_force(session: Session, reference: str) -> bool:
+    """True while the notice version named (`patient-v3`) is the one published."""
+    audience, _sep, number = reference.rpartition("-v")
+    if audience not in {a.value for a in RESEARCH_NOTICE_AUDIENCES} or not number.isdigit():
+        return False
+    published = current_published(session, audience)
+    return published is not None and published.number == int(number)
+
+
+def _day(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(_text(value))
+    except ValueError:
+        return None
+
+
+@dataclass
+class ResearchState:
+    """A research formality as it stands today: in force, or why not."""
+
+    entry: RegisterVersion
+    reasons: list[str]
+
+    @property
+    def in_force(self) -> bool:
+        return not self.reasons
+
+
+def research_state(session: Session, entry: RegisterVersion) -> ResearchState:
+    """Whether a formality covers research exports today: not withdrawn, started, not ended,
+    and the notice it names still the published one."""
+    data = entry.data
+    today = local_today(session)
+    reasons = []
+    if entry.status == ResearchStatus.WITHDRAWN:
+        reasons.append(_("Withdrawn."))
+    start, until = _day(data.get("formality_date")), _day(data.get("valid_until"))
+    if start is None or start > today:
+        reasons.append(_("Not in force before %(date)s.", date=_text(data.get("formality_date"))))
+    if until is not None and until < today:
+        reasons.append(_("Ended on %(date)s.", date=until.isoformat()))
+    if current_version(session, _text(data.get("protocol_key"))) is None:
+        reasons.append(_("Its protocol has no version in force."))
+    if not _notice_in_force(session, _text(data.get("notice"))):
+        reasons.append(_("The notice %(ref)s is no longer the published one: check that the "
+                         "version in force informs of this reuse, then save the formality "
+                         "again naming it.", ref=_text(data.get("notice"))))
+    return ResearchState(entry, reasons)
+
+
+def research_states(session: Session) -> list[ResearchState]:
+    """Every research formality as it stands today."""
+    return [research_state(session, entry) for entry in items(session, RegisterKind.RESEARCH)]
+
+
+def research_covers_in_force(session: Session, protocol_key: str) -> list[ResearchCover]:
+    """The formalities in force now for `protocol_key`, as the records exports check them."""
+    return [ResearchCover(state.entry.reference, _text(state.entry.data.get("reference")),
+                          protocol_key, frozenset(state.entry.data.get("fields") or []),
+                          _text(state.entry.data.get("notice")))
+            for state in research_states(session)
+            if state.in_force and state.entry.data.get("protocol_key") == protocol_key]
+
+
+def save_research(session: Session, actor: Any, item_no: int | None, data: dict[str, Any],
+                  expected_number: int | None = None) -> RegisterVersion:
+    """Record a research formality (or a new version of one): reference, date, scope (one
+    protocol in force, its fields) and the published notice that informs of the reuse.
+
+    :raises RegisterRefused: something is missing, a field is not the protocol's, the notice is
+        not published, or the end comes before the start.
+    """
+    clean: dict[str, Any] = {key: _text(data.get(key)) for key in RESEARCH_TEXT_FIELDS}
+    clean["fields"] = sorted({_text(f) for f in data.get("fields") or [] if _text(f)})
+    withdrawn = bool(data.get("withdrawn"))
+    clean["withdrawn"] = withdrawn
+    problems: dict[str, str] = {}
+    for key in ("title", "reference"):
+        if not clean[key]:
+            problems[key] = _("Required.")
+        elif len(clean[key]) > 2000:
+            problems[key] = _("At most %(n)d characters.", n=2000)
+    if clean["formality_kind"] not in FORMALITY_KINDS:
+        problems["formality_kind"] = _("Choose the kind of formality.")
+    start = _day(clean["formality_date"])
+    if start is None:
+        problems["formality_date"] = _("Give the date of the formality as YYYY-MM-DD.")
+    until = _day(clean["valid_until"]) if clean["valid_until"] else None
+    if clean["valid_until"] and until is None:
+        problems["valid_until"] = _("Give the end date as YYYY-MM-DD, or leave it empty.")
+    elif until is not None and start is not None and until < start:
+        problems["valid_until"] = _("The end comes before the date of the formality.")
+    allowed = {key for key, _label in research_field_choices(session, clean["protocol_key"])}
+    if not allowed:
+        problems["protocol_key"] = _("Choose a protocol with a version in force.")
+    elif not clean["fields"]:
+        problems["fields"] = _("Choose the fields the research may receive.")
+    elif set(clean["fields"]) - allowed:
+        problems["fields"] = _("These fields are not fields of the protocol in force (or are "
+                               "identification items, never exported): %(list)s",
+                               list=", ".join(sorted(set(clean["fields"]) - allowed)))
+    if not withdrawn and not _notice_in_force(session, clean["notice"]):
+        problems["notice"] = _("Choose the published notice that informs the persons of this "
+                               "reuse (publish it first).")
+    if problems:
+        raise RegisterRefused(problems)
+    if item_no is not None and latest(session, RegisterKind.RESEARCH, item_no) is None:
+        raise NotFound()
+    return _save(session, actor, RegisterKind.RESEARCH, item_no, clean,
+                 ResearchStatus.WITHDRAWN if withdrawn else ResearchStatus.ACTIVE,
+                 expected_number=expected_number)

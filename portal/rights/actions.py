@@ -20,6 +20,9 @@ class RightsAction(enum.StrEnum):
     REVIEW_CLEAR = "rights:review:clear"
     #: the DPO recorded the extension notice (with its reason)
     REQUEST_EXTEND = "rights:request:extend"
+    #: the patient's trusted person (L. 1111-6 CSP) was named on a request (sealed; the
+    #: details say only whether the patient asked that this person receive the answer)
+    TRUSTED_PERSON_RECORD = "rights:trusted_person:record"
     #: the DPO recorded that a relative's answer reveals nothing under medical secrecy
     SECRECY_CHECK = "rights:secrecy:check"
     #: the access answer was assembled (health data decrypted and sealed into the answer)

@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 
 from portal.rights.labels import (
     CHANNEL_LABELS,
+    DIRECT_WRITERS,
     EXTENSION_LABELS,
     KIND_LABELS,
     REFUSAL_LABELS,
@@ -31,6 +32,27 @@ from portal.rights.models import Channel, RefusalReason, RequesterType
 def _choices(labels: dict[Any, Any], keep: Any = None) -> list[SelectChoice]:
     return [SelectChoice(code.value, label) for code, label in labels.items()
             if keep is None or code in keep]
+
+
+def _trusted_name() -> StringField:
+    return StringField(
+        _l("The patient's trusted person, if he is accompanied"),
+        description=_l("The person the patient designated to accompany him (article L. 1111-6 "
+                       "of the public health code): name, and their link to the patient if "
+                       "useful. Kept encrypted, read by the data protection officer only."),
+        validators=[Optional(), Length(max=120)])
+
+
+def _trusted_contact() -> StringField:
+    return StringField(_l("The trusted person's contact details"),
+                       validators=[Optional(), Length(max=300)])
+
+
+def _trusted_copy() -> BooleanField:
+    return BooleanField(
+        _l("The patient asks that the trusted person receive the answer too"),
+        description=_l("Without this request from the patient, the trusted person receives "
+                       "nothing of the patient's data."))
 
 
 class SubmitRequestForm(FlaskForm):
@@ -55,6 +77,9 @@ class SubmitRequestForm(FlaskForm):
         choices=_choices(KIND_LABELS),
         validators=[InputRequired(message=_l("Choose the right the request is about."))],
     )
+    trusted_name = _trusted_name()
+    trusted_contact = _trusted_contact()
+    trusted_copy = _trusted_copy()
 
     def validate_case_number(self, field: StringField) -> None:
         if self.subject.data == "patient" and not (field.data or "").strip():
@@ -113,6 +138,9 @@ class RecordRequestForm(FlaskForm):
         description=_l("Your reference of the letter or e-mail; not the requester's name."),
         validators=[Optional(), Length(max=64)],
     )
+    trusted_name = _trusted_name()
+    trusted_contact = _trusted_contact()
+    trusted_copy = _trusted_copy()
 
 
 class ReviewForm(FlaskForm):
@@ -169,6 +197,18 @@ class PublicRequestForm(FlaskForm):
                        "deleted with it."),
         validators=[InputRequired(message=_l("Give an e-mail or postal address to write back "
                                              "to.")), Length(max=300)])
+    trusted_name = _trusted_name()
+    trusted_contact = _trusted_contact()
+    trusted_copy = _trusted_copy()
+    confidentiality_read = BooleanField(
+        _l("I have read what writing directly means for the confidentiality of my data"),
+        description=_l("Required from a patient or a legal representative: the request is "
+                       "recorded only then, and this text is kept with it."))
+
+    def validate_confidentiality_read(self, field: BooleanField) -> None:
+        if self.requester_type.data in DIRECT_WRITERS and not field.data:
+            raise ValidationError(_l("Read what writing directly means for the "
+                                     "confidentiality of your data, then tick the box."))
 
 
 class ExtendForm(FlaskForm):

@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.accounts.models import User
 from portal.audit.services import record
-from portal.errors import Conflict
+from portal.errors import BadRequest, Conflict
+from portal.records.reading import LIMITATION_LABELS
 from portal.rights import answers, links, notify, services
 from portal.rights.actions import RightsAction
 from portal.rights.links import LinkedVersion
-from portal.rights.models import RequestKind, RightsRequest
+from portal.rights.models import RequesterType, RequestKind, RightsRequest
 
 
 def _require_kind(request: RightsRequest, kind: RequestKind) -> None:
@@ -56,9 +57,19 @@ def answer_rectification(session: Session, actor: User, request: RightsRequest) 
     notify.requester(session, actor, request, notify.Notice.ANSWERED)
 
 
+def is_professional_self(request: RightsRequest) -> bool:
+    """True for a professional's request about his own data."""
+    return request.requester_type == RequesterType.PROFESSIONAL_SELF
+
+
 def apply_limitation(session: Session, actor: User, request: RightsRequest,
                      reason: str) -> None:
-    """Limit the patient's records (frozen, left out of exports) and answer the request.
+    """Grant a limitation and answer the request.
+
+    A patient's records are frozen (nothing filled or changed, left out of exports). A
+    professional's own data are kept as they are and used only for his access and the
+    traceability of his entries: his account, grants and access to his patients' forms go on
+    unchanged (nothing of the records or of the access area is touched).
 
     :param reason: a records LimitationReason code (the ground of art. 18(1)).
     """
@@ -66,10 +77,15 @@ def apply_limitation(session: Session, actor: User, request: RightsRequest,
     services.check_answerable(request)
     if request.limitation_applied_at is not None:
         raise Conflict(str(_l("The limitation is already applied.")))
-    links.limit_patient(session, actor, request, reason)
+    if is_professional_self(request):
+        if reason not in LIMITATION_LABELS:
+            raise BadRequest(str(_l("Choose a ground of the limitation.")))
+    else:
+        links.limit_patient(session, actor, request, reason)
     request.limitation_applied_at = clock.now()
     session.flush()
-    record(session, actor, RightsAction.LIMITATION_APPLY, request)
+    record(session, actor, RightsAction.LIMITATION_APPLY, request, reason=reason,
+           subject="professional" if is_professional_self(request) else "patient")
     services.mark_answered(session, actor, request, "limitation_applied")
     notify.requester(session, actor, request, notify.Notice.LIMITED)
 
@@ -92,11 +108,24 @@ def lift_limitation(session: Session, actor: User, request: RightsRequest) -> No
         raise Conflict(str(_l("No limitation in force for this request.")))
     if request.lift_notified_at is None:
         raise Conflict(str(_l("Tell the requester first that the limitation will be lifted.")))
-    links.lift_patient(session, actor, request)
+    if not is_professional_self(request):
+        links.lift_patient(session, actor, request)
     request.limitation_lifted_at = clock.now()
     session.flush()
     record(session, actor, RightsAction.LIMITATION_LIFT, request)
     notify.requester(session, actor, request, notify.Notice.LIFTED)
+
+
+def professional_limited(session: Session, user_id: int) -> RightsRequest | None:
+    """The request under which a professional's own data are limited now, or None."""
+    return session.scalars(
+        select(RightsRequest).where(
+            RightsRequest.requester_type == RequesterType.PROFESSIONAL_SELF,
+            RightsRequest.subject_user_id == user_id,
+            RightsRequest.limitation_applied_at.is_not(None),
+            RightsRequest.limitation_lifted_at.is_(None))
+        .order_by(RightsRequest.limitation_applied_at.desc()).limit(1)
+    ).first()
 
 
 def limitations_in_force(session: Session) -> list[RightsRequest]:

@@ -126,3 +126,36 @@ EVENT_REASON_LABELS: dict[str, Any] = {
     "closed": _l("Closed"),
     **{reason.value: label for reason, label in REFUSAL_LABELS.items()},
 }
+
+#: what a patient writing directly is told before the request is recorded (section 11.4): the
+#: public form shows it, requires its box to be ticked, and the receipt and the sealed
+#: details of the request keep the text as it was read
+CONFIDENTIALITY_TITLE = _l("If you are a patient writing directly: what it means for the "
+                           "confidentiality of your data")
+CONFIDENTIALITY_PARAGRAPHS = (
+    _l("The laboratory holds your data without your name, under a case number known only to "
+       "the hospital that treats you. By writing directly, you tell the laboratory that you are "
+       "one of the patients treated with this medicine and how to reach you. To find your "
+       "case, the laboratory must ask the doctor or hospital you name to confirm who you are: "
+       "they will know that you made this request."),
+    _l("What you write here is kept encrypted with the request and deleted with it. Your name "
+       "is not needed, and a social security number is refused. Going through your doctor "
+       "keeps your identity at the hospital only."),
+)
+#: who writes about the patient's own data without a professional in between
+DIRECT_WRITERS = frozenset({RequesterType.PATIENT_DIRECT, RequesterType.LEGAL_REPRESENTATIVE})
+
+
+def confidentiality_text() -> str:
+    """The confidentiality information in the current language, as it is recorded."""
+    return "\n\n".join([str(CONFIDENTIALITY_TITLE),
+                        *(str(paragraph) for paragraph in CONFIDENTIALITY_PARAGRAPHS)])
+
+#: the grounds of art. 18(1) as a professional's own limitation reads them (the records' codes)
+PROFESSIONAL_LIMITATION_LABELS: dict[str, Any] = {
+    "accuracy_contested": _l("The professional contests the accuracy of his data: kept as they "
+                             "are while it is checked"),
+    "unlawful_processing": _l("The professional contests the lawfulness of the processing"),
+    "legal_claims": _l("The professional needs his data kept for a legal claim"),
+    "verification_pending": _l("A rights request is being verified"),
+}

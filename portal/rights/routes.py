@@ -21,6 +21,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
+from wtforms.fields.choices import SelectChoice
 
 from portal import clock
 from portal.db import get_session
@@ -48,7 +49,14 @@ from portal.rights.forms import (
     ReviewForm,
     SubmitRequestForm,
 )
-from portal.rights.labels import NOT_APPLICABLE_INTRO, NOT_APPLICABLE_WHY
+from portal.rights.labels import (
+    CONFIDENTIALITY_PARAGRAPHS,
+    CONFIDENTIALITY_TITLE,
+    NOT_APPLICABLE_INTRO,
+    NOT_APPLICABLE_WHY,
+    PROFESSIONAL_LIMITATION_LABELS,
+    confidentiality_text,
+)
 from portal.rights.models import (
     NOT_APPLICABLE_KINDS,
     ExtensionReason,
@@ -105,6 +113,12 @@ def _handling() -> bool:
     return Permission.RIGHTS_HANDLE in granted_permissions()
 
 
+def _trusted(form: Any) -> services.TrustedPerson:
+    """The trusted person typed in a request form."""
+    return services.TrustedPerson(form.trusted_name.data, form.trusted_contact.data,
+                                  bool(form.trusted_copy.data))
+
+
 def _load(handle: str) -> RightsRequest:
     return queries.get_for(get_session(), _user(), handle, handling=_handling())
 
@@ -136,9 +150,12 @@ def new_request() -> str | BaseResponse:
             request = services.submit_request(
                 session, _user(), kind=RequestKind(form.kind.data),
                 case_number=form.case_number.data, for_self=form.subject.data == "self",
+                trusted=_trusted(form),
             )
         except PortalError as exc:
             target = form.case_number if form.subject.data == "patient" else form.kind
+            if isinstance(exc, services.TrustedPersonRefused):
+                target = form.trusted_name
             target.errors = [*target.errors, exc.message or ""]
         else:
             session.commit()
@@ -173,12 +190,22 @@ def show(handle: str) -> tuple[str, int, dict[str, str]]:
     if handling_:
         context.update(
             typed=references.read_details(session, request),
-            limit_form=LimitForm(prefix="limit"), refuse_form=_refuse_form(request),
+            trusted=services.trusted_person(session, request),
+            limit_form=_limit_form(request), refuse_form=_refuse_form(request),
             review_form=ReviewForm(prefix="review"),
             recipient=links.recipient_label(session, request),
             action_form=ActionForm(), extend_form=ExtendForm(prefix="extend"),
         )
     return render_template("rights/detail.html", **context), 200, NO_STORE
+
+
+def _limit_form(request: RightsRequest) -> LimitForm:
+    form = LimitForm(prefix="limit")
+    if handling.is_professional_self(request):
+        # The same codes, worded for a professional's own data.
+        form.reason.choices = [SelectChoice(code, label)
+                               for code, label in PROFESSIONAL_LIMITATION_LABELS.items()]
+    return form
 
 
 def _refuse_form(request: RightsRequest) -> RefuseForm:
@@ -277,6 +304,7 @@ def record_request() -> str | BaseResponse:
                 if form.relative_basis.data else None,
                 correspondence_ref=form.correspondence_ref.data,
                 doctor_rpps=form.doctor_rpps.data, doctor_name=form.doctor_name.data,
+                trusted=_trusted(form),
             )
         except PortalError as exc:
             form.form_errors.append(exc.message or "")
@@ -382,13 +410,16 @@ def rectified(handle: str) -> BaseResponse:
 @bp.post("/r/<handle>/limit")
 @requires(Permission.RIGHTS_HANDLE)
 def limit(handle: str) -> BaseResponse:
-    """Limit the patient's records, on a ground of art. 18(1)."""
+    """Limit the patient's records, or a professional's own data, on a ground of art. 18(1)."""
     form = LimitForm(prefix="limit")
     if not form.validate_on_submit():
         flash(_("Choose the ground of the limitation."), "error")
         return redirect(url_for("rights.show", handle=handle))
+    done = (_("The professional's own data are limited; his access goes on. He is told.")
+            if handling.is_professional_self(_load(handle))
+            else _("The patient's records are limited; the requester is told."))
     return _act(handle, lambda s, u, r: handling.apply_limitation(s, u, r, form.reason.data),
-                _("The patient's records are limited; the requester is told."))
+                done)
 
 
 @bp.post("/r/<handle>/lift-notice")
@@ -447,6 +478,7 @@ def ask() -> tuple[str, int, dict[str, str]]:
         raise RequestEntityTooLarge()
     form = PublicRequestForm()
     receipt = None
+    read = False
     if form.validate_on_submit():
         session = get_session()
         try:
@@ -458,6 +490,10 @@ def ask() -> tuple[str, int, dict[str, str]]:
                 relative_basis=RelativeBasis(form.relative_basis.data)
                 if form.relative_basis.data else None,
                 doctor_rpps=form.doctor_rpps.data, doctor_name=form.doctor_name.data,
+                trusted=_trusted(form),
+                # The text as this writer read it, kept with the request.
+                confidentiality_read=confidentiality_text()
+                if form.confidentiality_read.data else None,
             )
         except PortalError as exc:
             session.rollback()
@@ -465,5 +501,8 @@ def ask() -> tuple[str, int, dict[str, str]]:
         else:
             session.commit()
             receipt = created.number
+            read = bool(form.confidentiality_read.data)
     return render_template("rights/ask.html", form=form, receipt=receipt, why=NOT_APPLICABLE_WHY,
-                           intro=NOT_APPLICABLE_INTRO), 200, NO_STORE
+                           intro=NOT_APPLICABLE_INTRO, read=read,
+                           confidentiality_title=CONFIDENTIALITY_TITLE,
+                           confidentiality=CONFIDENTIALITY_PARAGRAPHS), 200, NO_STORE

@@ -8,6 +8,7 @@ same transaction.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -21,6 +22,7 @@ from portal.errors import BadRequest, Conflict
 from portal.identifiers import normalise_rpps
 from portal.rights import deadlines, links, notify, references
 from portal.rights.actions import RightsAction
+from portal.rights.labels import DIRECT_WRITERS
 from portal.rights.models import (
     APPLICABLE_KINDS,
     NOT_APPLICABLE_KINDS,
@@ -45,8 +47,79 @@ CONFIRMER_MAX = 200
 CONTACT_MAX = 300
 #: who writes through the public form, as the audit trail names them
 PUBLIC_FORM = Actor("anonymous", "public-form")
-#: what a professional may ask about their own data (section 11.6; RGT-06)
-SELF_KINDS = frozenset({RequestKind.ACCESS, RequestKind.RECTIFICATION}) | NOT_APPLICABLE_KINDS
+#: what a professional may ask about their own data (section 11.6; RGT-06): limitation too,
+#: which the DPO grants without stopping his access to his patients' forms
+SELF_KINDS = APPLICABLE_KINDS | NOT_APPLICABLE_KINDS
+TRUSTED_NAME_MAX = 120
+#: who may be accompanied by a trusted person (article L. 1111-6 of the public health code)
+TRUSTED_REQUESTERS = frozenset({RequesterType.PATIENT_VIA_DOCTOR, RequesterType.PATIENT_DIRECT})
+#: where a request's sealed details keep the trusted person
+TRUSTED_KEY = "trusted_person"
+#: ... and the confidentiality information a patient writing directly acknowledged
+CONFIDENTIALITY_KEY = "confidentiality_read"
+
+
+class TrustedPersonRefused(BadRequest):
+    """What was typed about the trusted person cannot be kept as it is."""
+
+
+@dataclass(frozen=True)
+class TrustedPerson:
+    """The patient's trusted person (L. 1111-6 CSP), who accompanies him in his request.
+
+    Personal data: kept only in the request's sealed details, shown to the DPO. The trusted
+    person never receives the answer or anything of the patient's data unless the patient
+    asked for it (`receives_answer`).
+    """
+
+    name: str | None
+    contact: str | None = None
+    #: the patient asked that the trusted person receive the answer too
+    receives_answer: bool = False
+
+
+def _trusted_values(requester_type: RequesterType,
+                    trusted: TrustedPerson | None) -> dict[str, Any] | None:
+    """The trusted person as sealed with the request (None when nobody is named).
+
+    :raises TrustedPersonRefused: named for another requester than the patient, without a
+        name, or to receive the answer without contact details; a NIR-like or too long value.
+    """
+    if trusted is None:
+        return None
+    try:
+        name = references.clean_text(trusted.name, TRUSTED_NAME_MAX)
+        contact = references.clean_text(trusted.contact, CONTACT_MAX)
+    except BadRequest as exc:
+        raise TrustedPersonRefused(exc.message) from None
+    if not (name or contact or trusted.receives_answer):
+        return None
+    if requester_type not in TRUSTED_REQUESTERS:
+        raise TrustedPersonRefused(str(_l("Only a patient's request names a trusted person.")))
+    if not name:
+        raise TrustedPersonRefused(str(_l("Give the trusted person's name.")))
+    if trusted.receives_answer and not contact:
+        raise TrustedPersonRefused(str(_l("The patient asks that the trusted person receive "
+                                          "the answer: give their contact details.")))
+    return {"name": name, "contact": contact, "receives_answer": bool(trusted.receives_answer)}
+
+
+def _seal_trusted(session: Session, actor: Any, request: RightsRequest,
+                  values: dict[str, Any] | None) -> None:
+    if values is None:
+        return
+    references.seal_details(session, request, {TRUSTED_KEY: values})
+    record(session, actor, RightsAction.TRUSTED_PERSON_RECORD, request,
+           receives_answer=values["receives_answer"])
+
+
+def trusted_person(session: Session, request: RightsRequest) -> TrustedPerson | None:
+    """The trusted person named on a request (for the DPO's page), or None."""
+    values = references.read_details(session, request).get(TRUSTED_KEY)
+    if not isinstance(values, dict):
+        return None
+    return TrustedPerson(values.get("name"), values.get("contact"),
+                         bool(values.get("receives_answer")))
 
 
 def _actor_fields(actor: Any) -> tuple[int | None, str]:
@@ -137,7 +210,8 @@ def _create(session: Session, actor: Any, request: RightsRequest, action: Rights
 
 
 def submit_request(session: Session, actor: User, *, kind: RequestKind,
-                   case_number: str | None = None, for_self: bool = False) -> RightsRequest:
+                   case_number: str | None = None, for_self: bool = False,
+                   trusted: TrustedPerson | None = None) -> RightsRequest:
     """Record a request a professional makes in the portal, for a patient or for themselves.
 
     Their professional authentication is the identity evidence (RGT-03) for a patient they
@@ -147,6 +221,7 @@ def submit_request(session: Session, actor: User, *, kind: RequestKind,
     identity and that the patient chose this professional; the professional learns nothing
     about the case either way, and the typed number is kept only sealed and as a blind index.
 
+    :param trusted: the patient's trusted person, who accompanies him (never for oneself).
     :raises BadRequest: on a missing or NIR-like case number, or a right that does not apply
         to a professional's own data.
     """
@@ -157,7 +232,8 @@ def submit_request(session: Session, actor: User, *, kind: RequestKind,
     typed: dict[str, Any] = {}
     if for_self:
         if kind not in SELF_KINDS:
-            raise BadRequest(str(_l("For your own data, ask for access or rectification.")))
+            raise BadRequest(str(_l("For your own data, ask for access, rectification or "
+                                    "limitation.")))
         request.requester_type = RequesterType.PROFESSIONAL_SELF.value
         request.subject_user_id = actor.id
     else:
@@ -167,8 +243,10 @@ def submit_request(session: Session, actor: User, *, kind: RequestKind,
         request.patient_id = links.followed_case(session, actor, case_reference)
         request.manual_review = request.patient_id is None
         typed["case_reference"] = case_reference
+    accompanying = _trusted_values(RequesterType(request.requester_type), trusted)
     _create(session, actor, request, RightsAction.REQUEST_SUBMIT, now)
     references.seal_details(session, request, typed)
+    _seal_trusted(session, actor, request, accompanying)
     return request
 
 
@@ -187,6 +265,7 @@ def record_request(
     correspondence_ref: str | None = None,
     doctor_rpps: str | None = None,
     doctor_name: str | None = None,
+    trusted: TrustedPerson | None = None,
 ) -> RightsRequest:
     """Record a request that reached the DPO by e-mail or post (RGT-04, RGT-05, section 11.4).
 
@@ -229,6 +308,7 @@ def record_request(
                                 "number and name, or their portal login.")))
     if requester_type is RequesterType.RELATIVE and relative_basis is None:
         raise BadRequest(str(_l("State on what ground the relative asks.")))
+    accompanying = _trusted_values(requester_type, trusted)
     # The receipt date is what the DPO read on the letter; noon UTC keeps it the same day in
     # the portal's time zone.
     received_at = now if received_on == now.date() else datetime.combine(
@@ -248,6 +328,7 @@ def record_request(
     references.seal_details(session, request, {
         "case_reference": case_reference, "correspondence_ref": ref,
         "doctor_name": name if rpps else None})
+    _seal_trusted(session, actor, request, accompanying)
     if kind in APPLICABLE_KINDS and (requester_type is RequesterType.PATIENT_DIRECT or rpps):
         # Nothing is disclosed before the physician, centre or doctor is confirmed (11.4).
         ask_identity(session, actor, request, reason="confirm_doctor" if rpps
@@ -285,6 +366,8 @@ def submit_public(
     relative_basis: RelativeBasis | None = None,
     doctor_rpps: str | None = None,
     doctor_name: str | None = None,
+    trusted: TrustedPerson | None = None,
+    confidentiality_read: str | None = None,
 ) -> RightsRequest:
     """Record a request sent through the public form, by anyone, without an account.
 
@@ -295,7 +378,11 @@ def submit_public(
     :param confirmer: the physician or centre following the patient, in the requester's
         words, through whom identity is confirmed.
     :param contact: where the laboratory can write back (e-mail or postal address).
-    :raises BadRequest: on a missing or NIR-like value, a bad RPPS, a relative without basis.
+    :param confidentiality_read: the confidentiality information the writer read and
+        acknowledged before sending (required from a patient or a legal representative),
+        kept sealed with the request.
+    :raises BadRequest: on a missing or NIR-like value, a bad RPPS, a relative without basis,
+        a patient who did not acknowledge the confidentiality information.
     """
     now = clock.now()
     kind, requester_type = RequestKind(kind), RequesterType(requester_type)
@@ -315,6 +402,12 @@ def submit_public(
                                 "name.")))
     if requester_type is RequesterType.RELATIVE and relative_basis is None:
         raise BadRequest(str(_l("State on what ground the relative asks.")))
+    accompanying = _trusted_values(requester_type, trusted)
+    read = (confidentiality_read or "").strip()
+    if requester_type in DIRECT_WRITERS and not read:
+        raise BadRequest(str(_l("Read what writing directly means for the confidentiality of "
+                                "your data, then tick the box: the request is recorded only "
+                                "then.")))
     actor = PUBLIC_FORM
     request = RightsRequest(
         kind=kind.value, requester_type=requester_type.value, channel=Channel.WEB.value,
@@ -327,7 +420,9 @@ def submit_public(
             state=S.UNVERIFIED)
     references.seal_details(session, request, {
         "case_reference": case_reference, "confirmer": confirmer_text,
-        "contact": contact_text, "doctor_name": name})
+        "contact": contact_text, "doctor_name": name,
+        CONFIDENTIALITY_KEY: {"text": read, "read_at": now.isoformat()} if read else None})
+    _seal_trusted(session, actor, request, accompanying)
     return request
 
 

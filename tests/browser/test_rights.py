@@ -104,6 +104,7 @@ def test_a_patient_writes_through_the_public_form_in_french(app, db, french_page
     page.fill("#case_number", "".join(chr(ord(c) + 0xFEE0) for c in "185057800608491"))
     page.fill("#confirmer", "Dr Martin, Centre hospitalier Exemple")
     page.fill("#contact", "p.lambert@example.org")
+    page.check("#confidentiality_read")
     page.get_by_role("button", name="Envoyer la demande").click()
     assert "numéro de sécurité sociale" in page.locator(".form-errors").inner_text()
     assert page.input_value("#contact") == "p.lambert@example.org"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from portal.errors import BadRequest
 from portal.rights import references, services
-from portal.rights.models import RequestState, RightsRequest
+from portal.rights.models import RequesterType, RequestKind, RequestState, RightsRequest
 from tests.helpers_auth import login
 from tests.rights.helpers import FOLLOW_UP, fill, install_protocol, register_patient
 
@@ -14,7 +15,8 @@ from tests.rights.helpers import FOLLOW_UP, fill, install_protocol, register_pat
 def _form(**changes: str) -> dict[str, str]:
     data = {"requester_type": "patient_direct", "kind": "access", "relative_basis": "",
             "case_number": "", "confirmer": "Dr Martin, Centre hospitalier Exemple",
-            "doctor_rpps": "", "doctor_name": "", "contact": "p.lambert@example.org"}
+            "doctor_rpps": "", "doctor_name": "", "contact": "p.lambert@example.org",
+            "confidentiality_read": "y"}
     data.update(changes)
     return data
 
@@ -42,9 +44,12 @@ def test_a_request_without_an_account_gets_a_receipt_and_lands_unverified(app, c
     assert f"Receipt number: {request.number}" in response.text
     assert request.state == RequestState.UNVERIFIED and request.channel == "web"
     assert request.patient_id is None and request.submitted_by_id is None
-    assert references.read_details(db, request) == {
+    details = references.read_details(db, request)
+    read = details.pop(services.CONFIDENTIALITY_KEY)
+    assert details == {
         "case_reference": "QX4K-7MWP", "confirmer": "Dr Martin, Centre hospitalier Exemple",
         "contact": "p.lambert@example.org"}
+    assert "they will know that you made this request" in read["text"]
     as_dpo = app.test_client()
     login(as_dpo, dpo)
     inbox = as_dpo.get("/rights/dpo?lang=en").text
@@ -120,3 +125,35 @@ def test_the_doctors_page_points_to_the_public_page(app, doctor) -> None:  # noq
     client = app.test_client()
     login(client, doctor)
     assert 'href="/rights/ask"' in client.get("/rights/?lang=en").text
+
+
+def test_a_patient_writing_directly_acknowledges_the_confidentiality_text_first(
+        app, client, db) -> None:  # noqa: ANN001
+    # Not ticked: the form says why, nothing is recorded.
+    response = client.post("/rights/ask?lang=en", data=_form(confidentiality_read=""))
+    assert response.status_code == 200 and "then tick the box" in response.text
+    assert db.scalars(select(RightsRequest)).all() == []
+    # The service refuses it too, whoever calls it.
+    with pytest.raises(BadRequest, match="confidentiality"):
+        services.submit_public(db, kind=RequestKind.ACCESS,
+                               requester_type=RequesterType.PATIENT_DIRECT,
+                               confirmer="Dr Martin", contact="p.lambert@example.org")
+    db.rollback()
+    # Ticked, in French: the receipt repeats the text, the request keeps it as it was read.
+    response = client.post("/rights/ask?lang=fr", data=_form())
+    assert response.status_code == 200
+    receipt = response.text[response.text.index('id="receipt"'):]
+    assert "ils sauront que vous avez fait cette demande" in receipt
+    request = db.scalar(select(RightsRequest))
+    kept = references.read_details(db, request)[services.CONFIDENTIALITY_KEY]
+    assert "ils sauront que vous avez fait cette demande" in kept["text"]
+    assert kept["read_at"].startswith(request.received_at.date().isoformat())
+    # A relative is not asked for it (the text is about the patient's own confidentiality).
+    relative = anonymous_post(app, _form(requester_type="relative",
+                                         relative_basis="affected_person",
+                                         confidentiality_read=""))
+    assert relative.status_code == 200 and "Receipt number" in relative.text
+
+
+def anonymous_post(app, data: dict[str, str]):  # noqa: ANN001, ANN201
+    return app.test_client().post("/rights/ask?lang=en", data=data)

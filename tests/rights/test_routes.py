@@ -61,7 +61,6 @@ def test_a_doctor_submits_for_a_patient_and_follows_the_request(as_doctor, db, p
     ({"subject": "patient", "case_number": "", "kind": "access"}, "Give the case number"),
     ({"subject": "patient", "case_number": "2 84 12 75 108 123 45", "kind": "access"},
      "social security number"),
-    ({"subject": "self", "kind": "limitation"}, "access or rectification"),
     ({"subject": "patient", "case_number": "ABC"}, "Choose the right"),
 ])
 def test_bad_input_is_shown_on_the_form(as_doctor, db, data, message) -> None:

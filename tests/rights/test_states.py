@@ -139,9 +139,10 @@ def test_the_medical_secrecy_refusal_is_for_relatives_only(db, doctor, dpo) -> N
         services.refuse(db, dpo, request, reason=RefusalReason.MEDICAL_SECRECY)
 
 
-def test_a_professional_asks_only_access_or_rectification_of_their_own_data(db, doctor) -> None:
-    with pytest.raises(BadRequest):
-        services.submit_request(db, doctor, kind=RequestKind.LIMITATION, for_self=True)
+def test_a_professional_may_ask_the_limitation_of_their_own_data(db, doctor) -> None:
+    request = services.submit_request(db, doctor, kind=RequestKind.LIMITATION, for_self=True)
+    assert request.requester_type == RequesterType.PROFESSIONAL_SELF
+    assert request.subject_user_id == doctor.id and request.patient_id is None
 
 
 @pytest.mark.parametrize("typed", ["1 85 05 78 006 084 36", "185057800608436", ""])
