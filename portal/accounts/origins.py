@@ -36,6 +36,7 @@ from portal import clock
 from portal.accounts import sessions
 from portal.audit.checks import announce_alert
 from portal.audit.models import AuditAlert
+from portal.audit.rules import OUTSIDE_ORIGIN
 from portal.audit.services import record
 from portal.config import ConfigError, apply_area_defaults
 from portal.db import app_of, get_session
@@ -56,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
 }
 POLICIES = ("refuse", "alert")
 #: the alert rule raised in `alert` mode (one alert per address, counted)
-ALERT_RULE = "outside_allowed_origin"
+ALERT_RULE = OUTSIDE_ORIGIN
 #: the login steps checked before anyone is logged in
 LOGIN_ENDPOINTS = frozenset({"accounts.login", "accounts.second_factor", "accounts.recovery",
                              "accounts.enrol", "accounts.activate", "accounts.federation_start",

@@ -49,6 +49,8 @@ MASS_EXPORT = "mass_export"
 BROKEN_CHAIN = "broken_chain"
 ARCHIVE_WITHOUT_REASON = "archive_without_reason"
 EXPORT_PURPOSE = "export_purpose"
+#: raised by the login checks (accounts/origins.py), not by a rule of the checks run
+OUTSIDE_ORIGIN = "outside_allowed_origin"
 
 
 @dataclass
@@ -439,6 +441,7 @@ RULE_LABELS = {
     MASS_EXPORT: _l("Export of many rows, or many exports in a short time"),
     ARCHIVE_WITHOUT_REASON: _l("A read of the intermediate archive without a stated reason"),
     EXPORT_PURPOSE: _l("An export for research or an authority, or without a purpose of the list"),
+    OUTSIDE_ORIGIN: _l("A login or a page from a network outside the declared ones"),
 }
 
 #: every rule, by name
