@@ -160,3 +160,50 @@ def test_a_rectification_after_the_data_lock_changes_nothing_and_is_listed_next(
         "Féminin": ["6"],
         "Total": ["12"],
     }
+
+
+def test_the_other_declared_tables_match_the_hand_counts(db, cohort) -> None:
+    tables = generate(db, helpers.CLI, helpers.PROTOCOL_KEY, LOCK).tables
+    # Every request is for a woman or a man born in April 1961, aged 65 or 66 at the decision.
+    assert _table(tables, "age", "cumulative") == {
+        "0 à moins de 18": ["0", "0", "0"],
+        "18 à moins de 65": ["0", "0", "0"],
+        "65 et plus": ["5", "7", "12"],
+        "Total": ["5", "7", "12"],
+    }
+    # In the interval 3 men and 5 women: the men's count is small, the women's is hidden beside
+    # it, here and in the column totals, which are the requests by sex (hidden there too).
+    assert _table(tables, "age", "interval") == {
+        "0 à moins de 18": ["0", "0", "0"],
+        "18 à moins de 65": ["0", "0", "0"],
+        "65 et plus": ["<5", "n.d.", "8"],
+        "Total": ["<5", "n.d.", "8"],
+    }
+    assert _table(tables, "access_indication", "cumulative") == {
+        "Forme sévère": ["12"],
+        "Forme modérée réfractaire": ["0"],
+        "Total": ["12"],
+    }
+    assert _table(tables, "indication", "interval") == {
+        "Forme sévère": ["6"],
+        "Forme modérée réfractaire": ["0"],
+        "Total": ["6"],
+    }
+    dose = _table(tables, "dose", "cumulative")
+    assert dose["Réponses"] == ["10", "0", "0"]  # mg, mg/kg, mg/m²
+    assert dose["Médiane"] == [helpers.DISTINCTIVE["dose"], "—", "—"]
+    action = _table(tables, "ae_action", "cumulative")
+    assert action["Aucune"] == ["7"] and action["Total"] == ["7"]
+    assert {row[0] for label, row in action.items() if label not in ("Aucune", "Total")} == {"0"}
+    outcome = _table(tables, "ae_outcome", "cumulative")
+    assert outcome["En cours de guérison"][-1] == "7"
+    assert set(outcome["Décès"]) == {"0"}  # no fatal outcome
+    stop = _table(tables, "stop_reason", "cumulative")
+    assert stop["Décision du patient"] == ["<5"] and stop["Total"] == ["<5"]
+    assert stop["Décès"] == ["0"] and stop["Perdu de vue"] == ["0"]
+    # No follow-up and no pregnancy was filled in.
+    assert set(_table(tables, "completeness_follow_up", "cumulative")["Formulaires remplis"]) == {
+        "0"
+    }
+    assert _table(tables, "pregnancy", "cumulative")["Total"] == ["0"]
+    assert _table(tables, "efficacy", "cumulative")["Total"][-1] == "0"
