@@ -16,7 +16,7 @@ from sqlalchemy import select
 from portal import clock
 from portal.audit.models import AuditEvent
 from portal.records import submissions
-from portal.reports.calendar import plan_report
+from portal.reports.calendar import add_months, plan_report
 from portal.reports.dataset import Table
 from portal.reports.services import generate, generate_files
 from tests.records import helpers
@@ -149,10 +149,12 @@ def test_a_rectification_after_the_data_lock_changes_nothing_and_is_listed_next(
     again = generate(db, helpers.CLI, helpers.PROTOCOL_KEY, LOCK)
     assert again.generation.fingerprint == first.generation.fingerprint
     assert [t.rows_text() for t in again.tables] == [t.rows_text() for t in first.tables]
-    plan_report(db, helpers.CLI, helpers.PROTOCOL_KEY, data_lock=LOCK.replace(year=LOCK.year + 1))
+    # A year later (add_months: a 29 February lock moves to the 28th).
+    next_lock = add_months(LOCK, 12)
+    plan_report(db, helpers.CLI, helpers.PROTOCOL_KEY, data_lock=next_lock)
     db.commit()
     with clock.running_from(clock.now() + timedelta(days=400)):
-        second = generate(db, helpers.CLI, helpers.PROTOCOL_KEY, LOCK.replace(year=LOCK.year + 1))
+        second = generate(db, helpers.CLI, helpers.PROTOCOL_KEY, next_lock)
     rectified = _table(second.tables, "rectifications", "cumulative")
     assert rectified == {"F0. Accès au traitement et AAC": ["<5"]}
     assert _table(second.tables, "sex", "cumulative") == {
