@@ -451,6 +451,70 @@ def _schedule_keys(protocol: Protocol) -> dict[str, frozenset[str]]:
     }
 
 
+#: the schedule's repeating visits go this far (months; as the records' schedule does)
+_SCHEDULE_MONTHS = 30 * 12
+#: follow-ups without a visit answer fill the visits in order: more than there can be visits
+#: changes nothing, so no more are kept per patient and form
+_MAX_UNMATCHED = _SCHEDULE_MONTHS + 50
+
+
+def _visit_fields(protocol: Protocol) -> dict[str, str]:
+    """Per follow-up form, the field whose answer names the visit (the schedule's rule: the
+    first single choice among whose choices is a visit code)."""
+    schedule = protocol.schedule
+    codes = {tp.code for tp in schedule.timepoints}
+    if schedule.then is not None:
+        base = next((tp for tp in schedule.timepoints if tp.code == schedule.then.after), None)
+        month = base.month if base is not None and base.month is not None else 0
+        while month < _SCHEDULE_MONTHS:
+            month += schedule.then.every_months
+            codes.add(f"M{month}")
+    found = {}
+    for form in protocol.forms:
+        for _si, _fi, _section, fld in form.iter_fields():
+            if fld.type == "single_choice" and {c.code for c in fld.choices} & codes:
+                found[form.key] = fld.key
+                break
+    return found
+
+
+class _Kept:
+    """Per patient, the forms of the treatment the schedule needs, and no more: the first
+    initiation and discontinuation, the first follow-up naming each visit, the others up to
+    `_MAX_UNMATCHED`. The schedule's result is the same as with every form."""
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.keys = _schedule_keys(protocol)
+        self.visit_fields = _visit_fields(protocol)
+        self.filled: dict[int, list[Filled]] = defaultdict(list)
+        self.seen: set[tuple[int, str, str]] = set()
+        self.unmatched: Counter[tuple[int, str]] = Counter()
+
+    def add(self, patient: int, form_key: str, kind: FormKind, day: date, answers: Any) -> None:
+        kept = self.keys.get(form_key)
+        if kept is None:
+            return
+        if kind in (FormKind.initiation, FormKind.discontinuation):
+            mark = (patient, str(kind), "")
+            if mark in self.seen:
+                return
+            self.seen.add(mark)
+        else:
+            field_key = self.visit_fields.get(form_key)
+            visit = answers.get(field_key) if field_key else None
+            if isinstance(visit, str):
+                mark = (patient, form_key, visit)
+                if mark in self.seen:
+                    return
+                self.seen.add(mark)
+            else:
+                if self.unmatched[(patient, form_key)] >= _MAX_UNMATCHED:
+                    return
+                self.unmatched[(patient, form_key)] += 1
+        reduced = {k: answers[k] for k in kept if k in answers}
+        self.filled[patient].append(Filled("", form_key, kind, day, reduced))
+
+
 def _treatment(filled: list[Filled], data_lock: date) -> tuple[date, date] | None:
     """(first day, last day) of a patient's treatment as of the data lock: from the
     initiation's start date (else the day it was submitted) to the discontinuation's stop date
@@ -821,8 +885,7 @@ def compute_report(
     kinds = {form.key: form.kind for form in protocol.forms}
     cases = {INTERVAL: _CaseCounts(), CUMULATIVE: _CaseCounts()}
     before: Counter[str] = Counter()
-    schedule_keys = _schedule_keys(protocol)
-    filled: dict[int, list[Filled]] = defaultdict(list)
+    kept = _Kept(protocol)
     for row in forms:
         day = row.submitted_at.astimezone(zone).date() if row.submitted_at else None
         scopes = (
@@ -834,17 +897,8 @@ def compute_report(
         if kind in _CASE_KINDS:
             for scope in scopes:
                 getattr(cases[scope], _CASE_KINDS[kind]).add(row.patient_id)
-        kept = schedule_keys.get(row.form_key)
-        if kept is not None and kind is not None and day is not None:
-            filled[row.patient_id].append(
-                Filled(
-                    "",
-                    row.form_key,
-                    kind,
-                    day,
-                    {k: row.answers[k] for k in kept if k in row.answers},
-                )
-            )
+        if kind in _SCHEDULE_KINDS and day is not None:
+            kept.add(row.patient_id, row.form_key, kind, day, row.answers)
         items = by_form.get(row.form_key)
         if not items:
             continue
@@ -866,7 +920,7 @@ def compute_report(
         tables.append(_cases_table(protocol, cases, scope, threshold))
     treatments = {
         patient: span
-        for patient, forms_of in filled.items()
+        for patient, forms_of in kept.filled.items()
         if patient in cases[CUMULATIVE].initiated
         and (span := _treatment(forms_of, data_lock)) is not None
     }
@@ -875,7 +929,7 @@ def compute_report(
         for scope in (INTERVAL, CUMULATIVE)
     }
     tables += _exposure_tables(treatments, period_start, data_lock, initiated_key, threshold)
-    tables += _overdue_tables(protocol, filled, period_start, data_lock, threshold)
+    tables += _overdue_tables(protocol, kept.filled, period_start, data_lock, threshold)
     for item in compiled:
         per_scope = next(acc for c, acc in by_form[item.spec.form] if c is item)
         for scope in (INTERVAL, CUMULATIVE):

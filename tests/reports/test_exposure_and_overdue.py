@@ -87,10 +87,11 @@ def test_the_visits_overdue_at_the_data_lock_are_counted(db, cohort) -> None:
 
 
 def test_a_follow_up_filled_in_is_no_longer_overdue(db, cohort) -> None:
-    # Patient 7 fills in M1 and M3 (late, before the lock): 7 overdue visits are left.
+    # Patient 7 fills in M1 and M3 (late, before the lock): 7 overdue visits are left. M1 is
+    # filled in twice: the report keeps one form per visit, which changes nothing.
     with clock.running_from(START_UTC - timedelta(days=3)):
         prescriber = db.scalar(select(helpers.User).where(helpers.User.login == "c.martin"))
-        for timepoint in ("M1", "M3"):
+        for timepoint in ("M1", "M1", "M3"):
             helpers.submit(
                 db,
                 prescriber,
@@ -102,3 +103,36 @@ def test_a_follow_up_filled_in_is_no_longer_overdue(db, cohort) -> None:
     overdue = _table(tables, "overdue_visits", "cumulative")
     assert overdue["Total"] == ["7"]
     assert overdue["Mois 3"] == ["<5"]
+
+
+def test_the_forms_kept_for_the_schedule_give_the_schedule_of_every_form() -> None:
+    from portal.protocols.loader import load_path
+    from portal.protocols.schema import FormKind
+    from portal.records.reading import Filled, visit_schedule
+    from portal.reports.dataset import _Kept
+    from tests.protocols.support import DEMO
+
+    protocol = load_path(DEMO).definition
+    start = date(2026, 1, 5)
+    forms = [("initiation", FormKind.initiation, start, {"start_date": start.isoformat()})]
+    visits = ["M1", "M1", "M3", None, "M12", "M3", None, "M6", "M1"]
+    for i, visit in enumerate(visits):
+        day = start + timedelta(days=30 * (i + 1))
+        answers = {"visit_date": day.isoformat()}
+        if visit:
+            answers["visit_timepoint"] = visit
+        forms.append(("follow_up", FormKind.follow_up, day, answers))
+    stop = start + timedelta(days=400)
+    forms.append(("discontinuation", FormKind.discontinuation, stop,
+                  {"stop_date": stop.isoformat()}))
+    kept = _Kept(protocol)
+    every = []
+    for key, kind, day, answers in forms:
+        kept.add(1, key, kind, day, answers)
+        every.append(Filled("", key, kind, day, answers))
+    assert len(kept.filled[1]) < len(every)
+    lock = date(2027, 6, 30)
+    label = lambda month: f"M{month}"  # noqa: E731
+    assert visit_schedule(protocol, kept.filled[1], lock, label) == visit_schedule(
+        protocol, every, lock, label
+    )
