@@ -886,6 +886,9 @@ def compute_report(
     cases = {INTERVAL: _CaseCounts(), CUMULATIVE: _CaseCounts()}
     before: Counter[str] = Counter()
     kept = _Kept(protocol)
+    by_submission_day = {
+        item.spec.form for item in compiled if item.spec.age_at == "submitted"
+    }
     for row in forms:
         day = row.submitted_at.astimezone(zone).date() if row.submitted_at else None
         scopes = (
@@ -903,7 +906,8 @@ def compute_report(
         if not items:
             continue
         answers = row.answers
-        if day is not None:
+        if day is not None and row.form_key in by_submission_day:
+            # Copied only for the forms a table classes by the day they were submitted.
             answers = {**answers, "__submitted__": day.isoformat()}
         for item, per_scope in items:
             # What the form contributes is worked out once, then counted in each scope.

@@ -379,3 +379,30 @@ def test_a_partner_the_previous_report_pins_is_not_chosen() -> None:
     assert marks["t"] is Mark.complementary
     hidden = {k for k, m in marks.items() if m is not Mark.shown}
     assert determined(system.equations, hidden) == set()
+
+
+def test_ages_at_the_submission_day_are_classed() -> None:
+    # A table may class ages on the day the form was submitted (age_at: submitted): born in
+    # July 2009, a request submitted in March 2027 is 17, one in September 2027 is 18.
+    base = demo()
+    tables = [
+        spec.model_copy(update={"age_at": "submitted"}) if spec.key == "age" else spec
+        for spec in base.summary_reports.tables
+    ]
+    protocol = base.model_copy(
+        update={"summary_reports": base.summary_reports.model_copy(update={"tables": tables})}
+    )
+    young = {"when": "first", "sex": "F", "indication": "IND-1", "birth": "2009-07",
+             "weight": "70"}
+    drawn = [young] * 6 + [{**young, "when": "second"}] * 7
+    computed = compute_report(
+        protocol,
+        _rows(drawn, {"first", "second"}),
+        period_start=FIRST_LOCK + timedelta(days=1),
+        data_lock=SECOND_LOCK,
+        threshold=THRESHOLD,
+    )
+    age = next(t for t in computed.tables if t.key == "age" and t.scope == CUMULATIVE)
+    rows = dict(zip(age.row_labels, age.rows_text(), strict=True))
+    assert rows["0 à moins de 18"] == ["0", "6", "6"]
+    assert rows["18 à moins de 65"] == ["0", "7", "7"]
