@@ -13,6 +13,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from math import gcd
 
 Cell = tuple[int, int]
 
@@ -185,44 +186,61 @@ class System:
 def determined(equations: Iterable[Equation], unknowns: set[Key]) -> set[Key]:
     """The unknowns whose value the equations fix, everything else being known.
 
-    Sparse Gauss-Jordan elimination over the rationals: a key is fixed exactly when its unit
-    vector is in the row space of the equations restricted to the unknowns, that is when the
-    reduced row echelon form has a row holding that key alone.
+    Sparse Gauss-Jordan elimination, exact: a key is fixed exactly when its unit vector is in
+    the row space of the equations restricted to the unknowns, that is when the reduced row
+    echelon form has a row holding that key alone. Rows are kept as integers divided by their
+    common divisor (no fractions), and each column knows the pivot rows holding it.
     """
-    pivots: dict[Key, dict[Key, Fraction]] = {}
+    pivots: dict[Key, dict[Key, int]] = {}
+    holding: dict[Key, set[Key]] = {}  # column -> the pivots whose row holds it
+
+    def combine(target: dict[Key, int], scale: int, factor: int, source: dict[Key, int]) -> None:
+        """target := scale * target - factor * source, then divided by its common divisor."""
+        if scale != 1:
+            for k in target:
+                target[k] *= scale
+        for k, v in source.items():
+            value = target.get(k, 0) - factor * v
+            if value:
+                target[k] = value
+            else:
+                target.pop(k, None)
+        divisor = 0
+        for v in target.values():
+            divisor = gcd(divisor, v)
+            if divisor == 1:
+                return
+        if divisor > 1:
+            for k in target:
+                target[k] //= divisor
+
     for equation in equations:
-        row: dict[Key, Fraction] = {}
+        row: dict[Key, int] = {}
         for key, coefficient in equation:
             if key in unknowns and coefficient:
-                row[key] = row.get(key, Fraction(0)) + coefficient
+                row[key] = row.get(key, 0) + coefficient
         row = {k: v for k, v in row.items() if v}
-        # Reduce the new row by the pivots found so far.
+        # Reduce the new row by the pivots found so far (their rows hold no other pivot).
         for key in [k for k in row if k in pivots]:
             factor = row.get(key)
-            if not factor:
-                continue
-            for k, v in pivots[key].items():
-                value = row.get(k, Fraction(0)) - factor * v
-                if value:
-                    row[k] = value
-                else:
-                    row.pop(k, None)
+            if factor:
+                source = pivots[key]
+                combine(row, source[key], factor, source)
         if not row:
             continue
         lead = min(row)
-        scale = row[lead]
-        row = {k: v / scale for k, v in row.items()}
-        # Keep the form reduced: the new pivot leaves every other pivot row.
-        for other in pivots.values():
-            factor = other.get(lead)
-            if factor:
-                for k, v in row.items():
-                    value = other.get(k, Fraction(0)) - factor * v
-                    if value:
-                        other[k] = value
-                    else:
-                        other.pop(k, None)
+        # Keep the form reduced: the new pivot leaves every other pivot row holding it.
+        for other_key in list(holding.get(lead, ())):
+            other = pivots[other_key]
+            before = set(other)
+            combine(other, row[lead], other[lead], row)
+            for k in before - set(other):
+                holding[k].discard(other_key)
+            for k in set(other) - before:
+                holding.setdefault(k, set()).add(other_key)
         pivots[lead] = row
+        for k in row:
+            holding.setdefault(k, set()).add(lead)
     return {key for key, row in pivots.items() if len(row) == 1}
 
 

@@ -406,3 +406,31 @@ def test_ages_at_the_submission_day_are_classed() -> None:
     rows = dict(zip(age.row_labels, age.rows_text(), strict=True))
     assert rows["0 à moins de 18"] == ["0", "6", "6"]
     assert rows["18 à moins de 65"] == ["0", "7", "7"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.integers(0, 7), st.sampled_from([1, -1, 2])), min_size=1,
+                 max_size=5),
+        max_size=8,
+    ),
+    st.sets(st.integers(0, 7)),
+)
+def test_determined_finds_exactly_the_unknowns_every_solution_fixes(
+    rows: list[list[tuple[int, int]]], unknown: set[int]
+) -> None:
+    equations = [tuple((f"x{k}", c) for k, c in row) for row in rows]
+    unknowns = {f"x{k}" for k in unknown}
+    names = sorted(unknowns)
+    matrix = []
+    for eq in equations:
+        line = [Fraction(0)] * len(names)
+        for key, c in eq:
+            if key in unknowns:
+                line[names.index(key)] += c
+        if any(line):
+            matrix.append(line)
+    basis = _null_space(matrix, len(names))
+    fixed = {name for i, name in enumerate(names) if all(not v[i] for v in basis)}
+    assert determined(equations, unknowns) == fixed
