@@ -162,6 +162,25 @@ def test_a_rectification_after_the_data_lock_changes_nothing_and_is_listed_next(
         "Féminin": ["6"],
         "Total": ["12"],
     }
+    db.commit()
+    # The second report, suppressed against the first, is frozen too: regenerated after a
+    # rectification made after its own data lock, it is the same.
+    other = cohort.access[0]
+    answers = helpers.valid(db, "access", {**helpers.access_answers(), "sex": "M"})
+    with clock.running_from(clock.now() + timedelta(days=401)):
+        submissions.rectify(
+            db,
+            helpers.CLI,
+            other,
+            answers,
+            "transcription_error",
+            submissions.new_token(),
+            other.version,
+        )
+        db.commit()
+        second_again = generate(db, helpers.CLI, helpers.PROTOCOL_KEY, next_lock)
+    assert second_again.matches_first
+    assert [t.rows_text() for t in second_again.tables] == [t.rows_text() for t in second.tables]
 
 
 def test_the_other_declared_tables_match_the_hand_counts(db, cohort) -> None:
