@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -708,20 +708,14 @@ def _cases_table(
 
 @dataclass(frozen=True)
 class Published:
-    """What a report published, as the later reports of the series must take it into account:
-    each quantity's count as shown (None when it was hidden), and the equations a reader knows
-    about them: its tables' and those linking it to the report before. The equations name each
-    quantity with its report (`in_report`), so that the reports of a series make one system."""
+    """What a report published, as the next report of the series must take it into account:
+    each quantity's count as shown (None when it was hidden) and its tables' equations."""
 
-    #: the report's number in its series
-    number: int
-    #: by key as the report gave it
     values: dict[Key, int | None]
     equations: list[Equation]
 
     def to_data(self) -> dict[str, Any]:
         return {
-            "number": self.number,
             "values": self.values,
             "equations": [[[k, c] for k, c in eq] for eq in self.equations],
         }
@@ -729,15 +723,13 @@ class Published:
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Published:
         return cls(
-            int(data["number"]),
             {str(k): (None if v is None else int(v)) for k, v in data["values"].items()},
             [tuple((str(k), int(c)) for k, c in eq) for eq in data["equations"]],
         )
 
 
-def in_report(number: int, key: Key) -> Key:
-    """A quantity of report `number`, in the system of a series."""
-    return f"r{number}:{key}"
+#: prefix of the previous report's keys in the system of the next one
+PREVIOUS = "previous:"
 
 
 def _family(key: Key) -> tuple[str, tuple[str, ...]] | None:
@@ -779,8 +771,7 @@ def _between_reports(
             continue
         terms: list[tuple[Key, int]] = [(cumulative, 1), (_in_scope(cumulative, INTERVAL), -1)]
         if family in earlier_families:
-            assert previous is not None
-            terms.append((in_report(previous.number, cumulative), -1))
+            terms.append((PREVIOUS + cumulative, -1))
         elif family[0] not in nothing_before:
             continue  # the forms before the interval were never published
         found.append(tuple(terms))
@@ -790,13 +781,11 @@ def _between_reports(
 def _suppress(
     tables: list[Table],
     threshold: int,
-    number: int,
-    previous: Sequence[Published],
+    previous: Published | None,
     nothing_before: set[str],
 ) -> Published:
-    """Suppression over the whole report and against the earlier reports of its series (the
-    last one being the report before this one); sets every table's marks and returns what the
-    report publishes."""
+    """Suppression over the whole report and against the previous one; sets every table's
+    marks and returns what the report publishes."""
     values: dict[Key, int] = {}
     order: dict[Key, int] = {}
     for table in tables:
@@ -816,13 +805,13 @@ def _suppress(
                     key = renamed
                 values[key] = value
                 order.setdefault(key, len(order))
-    last = previous[-1] if previous and previous[-1].number == number - 1 else None
     own = [eq for table in tables for eq in table.equations]
-    own += _between_reports(values, last, nothing_before)
-    equations = own + [eq for earlier in previous for eq in earlier.equations]
-    published = {
-        in_report(earlier.number, k): v for earlier in previous for k, v in earlier.values.items()
-    }
+    equations = own + _between_reports(values, previous, nothing_before)
+    if previous is not None:
+        equations += [tuple((PREVIOUS + k, c) for k, c in eq) for eq in previous.equations]
+    published = (
+        {} if previous is None else {PREVIOUS + k: v for k, v in previous.values.items()}
+    )
     marks = suppress_system(System(values, equations, published, order), threshold)
     for table in tables:
         for r, row in enumerate(table.keys):
@@ -836,9 +825,8 @@ def _suppress(
                     for r in range(1, len(table.row_labels)):
                         table.marks[r][c] = Mark.complementary
     return Published(
-        number,
         {k: (v if marks[k] is Mark.shown else None) for k, v in sorted(values.items())},
-        [tuple((in_report(number, k) if k in values else k, c) for k, c in eq) for eq in own],
+        own,
     )
 
 
@@ -857,8 +845,7 @@ def compute(
     data_lock: date,
     threshold: int,
     timezone: str = "Europe/Paris",
-    number: int = 1,
-    previous: Sequence[Published] = (),
+    previous: Published | None = None,
 ) -> list[Table]:
     """Every table of the report, for the interval and cumulatively (see `compute_report`)."""
     return compute_report(
@@ -868,7 +855,6 @@ def compute(
         data_lock=data_lock,
         threshold=threshold,
         timezone=timezone,
-        number=number,
         previous=previous,
     ).tables
 
@@ -881,12 +867,10 @@ def compute_report(
     data_lock: date,
     threshold: int,
     timezone: str = "Europe/Paris",
-    number: int = 1,
-    previous: Sequence[Published] = (),
+    previous: Published | None = None,
 ) -> Computed:
-    """Every table of report `number` of its series, for the interval and cumulatively,
-    suppressed together and against what the earlier reports published (`previous`, oldest
-    first, the last one being report `number - 1`).
+    """Every table of the report, for the interval and cumulatively, suppressed together and
+    against what the `previous` report of the series published.
 
     A form belongs to the interval when its local submission day lies from `period_start` to
     `data_lock`; `forms` must already be those submitted by the data lock, at their state then.
@@ -933,8 +917,8 @@ def compute_report(
                 acc.forms += 1
                 for key in counted:
                     acc.counts[key] += 1
-                for column, found in numbers:
-                    acc.numbers[column].append(found)
+                for column, number in numbers:
+                    acc.numbers[column].append(number)
     tables: list[Table] = []
     for scope in (INTERVAL, CUMULATIVE):
         tables.append(_cases_table(protocol, cases, scope, threshold))
@@ -961,7 +945,7 @@ def compute_report(
             else:
                 tables.append(_count_table(item, acc, scope, threshold))
     nothing_before = {form.key for form in protocol.forms if not before[form.key]}
-    published = _suppress(tables, threshold, number, previous, nothing_before)
+    published = _suppress(tables, threshold, previous, nothing_before)
     return Computed(tables, published)
 
 

@@ -102,41 +102,13 @@ def _previous_generation(
 
 
 def published_of(generation: ReportGeneration | None) -> Published | None:
-    """What a generation published, for the later reports' suppression; None for a
+    """What a generation published, for the next report's suppression; None for a
     generation stored before it was recorded."""
     if generation is None:
         return None
     data = json.loads(generation.tables or "{}")
     found = data.get("published") if isinstance(data, dict) else None
     return None if found is None else Published.from_data(found)
-
-
-def _series_before(
-    session: Session, report: SummaryReport, first: ReportGeneration | None
-) -> list[Published]:
-    """What the reports before `report` published (each one's first generation, oldest
-    first), back to the last one that did not record it; for a regeneration, only those that
-    existed when `first` was made, so that it is computed against the same ones."""
-    earlier = session.scalars(
-        select(SummaryReport)
-        .where(
-            SummaryReport.protocol_key == report.protocol_key,
-            SummaryReport.number < report.number,
-        )
-        .order_by(SummaryReport.number.desc())
-    )
-    found: list[Published] = []
-    expected = report.number - 1
-    for previous in earlier:
-        generation = next(iter(generations_of(session, previous)), None)
-        if generation is not None and first is not None and generation.id > first.id:
-            generation = None
-        published = published_of(generation)
-        if published is None or previous.number != expected or published.number != expected:
-            break
-        found.append(published)
-        expected -= 1
-    return found[::-1]
 
 
 def _fingerprint(meta_fields: dict[str, Any], tables: list[Table]) -> str:
@@ -211,8 +183,7 @@ def generate(session: Session, actor: Any, protocol_key: str, data_lock: date) -
         data_lock=data_lock,
         threshold=threshold,
         timezone=zone,
-        number=report.number,
-        previous=_series_before(session, report, first),
+        previous=published_of(prior),
     )
     tables = computed.tables
     previous = None if prior is None else json.loads(prior.versions)
