@@ -293,15 +293,23 @@ def suppress_system(system: System, threshold: int) -> dict[Key, Mark]:
         hidden.add(min(candidates, key=lambda k: rank(k, eq)))
         return True
 
-    def component(start: Key) -> set[Key]:
-        seen, todo = {start}, [start]
-        while todo:
-            for eq in of_key.get(todo.pop(), []):
-                for k, _c in eq:
-                    if k not in seen:
-                        seen.add(k)
-                        todo.append(k)
-        return seen
+    def nearest(start: Key) -> Key | None:
+        """The hideable count closest to `start` through the equations (the smallest first
+        among those at the same distance), or None when none is linked to it."""
+        seen, layer = {start}, [start]
+        while layer:
+            following: list[Key] = []
+            for key in layer:
+                for eq in of_key.get(key, []):
+                    for k, _c in eq:
+                        if k not in seen:
+                            seen.add(k)
+                            following.append(k)
+            found = [k for k in following if hideable(k)]
+            if found:
+                return min(found, key=lambda k: (values[k], order.get(k, len(order)), k))
+            layer = following
+        return None
 
     # A small count pinned that way stays hidden as it is: nothing else would protect it.
     unfixable = pinned & hidden
@@ -318,11 +326,12 @@ def suppress_system(system: System, threshold: int) -> dict[Key, Mark]:
         cell = min(exposed, key=lambda k: (order.get(k, len(order)), k))
         if any(hide_partner(eq) for eq in of_key.get(cell, [])):
             continue
-        # No partner in its own equations: hide the other counts it is linked to.
-        added = [k for k in sorted(component(cell)) if hideable(k)]
-        hidden.update(added)
-        if not added:
+        # No partner in its own equations: hide the closest count it is linked to.
+        partner = nearest(cell)
+        if partner is None:
             unfixable.add(cell)
+        else:
+            hidden.add(partner)
     return {
         key: Mark.primary if key in primary else Mark.complementary if key in hidden else Mark.shown
         for key in values

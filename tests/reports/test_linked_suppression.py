@@ -434,3 +434,23 @@ def test_determined_finds_exactly_the_unknowns_every_solution_fixes(
     basis = _null_space(matrix, len(names))
     fixed = {name for i, name in enumerate(names) if all(not v[i] for v in basis)}
     assert determined(equations, unknowns) == fixed
+
+
+def test_an_earlier_hidden_count_exposed_further_away_gets_its_closest_partner() -> None:
+    # Earlier, a, b and c were hidden with a + b and a + c shown. Showing b + c (here, d)
+    # would give all three; a's own equations hold nothing this report can hide, so the
+    # closest count linked to it hides: d, not e (as far, but equal to the shown a + b).
+    system = System(
+        values={"d": 9, "e": 6},
+        equations=[
+            (("pa", 1), ("pb", 1), ("pt", -1)),
+            (("pa", 1), ("pc", 1), ("pu", -1)),
+            (("d", 1), ("pb", -1), ("pc", -1)),
+            (("e", 1), ("pt", -1)),
+        ],
+        published={"pa": None, "pb": None, "pc": None, "pt": 6, "pu": 7},
+    )
+    assert determined(system.equations, {"pa", "pb", "pc"}) == {"pa", "pb", "pc"}
+    marks = suppress_system(system, THRESHOLD)
+    assert marks == {"d": Mark.complementary, "e": Mark.shown}
+    assert determined(system.equations, {"d", "pa", "pb", "pc"}) == set()
