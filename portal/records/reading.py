@@ -23,7 +23,9 @@ What a caller gets
 read no patient data: `may_read` (the policy's answer, for links and menus), `form_of` and
 `shown_sections` (a submission's form definition and its answers as labelled sections),
 `case_search`/`SearchError` (what a typed case number is), `forms_with_submissions`, and the
-records' coded lists (`LIMITATION_LABELS`, `RECTIFICATION_LABELS`). Two changes other areas
+records' coded lists (`LIMITATION_LABELS`, `RECTIFICATION_LABELS`), and the visit schedule
+computed from forms already read (`visit_schedule`, `Filled`, `VisitStatus`: the reports count
+the forms overdue at a data lock). Two changes other areas
 trigger also pass here: `limit_patient` and `lift_limitation` (each audited as a write).
 
 Every read function takes `purpose` (a `Purpose`) and writes exactly one audit entry: the
@@ -92,6 +94,8 @@ from portal.records.policy import (
     permissions_of,
     view_for,
 )
+from portal.records.schedule import Filled, VisitStatus
+from portal.records.schedule import compute as visit_schedule
 from portal.records.submissions import FormRef, form_ref, open_revision, submission_form
 from portal.sealing import (
     BulkOpener,
@@ -110,12 +114,14 @@ __all__ = [
     "RECTIFICATION_LABELS",
     "BulkRead",
     "CaseRecord",
+    "Filled",
     "FormRef",
     "Identity",
     "Purpose",
     "RecordIntegrityError",
     "SearchError",
     "SubmissionValues",
+    "VisitStatus",
     "archived_submissions",
     "bulk_read",
     "case_record",
@@ -131,6 +137,7 @@ __all__ = [
     "protocol_submissions",
     "shown_sections",
     "submission_values",
+    "visit_schedule",
 ]
 
 #: rows fetched and opened at a time by `protocol_submissions`

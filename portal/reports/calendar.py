@@ -76,6 +76,21 @@ def reports_of(session: Session, protocol_key: str | None = None) -> list[Summar
     return list(session.scalars(query))
 
 
+def approved_reports(session: Session) -> list[SummaryReport]:
+    """The reports whose résumé ANSM approved, the latest approval first."""
+    return list(
+        session.scalars(
+            select(SummaryReport)
+            .where(SummaryReport.resume_approved_on.is_not(None))
+            .order_by(
+                SummaryReport.resume_approved_on.desc(),
+                SummaryReport.protocol_key,
+                SummaryReport.number.desc(),
+            )
+        )
+    )
+
+
 def report_at(session: Session, protocol_key: str, data_lock: date) -> SummaryReport | None:
     """The protocol's report locked on `data_lock`, if planned."""
     return session.scalar(

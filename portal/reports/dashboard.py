@@ -18,7 +18,14 @@ from portal.protocols.schema import FormKind, Protocol
 from portal.records.reading import Purpose, protocol_submissions
 from portal.reports.calendar import add_months
 from portal.reports.dataset import Table
-from portal.reports.suppression import suppress, with_margins
+from portal.reports.suppression import (
+    Key,
+    Mark,
+    System,
+    grid_equations,
+    suppress_system,
+    with_margins,
+)
 
 #: months shown in the inclusion chart
 MONTHS = 12
@@ -39,21 +46,47 @@ def _column_table(
     labels: list[str],
     counts: list[int],
     threshold: int,
-    total: bool = True,
+    total_key: Key,
 ) -> Table:
-    grid = with_margins([[n] for n in counts], total_row=total, total_column=False)
+    """A one-column table with its total, each count keyed for the dashboard's suppression:
+    the total under `total_key` (the same count in another table has the same key)."""
+    grid = with_margins([[n] for n in counts], total_row=True, total_column=False)
+    keys: list[list[Key | None]] = [[f"{key}:{i}"] for i in range(len(counts))]
+    keys.append([total_key])
     return Table(
         key,
         "cumulative",
         title,
         "counts",
         header,
-        labels + (["Total"] if total else []),
+        [*labels, "Total"],
         ["Effectif"],
         [list(r) for r in grid.values],
-        suppress(grid, threshold),
+        [[Mark.shown] for _r in grid.values],
         threshold,
+        keys=keys,
+        equations=grid_equations(grid, keys),
     )
+
+
+def _suppress_together(tables: list[Table], threshold: int) -> None:
+    """One suppression over the dashboard: a count two tables give (the patients initiated)
+    is shown in both or hidden in both, and never recomputable from either."""
+    values: dict[Key, int] = {}
+    order: dict[Key, int] = {}
+    for table in tables:
+        for r, row in enumerate(table.keys):
+            for c, key in enumerate(row):
+                if key is not None:
+                    values[key] = int(table.values[r][c])
+                    order.setdefault(key, len(order))
+    equations = [eq for table in tables for eq in table.equations]
+    marks = suppress_system(System(values, equations, {}, order), threshold)
+    for table in tables:
+        for r, row in enumerate(table.keys):
+            for c, key in enumerate(row):
+                if key is not None:
+                    table.marks[r][c] = marks[key]
 
 
 def build(
@@ -116,6 +149,7 @@ def build(
         ["Avant"] + [m.strftime("%m/%Y") for m in months],
         [before] + [started[m] for m in months],
         threshold,
+        "initiated",
     )
     ended = len(initiated & stopped)
     status = _column_table(
@@ -125,6 +159,7 @@ def build(
         ["En cours", "Arrêt de traitement"],
         [len(initiated) - ended, ended],
         threshold,
+        "initiated" if sum(started.values()) + before == len(initiated) else "patients",
     )
     events = _column_table(
         "events",
@@ -137,6 +172,7 @@ def build(
             sum(v for k, v in serious.items() if k not in ("yes", "no")),
         ],
         threshold,
+        "events",
     )
     completeness = _column_table(
         "completeness",
@@ -145,5 +181,7 @@ def build(
         ["Complets", "Avec au moins une réponse manquante"],
         [forms["all"] - forms["incomplete"], forms["incomplete"]],
         threshold,
+        "follow_ups",
     )
+    _suppress_together([inclusions, status, events, completeness], threshold)
     return Dashboard(inclusions, status, events, completeness)

@@ -9,7 +9,16 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, current_app, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -17,10 +26,10 @@ from portal import clock
 from portal.audit.services import record
 from portal.db import get_session
 from portal.errors import NotFound
-from portal.permissions import Permission, requires
+from portal.permissions import Permission, public, requires
 from portal.protocols.services import current_version, loaded
 from portal.reports import settings
-from portal.reports.calendar import Status, reports_of, status_of
+from portal.reports.calendar import Status, approved_reports, reports_of, status_of
 from portal.reports.charts import bar_chart
 from portal.reports.dashboard import build
 from portal.reports.models import SummaryReport
@@ -175,3 +184,54 @@ def dashboard() -> str:
     return render_template(
         "reports/dashboard.html", board=board, charts=charts, protocol=definition
     )
+
+
+# --- the published résumés, for anyone (PUT-13) -------------------------------------------------
+# Linked from the notice pages: like them, no login, no cookie (no session write, no flash), the
+# language from ?lang=. Only approved résumés, as their latest generation shows them: the
+# cumulative tables with the suppression applied, nothing else.
+
+
+def _published(report_id: int) -> tuple[SummaryReport, Any]:
+    report = get_session().get(SummaryReport, report_id)
+    if report is None or report.resume_approved_on is None:
+        raise NotFound(_("No approved résumé has this number."))
+    generation = latest_generation(get_session(), report)
+    if generation is None:
+        raise NotFound(_("No approved résumé has this number."))
+    return report, generation
+
+
+@bp.get("/resumes")
+@public
+def resumes() -> str:
+    """The approved résumés of the periodic summary reports, newest first."""
+    session = get_session()
+    rows = []
+    for report in approved_reports(session):
+        generation = latest_generation(session, report)
+        if generation is not None:
+            rows.append((report, stored(generation)[0]))
+    lang = request.args.get("lang")
+    return render_template(
+        "reports/resumes.html", rows=rows, lang=lang if lang in ("fr", "en") else None
+    )
+
+
+@bp.get("/resumes/<int:report_id>/resume.pdf")
+@public
+def resume_file(report_id: int) -> Response:
+    """The PDF of an approved résumé (audited, as every download of a report file)."""
+    session = get_session()
+    report, generation = _published(report_id)
+    meta, tables = stored(generation)
+    body = pdf_bytes(meta, tables, resume=True)
+    record(
+        session, None, ReportAction.DOWNLOAD, report, file=PDF_RESUME,
+        generation=generation.audit_ref, purpose=meta.purpose, published=1,
+    )
+    session.commit()
+    response = Response(body, mimetype="application/pdf")
+    filename = f"{report.protocol_key}-{report.number}-{PDF_RESUME}"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -25,7 +25,13 @@ from portal.records.models import Submission
 from portal.records.reading import Purpose, SubmissionValues, protocol_submissions
 from portal.reports import settings
 from portal.reports.calendar import CalendarError, report_at
-from portal.reports.dataset import Table, compute, tables_from_data, tables_to_data
+from portal.reports.dataset import (
+    Published,
+    Table,
+    compute_report,
+    tables_from_data,
+    tables_to_data,
+)
 from portal.reports.models import ReportGeneration, SummaryReport
 from portal.reports.outputs import Meta, write_all
 from portal.reports.suppression import suppress, with_margins
@@ -75,7 +81,12 @@ def generations_of(session: Session, report: SummaryReport) -> list[ReportGenera
     )
 
 
-def _previous_versions(session: Session, report: SummaryReport) -> dict[str, int] | None:
+def _previous_generation(
+    session: Session, report: SummaryReport, first: ReportGeneration | None
+) -> ReportGeneration | None:
+    """The first generation of the report before `report` in its series (what was published
+    of it), or None; for a regeneration, only one that existed when `first` was made, so that
+    the regeneration is computed against the same one."""
     previous = session.scalar(
         select(SummaryReport).where(
             SummaryReport.protocol_key == report.protocol_key,
@@ -84,8 +95,20 @@ def _previous_versions(session: Session, report: SummaryReport) -> dict[str, int
     )
     if previous is None:
         return None
-    first = next(iter(generations_of(session, previous)), None)
-    return None if first is None else json.loads(first.versions)
+    found = next(iter(generations_of(session, previous)), None)
+    if found is not None and first is not None and found.id > first.id:
+        return None
+    return found
+
+
+def published_of(generation: ReportGeneration | None) -> Published | None:
+    """What a generation published, for the next report's suppression; None for a
+    generation stored before it was recorded."""
+    if generation is None:
+        return None
+    data = json.loads(generation.tables or "{}")
+    found = data.get("published") if isinstance(data, dict) else None
+    return None if found is None else Published.from_data(found)
 
 
 def _fingerprint(meta_fields: dict[str, Any], tables: list[Table]) -> str:
@@ -152,15 +175,18 @@ def generate(session: Session, actor: Any, protocol_key: str, data_lock: date) -
             versions[str(row.submission_id)] = row.revision
             yield row
 
-    tables = compute(
+    prior = _previous_generation(session, report, first)
+    computed = compute_report(
         definition,
         read(),
         period_start=report.period_start,
         data_lock=data_lock,
         threshold=threshold,
         timezone=zone,
+        previous=published_of(prior),
     )
-    previous = _previous_versions(session, report)
+    tables = computed.tables
+    previous = None if prior is None else json.loads(prior.versions)
     if previous is not None:
         # Forms the previous report used and that were rectified before this data lock.
         titles = {form.key: form.title.fr for form in definition.forms}
@@ -200,7 +226,13 @@ def generate(session: Session, actor: Any, protocol_key: str, data_lock: date) -
         report, definition.title.fr, definition.product.name, meta_fields["definition"], generation
     )
     generation.tables = json.dumps(
-        {"meta": asdict(meta), "tables": tables_to_data(tables)},
+        {
+            "meta": asdict(meta),
+            "tables": tables_to_data(tables),
+            # Aggregates as shown (hidden ones as None) and the tables' equations: what the
+            # next report of the series is suppressed against.
+            "published": computed.published.to_data(),
+        },
         ensure_ascii=False,
         separators=(",", ":"),
     )

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
+from math import gcd
 
 Cell = tuple[int, int]
 
@@ -151,3 +152,199 @@ def suppress(grid: Grid, threshold: int) -> list[list[Mark]]:
                         hidden.add((r, c))
                         marks[r][c] = Mark.complementary
             return marks
+
+
+# --- Suppression across the tables of a report, and across the reports of a series ----------
+#
+# A report is one linear system rather than a set of tables: the same count appears in several
+# tables (the requests by sex are the column totals of the age classes by sex), and a report's
+# cumulative count is the previous report's plus this interval's. Each count is a *quantity*
+# with a key naming what it counts; a key shown in one table is shown everywhere, a key hidden
+# anywhere is hidden everywhere. What an earlier report published is fixed: its shown counts are
+# known to the reader, its hidden ones are unknowns that must stay undetermined too.
+
+Key = str
+#: one equation a reader knows: the sum of coefficient x quantity is zero
+Equation = tuple[tuple[Key, int], ...]
+
+
+@dataclass
+class System:
+    """The quantities to show or hide, and what a reader knows about them."""
+
+    #: the quantities of this report (or view), by key
+    values: dict[Key, int]
+    #: equations over keys: those of the tables (parts minus total) and those between reports;
+    #: a key that is neither in `values` nor in `published` counts as a known zero
+    equations: list[Equation]
+    #: what an earlier report published, fixed: the count shown, or None when it was hidden
+    published: dict[Key, int | None] = field(default_factory=dict)
+    #: tie-break among partners of equal count (earlier first): the order of first appearance
+    order: dict[Key, int] = field(default_factory=dict)
+
+
+def determined(equations: Iterable[Equation], unknowns: set[Key]) -> set[Key]:
+    """The unknowns whose value the equations fix, everything else being known.
+
+    Sparse Gauss-Jordan elimination, exact: a key is fixed exactly when its unit vector is in
+    the row space of the equations restricted to the unknowns, that is when the reduced row
+    echelon form has a row holding that key alone. Rows are kept as integers divided by their
+    common divisor (no fractions), and each column knows the pivot rows holding it.
+    """
+    pivots: dict[Key, dict[Key, int]] = {}
+    holding: dict[Key, set[Key]] = {}  # column -> the pivots whose row holds it
+
+    def combine(target: dict[Key, int], scale: int, factor: int, source: dict[Key, int]) -> None:
+        """target := scale * target - factor * source, then divided by its common divisor."""
+        if scale != 1:
+            for k in target:
+                target[k] *= scale
+        for k, v in source.items():
+            value = target.get(k, 0) - factor * v
+            if value:
+                target[k] = value
+            else:
+                target.pop(k, None)
+        divisor = 0
+        for v in target.values():
+            divisor = gcd(divisor, v)
+            if divisor == 1:
+                return
+        if divisor > 1:
+            for k in target:
+                target[k] //= divisor
+
+    for equation in equations:
+        row: dict[Key, int] = {}
+        for key, coefficient in equation:
+            if key in unknowns and coefficient:
+                row[key] = row.get(key, 0) + coefficient
+        row = {k: v for k, v in row.items() if v}
+        # Reduce the new row by the pivots found so far (their rows hold no other pivot).
+        for key in [k for k in row if k in pivots]:
+            factor = row.get(key)
+            if factor:
+                source = pivots[key]
+                combine(row, source[key], factor, source)
+        if not row:
+            continue
+        lead = min(row)
+        # Keep the form reduced: the new pivot leaves every other pivot row holding it.
+        for other_key in list(holding.get(lead, ())):
+            other = pivots[other_key]
+            before = set(other)
+            combine(other, row[lead], other[lead], row)
+            for k in before - set(other):
+                holding[k].discard(other_key)
+            for k in set(other) - before:
+                holding.setdefault(k, set()).add(other_key)
+        pivots[lead] = row
+        for k in row:
+            holding.setdefault(k, set()).add(lead)
+    return {key for key, row in pivots.items() if len(row) == 1}
+
+
+def suppress_system(system: System, threshold: int) -> dict[Key, Mark]:
+    """Mark every quantity of `system` shown, primary or complementary, so that no hidden
+    quantity (of this report or of the earlier one) is determined by what is shown.
+
+    A zero is shown and never hidden (a row that is absent is a zero too), so a quantity an
+    equation ties to known values only cannot be hidden usefully: it is never picked as a
+    partner. If a small count is tied that way to what an earlier report showed (the equation
+    between reports is exact only without rectifications), hiding more cannot help, and the
+    count stays hidden as it is.
+    """
+    values, published = system.values, system.published
+    hidden = {k for k, v in values.items() if 0 < v < threshold}
+    primary = set(hidden)
+    fixed_hidden = {k for k, v in published.items() if v is None}
+    order = system.order
+    equations = [eq for eq in system.equations if eq]
+    of_key: dict[Key, list[Equation]] = {}
+    for eq in equations:
+        for key, _c in eq:
+            of_key.setdefault(key, []).append(eq)
+
+    def is_unknown(key: Key) -> bool:
+        return key in hidden or key in fixed_hidden
+
+    def variable(key: Key) -> bool:
+        # Could be unknown to a reader: a non-zero quantity of this report, or a hidden earlier one.
+        return (key in values and values[key] > 0) or key in fixed_hidden
+
+    # A quantity one equation ties to known values alone would be recomputed at once if hidden.
+    pinned = {
+        key
+        for key in values
+        if any(all(not variable(k) for k, _c in eq if k != key) for eq in of_key.get(key, []))
+    }
+
+    def hideable(key: Key) -> bool:
+        return key in values and key not in hidden and values[key] > 0 and key not in pinned
+
+    def rank(key: Key, eq: Equation) -> tuple[int, bool, int, Key]:
+        total = eq[-1][0] == key
+        return values[key], total, order.get(key, len(order)), key
+
+    def hide_partner(eq: Equation) -> bool:
+        candidates = [k for k, _c in eq if hideable(k)]
+        if not candidates:
+            return False
+        hidden.add(min(candidates, key=lambda k: rank(k, eq)))
+        return True
+
+    def nearest(start: Key) -> Key | None:
+        """The hideable count closest to `start` through the equations (the smallest first
+        among those at the same distance), or None when none is linked to it."""
+        seen, layer = {start}, [start]
+        while layer:
+            following: list[Key] = []
+            for key in layer:
+                for eq in of_key.get(key, []):
+                    for k, _c in eq:
+                        if k not in seen:
+                            seen.add(k)
+                            following.append(k)
+            found = [k for k in following if hideable(k)]
+            if found:
+                return min(found, key=lambda k: (values[k], order.get(k, len(order)), k))
+            layer = following
+        return None
+
+    # A small count pinned that way stays hidden as it is: nothing else would protect it.
+    unfixable = pinned & hidden
+    while True:
+        changed = False
+        for eq in equations:
+            if sum(1 for k, _c in eq if is_unknown(k)) == 1:
+                changed |= hide_partner(eq)
+        if changed:
+            continue
+        exposed = determined(equations, hidden | fixed_hidden) - unfixable
+        if not exposed:
+            break
+        cell = min(exposed, key=lambda k: (order.get(k, len(order)), k))
+        if any(hide_partner(eq) for eq in of_key.get(cell, [])):
+            continue
+        # No partner in its own equations: hide the closest count it is linked to.
+        partner = nearest(cell)
+        if partner is None:
+            unfixable.add(cell)
+        else:
+            hidden.add(partner)
+    return {
+        key: Mark.primary if key in primary else Mark.complementary if key in hidden else Mark.shown
+        for key in values
+    }
+
+
+def grid_equations(grid: Grid, keys: Sequence[Sequence[Key | None]]) -> list[Equation]:
+    """The equations of one table over the keys of its cells (cells without a key are known
+    zeros)."""
+    found: list[Equation] = []
+    for line in grid.lines():
+        terms = [(keys[r][c], 1) for r, c in line[:-1]]
+        r, c = line[-1]
+        terms.append((keys[r][c], -1))
+        found.append(tuple((k, v) for k, v in terms if k is not None))
+    return found

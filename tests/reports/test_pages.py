@@ -11,6 +11,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from portal.audit.models import AuditEvent
+from portal.permissions import Role
 from tests.helpers_auth import csrf_token, login
 from tests.records import helpers
 
@@ -80,3 +81,30 @@ def test_a_prescriber_has_no_reports(client, db, cohort) -> None:
     login(client, prescriber)
     assert client.get("/reports/").status_code == 403
     assert client.get("/reports/dashboard").status_code == 403
+
+
+def test_medical_affairs_sees_nothing_identifying(client, db, cohort, medical_affairs) -> None:
+    login(client, medical_affairs)
+    page = f"/reports/{cohort.report.id}"
+    client.post(f"{page}/generate", data=csrf_token(client, page))
+    bodies = [client.get(path).get_data(as_text=True)
+              for path in ("/reports/", page, "/reports/dashboard")]
+    for body in bodies:
+        _no_case_numbers(body, cohort)
+        for patient in cohort.patients:
+            assert patient.handle not in body
+        # The identity letters the cohort was registered with.
+        assert "Zqx" not in body and "ZQX" not in body
+        assert "/patients/" not in body
+    # A patient's page stays closed to an aggregate-only role.
+    patient = cohort.patients[0]
+    assert client.get(f"/patients/{patient.handle}").status_code in (403, 404)
+
+
+def test_the_pharmacist_in_charge_sees_the_calendar_and_the_dashboard(client, db, cohort) -> None:
+    person = helpers.lab_person(db, "p.resp", Role.PHARMACIST_IN_CHARGE)
+    login(client, person)
+    assert client.get("/reports/").status_code == 200
+    response = client.get("/reports/dashboard")
+    assert response.status_code == 200
+    assert not SMALL_CELL.search(response.get_data(as_text=True))

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from portal import clock
 from portal.audit.models import AuditEvent
 from portal.records import submissions
-from portal.reports.calendar import plan_report
+from portal.reports.calendar import add_months, plan_report
 from portal.reports.dataset import Table
 from portal.reports.services import generate, generate_files
 from tests.records import helpers
@@ -149,10 +149,12 @@ def test_a_rectification_after_the_data_lock_changes_nothing_and_is_listed_next(
     again = generate(db, helpers.CLI, helpers.PROTOCOL_KEY, LOCK)
     assert again.generation.fingerprint == first.generation.fingerprint
     assert [t.rows_text() for t in again.tables] == [t.rows_text() for t in first.tables]
-    plan_report(db, helpers.CLI, helpers.PROTOCOL_KEY, data_lock=LOCK.replace(year=LOCK.year + 1))
+    # A year later (add_months: a 29 February lock moves to the 28th).
+    next_lock = add_months(LOCK, 12)
+    plan_report(db, helpers.CLI, helpers.PROTOCOL_KEY, data_lock=next_lock)
     db.commit()
     with clock.running_from(clock.now() + timedelta(days=400)):
-        second = generate(db, helpers.CLI, helpers.PROTOCOL_KEY, LOCK.replace(year=LOCK.year + 1))
+        second = generate(db, helpers.CLI, helpers.PROTOCOL_KEY, next_lock)
     rectified = _table(second.tables, "rectifications", "cumulative")
     assert rectified == {"F0. Accès au traitement et AAC": ["<5"]}
     assert _table(second.tables, "sex", "cumulative") == {
@@ -160,3 +162,83 @@ def test_a_rectification_after_the_data_lock_changes_nothing_and_is_listed_next(
         "Féminin": ["6"],
         "Total": ["12"],
     }
+    db.commit()
+    # The second report, suppressed against the first, is frozen too: regenerated after a
+    # rectification made after its own data lock, it is the same.
+    other = cohort.access[0]
+    answers = helpers.valid(db, "access", {**helpers.access_answers(), "sex": "M"})
+    with clock.running_from(clock.now() + timedelta(days=401)):
+        submissions.rectify(
+            db,
+            helpers.CLI,
+            other,
+            answers,
+            "transcription_error",
+            submissions.new_token(),
+            other.version,
+        )
+        db.commit()
+        second_again = generate(db, helpers.CLI, helpers.PROTOCOL_KEY, next_lock)
+    assert second_again.matches_first
+    assert [t.rows_text() for t in second_again.tables] == [t.rows_text() for t in second.tables]
+
+
+def test_the_other_declared_tables_match_the_hand_counts(db, cohort) -> None:
+    tables = generate(db, helpers.CLI, helpers.PROTOCOL_KEY, LOCK).tables
+    # Every request is for a woman or a man born in April 1961, aged 65 or 66 at the decision.
+    assert _table(tables, "age", "cumulative") == {
+        "0 à moins de 18": ["0", "0", "0"],
+        "18 à moins de 65": ["0", "0", "0"],
+        "65 et plus": ["5", "7", "12"],
+        "Total": ["5", "7", "12"],
+    }
+    # In the interval 3 men and 5 women: the men's count is small, the women's is hidden beside
+    # it, here and in the column totals, which are the requests by sex (hidden there too).
+    assert _table(tables, "age", "interval") == {
+        "0 à moins de 18": ["0", "0", "0"],
+        "18 à moins de 65": ["0", "0", "0"],
+        "65 et plus": ["<5", "n.d.", "8"],
+        "Total": ["<5", "n.d.", "8"],
+    }
+    assert _table(tables, "access_indication", "cumulative") == {
+        "Forme sévère": ["12"],
+        "Forme modérée réfractaire": ["0"],
+        "Total": ["12"],
+    }
+    assert _table(tables, "indication", "interval") == {
+        "Forme sévère": ["6"],
+        "Forme modérée réfractaire": ["0"],
+        "Total": ["6"],
+    }
+    dose = _table(tables, "dose", "cumulative")
+    assert dose["Réponses"] == ["10", "0", "0"]  # mg, mg/kg, mg/m²
+    assert dose["Médiane"] == [helpers.DISTINCTIVE["dose"], "—", "—"]
+    action = _table(tables, "ae_action", "cumulative")
+    assert action["Aucune"] == ["7"] and action["Total"] == ["7"]
+    assert {row[0] for label, row in action.items() if label not in ("Aucune", "Total")} == {"0"}
+    outcome = _table(tables, "ae_outcome", "cumulative")
+    assert outcome["En cours de guérison"][-1] == "7"
+    assert set(outcome["Décès"]) == {"0"}  # no fatal outcome
+    stop = _table(tables, "stop_reason", "cumulative")
+    assert stop["Décision du patient"] == ["<5"] and stop["Total"] == ["<5"]
+    assert stop["Décès"] == ["0"] and stop["Perdu de vue"] == ["0"]
+    # No follow-up and no pregnancy was filled in.
+    assert set(_table(tables, "completeness_follow_up", "cumulative")["Formulaires remplis"]) == {
+        "0"
+    }
+    assert _table(tables, "pregnancy", "cumulative")["Total"] == ["0"]
+    assert _table(tables, "efficacy", "cumulative")["Total"][-1] == "0"
+
+
+def test_no_hidden_count_of_the_seeded_report_can_be_recomputed(db, cohort) -> None:
+    # The reader of test_linked_suppression, on this one report: each table's totals and the
+    # counts several tables give of the same requests.
+    from tests.reports.test_linked_suppression import Reader
+
+    tables = generate(db, helpers.CLI, helpers.PROTOCOL_KEY, LOCK).tables
+    reader = Reader([tables])
+    reader.table_totals()
+    for scope in ("interval", "cumulative"):
+        reader.same_counts(0, scope)
+    assert reader.hidden  # the cohort has small counts, and partners hidden beside them
+    reader.assert_nothing_derivable()

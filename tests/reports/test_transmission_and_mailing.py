@@ -178,5 +178,10 @@ def test_the_approved_resume_reaches_exactly_the_linked_professionals(
     assert "Demandes d'accès par sexe (en cumulé)" in body
     for number in cohort.case_numbers:
         assert number not in body
+    # The tables' rows ("  label | cell | ..."): no count from 1 to 4 among the cells.
+    rows = [line.strip().split(" | ") for line in body.splitlines() if line.startswith("  ")]
+    assert len(rows) > 20
+    assert all(cell not in {"1", "2", "3", "4"} for row in rows for cell in row[1:]), rows
+    assert "<5" in body
     entry = db.scalars(select(AuditEvent).where(AuditEvent.action == "reports:resume:mail")).one()
     assert entry.details["recipients"] == 2
