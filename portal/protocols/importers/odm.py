@@ -187,6 +187,8 @@ def tokenize_expression(text: str, oids: dict[str, str],
     :raises Untranslatable: for constructs the portal cannot represent.
     """
     targets = targets or {}
+    if not text.strip():
+        raise Untranslatable("no FormalExpression (only a description, or an unknown OID)")
     tokens: list[LogicToken] = []
     pos = 0
     while pos < len(text):
@@ -558,7 +560,11 @@ class _Converter:
             self.item(form, section, item_ref, keys, oids)
 
     def condition_text(self, oid: str, ref: Node) -> str:
-        condition = self.lookup("ConditionDef", oid, ref)
+        condition = self.defs["ConditionDef"].get(oid)
+        if condition is None:
+            self.report.notes.append(f"line {ref.line}: {ref.tag} refers to unknown ConditionDef "
+                                     f"{oid!r}")
+            return ""
         expression = condition.find("FormalExpression")
         return expression.text if expression is not None else ""
 
@@ -608,7 +614,8 @@ class _Converter:
             self.pending.append(_Pending(form, section, fld, shown_if, "show", entry, oids))
         method = ref.attrs.get("MethodOID")
         if method and fld["type"] == "calculated":
-            node = self.lookup("MethodDef", method, ref).find("FormalExpression")
+            found = self.defs["MethodDef"].get(method)
+            node = found.find("FormalExpression") if found is not None else None
             self.pending.append(_Pending(form, section, fld,
                                          node.text if node is not None else "",
                                          "method", entry, oids))
@@ -639,8 +646,12 @@ class _Converter:
                        decimals=min(int(item.attrs.get("SignificantDigits") or 1), 6))
             return True
         if code_list_ref is not None:
-            code_list = self.lookup("CodeList", code_list_ref.attrs.get("CodeListOID"),
-                                    code_list_ref)
+            oid = code_list_ref.attrs.get("CodeListOID") or ""
+            code_list = self.defs["CodeList"].get(oid)
+            if code_list is None:
+                entry.reject(f"its code list {oid!r} (line {code_list_ref.line}) is not defined "
+                             "in the file")
+                return False
             return self.choices(fld, code_list, data_type, entry)
         if data_type == "integer":
             return self.number(fld, item, entry, "integer")
