@@ -98,7 +98,6 @@ def test_external_dictionaries_become_strict_coded_values(imported):
         ("follow_up_visit", "report_url", "rejected", "data type 'URI' is not collected"),
         ("follow_up_visit", "visit_time", "converted", "time imported as a coded value"),
         ("follow_up_visit", "lab_datetime", "converted", "time of day dropped"),
-        ("initiation", "height", "converted", "question text in one language only"),
         ("initiation", "weight", "converted", "soft range check GE 2 imported as a warning"),
         ("follow_up_visit", "score", "converted", "hard range check NE 99 imported as a check "
          "refusing the value"),
@@ -216,3 +215,74 @@ def test_malformed_input_is_a_clear_error_naming_the_line(content, line, message
         import_odm(content, "study.xml")
     assert (caught.value.line, caught.value.message.startswith(message)) == (line, True), \
         str(caught.value)
+
+
+def test_texts_in_one_language_are_summed_up_not_reported_as_conversions(imported):
+    _definition, report, _forms, _fields, fates = imported
+    assert fates[("initiation", "height")].one_language
+    assert not any("one language" in why for entry in report.fields for why in entry.reasons)
+    assert "field(s) had their texts in one language only: copied to the other" in \
+        report.render()
+
+
+CODES = """<?xml version="1.0"?>
+<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" ODMVersion="1.3.2">
+ <Study OID="S">
+  <MetaDataVersion OID="M" Name="v1">
+   <FormDef OID="F" Name="Adverse event" Repeating="Yes">
+    <ItemGroupRef ItemGroupOID="IG" Mandatory="Yes"/>
+   </FormDef>
+   <ItemGroupDef OID="IG" Name="Event" Repeating="No">
+    <ItemRef ItemOID="IT.ACN" Mandatory="Yes"/>
+    <ItemRef ItemOID="IT.DOSE" Mandatory="No" CollectionExceptionConditionOID="C"/>
+   </ItemGroupDef>
+   <ItemDef OID="IT.ACN" Name="AEACN" DataType="text"><CodeListRef CodeListOID="CL"/></ItemDef>
+   <ItemDef OID="IT.DOSE" Name="NEW_DOSE" DataType="integer">
+    <RangeCheck Comparator="GE" SoftHard="Hard"><CheckValue>0</CheckValue></RangeCheck>
+    <RangeCheck Comparator="LE" SoftHard="Hard"><CheckValue>500</CheckValue></RangeCheck>
+   </ItemDef>
+   <CodeList OID="CL" Name="Action" DataType="text">
+    <CodeListItem CodedValue="DOSE INCREASED"><Decode><TranslatedText xml:lang="en">Dose
+     increased</TranslatedText></Decode></CodeListItem>
+    <CodeListItem CodedValue="NOT APPLICABLE"><Decode><TranslatedText xml:lang="en">Not
+     applicable</TranslatedText></Decode></CodeListItem>
+    <CodeListItem CodedValue="%"><Decode><TranslatedText xml:lang="en">Percent</TranslatedText>
+     </Decode></CodeListItem>
+   </CodeList>
+   <ConditionDef OID="C" Name="No new dose">
+    <FormalExpression Context="XPath"
+     >../ItemData[@ItemOID='IT.ACN']/@Value != 'DOSE INCREASED'</FormalExpression>
+   </ConditionDef>
+  </MetaDataVersion>
+ </Study>
+</ODM>
+"""
+
+
+def test_codes_with_spaces_or_signs_are_stored_as_stable_codes_and_conditions_follow():
+    definition, report = import_odm(CODES, "codes.xml")
+    fields = {f["key"]: f for s in definition["forms"][0]["sections"] for f in s["fields"]}
+    assert [c["code"] for c in fields["aeacn"]["choices"]] == [
+        "DOSE_INCREASED", "NOT_APPLICABLE", "C3"]
+    entry = next(e for e in report.fields if e.key == "aeacn")
+    assert entry.fate == "converted"
+    assert "code 'DOSE INCREASED' stored as 'DOSE_INCREASED' (a code holds no space nor sign)" \
+        in entry.reasons
+    assert fields["new_dose"]["visible_if"] == \
+        "not (aeacn != null and aeacn != 'DOSE_INCREASED')"
+    load_text(dump_yaml(definition, "codes.xml"), "codes.yaml")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("Baseline Visit Form", "initiation"), ("Follow-up visit", "follow_up"),
+     ("Visit 2", "follow_up"), ("Adverse event", "adverse_event"),
+     ("End of treatment", "discontinuation")],
+)
+def test_the_form_kind_is_guessed_and_the_report_says_so(name, kind):
+    text = MINIMAL.format(item="IT", extra="").replace('Name="Follow-up"', f'Name="{name}"')
+    definition, report = import_odm(text, "kind.xml")
+    form = definition["forms"][0]
+    assert form["kind"] == kind
+    assert f"form {form['key']!r}: kind {kind!r} guessed from its name; change `kind:` if it " \
+        "is wrong" in report.notes

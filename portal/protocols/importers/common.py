@@ -46,6 +46,9 @@ class FieldReport:
     key: str
     fate: Fate = "imported"
     reasons: list[str] = field(default_factory=list)
+    #: its texts were in one language only (copied to the other): counted in one note, so
+    #: that the real conversions stand out
+    one_language: bool = False
 
     def convert(self, reason: str) -> None:
         """Record a change made to carry the field over."""
@@ -98,6 +101,10 @@ class ImportReport:
             f"{self.count('imported')} imported, {self.count('converted')} converted, "
             f"{self.count('review')} to review, {self.count('rejected')} rejected"
         )
+        copied = sum(1 for f in self.fields if f.one_language)
+        if copied:
+            lines.append(f"{copied} field(s) had their texts in one language only: copied to "
+                         "the other, to translate (`protocol check` names the English ones)")
         if self.count("review"):
             lines.append("Fields to review are kept, but `protocol install` refuses the "
                          "definition until each `review:` is confirmed or the field corrected")
@@ -138,6 +145,23 @@ def unique(key: str, used: set[str]) -> str:
 def valid_code(code: str) -> bool:
     """Whether a source choice code can be stored as is."""
     return re.fullmatch(CODE_PATTERN, code) is not None
+
+
+def stable_code(code: str, used: set[str]) -> str:
+    """A code the definition can store for a source code that it cannot store as is
+    (`DOSE INCREASED` → `DOSE_INCREASED`, `%` → `C1`); unique among `used`, recorded."""
+    if valid_code(code) and code not in used:
+        used.add(code)
+        return code
+    candidate = re.sub(r"[^A-Za-z0-9_.+-]+", "_", plain_text(code)).strip("_.+-")[:40]
+    if not candidate or not candidate[0].isalnum():
+        candidate = f"C{len(used) + 1}"
+    base, n = candidate, 2
+    while candidate in used:
+        suffix = f"_{n}"
+        candidate, n = base[: 40 - len(suffix)] + suffix, n + 1
+    used.add(candidate)
+    return candidate
 
 
 def both(text: str) -> dict[str, str]:
@@ -205,8 +229,10 @@ _KINDS = (
     ("adverse_event", ("adverse", "_ae", "ae_", "effet_indesirable", "safety_event", "sae")),
     ("discontinuation", ("discontinu", "end_of_treatment", "withdraw", "termination", "arret",
                          "stop", "completion")),
-    ("follow_up", ("follow", "suivi", "visit")),
+    ("follow_up", ("follow", "suivi")),
+    # before "visit": a "Baseline Visit" form is the initiation
     ("initiation", ("initiation", "baseline", "inclusion", "enrol", "enroll", "day_0")),
+    ("follow_up", ("visit",)),
     ("access", ("access", "request", "demande", "eligibility", "screening")),
 )
 

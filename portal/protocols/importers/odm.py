@@ -33,10 +33,10 @@ from portal.protocols.importers.common import (
     plain_text,
     scope_of,
     slug,
+    stable_code,
     timepoint_offset,
     translate,
     unique,
-    valid_code,
 )
 
 _DEFAULT_REPEAT_MAX = 10
@@ -140,7 +140,7 @@ def _bilingual(texts: dict[str, str], fallback: str, report: FieldReport | None,
         return {"fr": fr, "en": en}
     if report is not None:
         if other:
-            report.convert(f"{what} in one language only; copied to the other")
+            report.one_language = True  # summed up in the report, not a conversion
         else:
             report.convert(f"no {what}; the item's name is used")
     value = fr or en or other or fallback
@@ -434,6 +434,7 @@ class _Converter:
         self.draft.protocol["forms"] = []
         self.pending: list[_Pending] = []
         self.form_oid = ""
+        self.code_maps: dict[int, dict[str, str]] = {}  # by id(field): source → stored codes
         self.seen_items: set[str] = set()
         self.pending_checks: list[dict[str, Any]] = []  # of the item being read
 
@@ -524,6 +525,8 @@ class _Converter:
             form["timepoints"] = timepoints
         self.draft.protocol["forms"].append(form)
         self.form_oid = node.attrs["OID"]
+        self.report.notes.append(f"form {form['key']!r}: kind {form['kind']!r} guessed from its "
+                                 "name; change `kind:` if it is wrong")
         keys: set[str] = set()
         oids: dict[str, str] = {}
         refs = sorted(node.findall("ItemGroupRef"),
@@ -705,19 +708,25 @@ class _Converter:
         items = code_list.findall("CodeListItem") + code_list.findall("EnumeratedItem")
         items.sort(key=lambda i: int(i.attrs.get("OrderNumber") or 0))
         choices = []
+        used: set[str] = set()
+        mapped: dict[str, str] = {}
         for item in items:
-            code = item.attrs.get("CodedValue", "")
-            if not valid_code(code):
-                entry.reject(f"code {code!r} cannot be stored as a stable code")
-                return False
+            source = item.attrs.get("CodedValue", "")
+            code = stable_code(source, used)
+            if code != source:
+                entry.convert(f"code {source!r} stored as {code!r} (a code holds no space nor "
+                              "sign)")
+                mapped[source] = code
             texts = _texts(item.find("Decode"))
-            choices.append({"code": code, "label": _bilingual(texts, code, None, "label")})
+            choices.append({"code": code, "label": _bilingual(texts, source, None, "label")})
             if item.tag == "EnumeratedItem" or not texts:
                 entry.convert(f"code {code!r} has no decode: the code is its label")
         if not choices:
             entry.reject(f"code list {code_list.attrs['OID']!r} is empty")
             return False
         fld.update(type="single_choice", choices=choices)
+        if mapped:
+            self.code_maps[id(fld)] = mapped
         if len(choices) > 6:
             fld["widget"] = "select"
         if data_type not in ("text", "string"):
@@ -854,7 +863,8 @@ class _Converter:
             if pending.kind != "section" and target not in section["fields"]:
                 continue
             targets = {f["key"]: TargetField(f["type"], _BOOLEAN_CODES
-                                             if f["type"] == "yes_no" else {})
+                                             if f["type"] == "yes_no" else
+                                             self.code_maps.get(id(f), {}))
                        for s in form["sections"] for f in s["fields"]}
             scope = scope_of(form, section if pending.kind != "section" else None)
             try:

@@ -33,10 +33,10 @@ from portal.protocols.importers.common import (
     plain_text,
     scope_of,
     slug,
+    stable_code,
     timepoint_offset,
     translate,
     unique,
-    valid_code,
 )
 
 #: The API / instrument-zip header, which is also the canonical column names.
@@ -294,6 +294,8 @@ class _Converter:
                 "_matrix": None, "_last_title": title}
         forms.append(form)
         self.targets[name] = {}
+        self.report.notes.append(f"form {name!r}: kind {form['kind']!r} guessed from its name; "
+                                 "change `kind:` if it is wrong")
         return form
 
     @staticmethod
@@ -401,10 +403,16 @@ class _Converter:
         if kind in ("dropdown", "radio", "checkbox"):
             choices = self._missing_codes(parse_choices(choices_text, self.source, row.line),
                                           entry)
-            bad = [code for code, _ in choices if not valid_code(code)]
-            if bad:
-                entry.reject(f"choice code {bad[0]!r} cannot be stored as a stable code")
-                return False
+            used: set[str] = set()
+            stable = []
+            for index, (code, label) in enumerate(choices):
+                stored = stable_code(code, used)
+                if stored != code:
+                    entry.convert(f"choice code {code!r} stored as {stored!r}")
+                    source, _mapped = self.codes[index]
+                    self.codes[index] = (source, stored)
+                stable.append((stored, label))
+            choices = stable
             if len({code for code, _ in choices}) != len(choices):
                 entry.reject("two answers share one code once missing codes are mapped")
                 return False

@@ -35,6 +35,7 @@ from portal.protocols.importers.common import (
     plain_text,
     scope_of,
     slug,
+    stable_code,
     translate,
     unique,
     valid_code,
@@ -235,9 +236,10 @@ def _bilingual(texts: dict[str, str], default: str, fallback: str, entry: FieldR
     if fr and en:
         return {"fr": fr, "en": en}
     one = fr or en or plain or texts.get("other")
-    if entry is not None:
-        entry.convert(f"{what} in one language only; copied to the other" if one else
-                      f"no {what}; the name is used")
+    if entry is not None and one:
+        entry.one_language = True  # summed up in the report, not a conversion
+    elif entry is not None:
+        entry.convert(f"no {what}; the name is used")
     value = one or fallback
     return {"fr": value, "en": value}
 
@@ -598,15 +600,16 @@ class _Converter:
         if not items:
             entry.reject(f"choice list {list_name!r} is not in the choices sheet")
             return False
-        choices, codes = [], []
+        choices: list[dict[str, Any]] = []
+        codes: list[tuple[str, str]] = []
         for code, texts, _number in items:
             label = _bilingual(texts, self.default or "", code, None, "label")
             stored = missing_code(code, label["en"], self.draft.protocol) or code
             if stored != code:
                 entry.convert(f"missing code {code!r} ({label['en']}) mapped to {stored!r}")
-            if not valid_code(stored):
-                entry.reject(f"choice {code!r} cannot be stored as a stable code")
-                return False
+            elif not valid_code(stored) or stored in {c for _s, c in codes}:
+                stored = stable_code(code, {c for _s, c in codes})
+                entry.convert(f"choice {code!r} stored as {stored!r}")
             codes.append((code, stored))
             choices.append({"code": stored, "label": label})
         if len({c["code"] for c in choices}) != len(choices):
