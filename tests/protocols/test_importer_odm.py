@@ -286,3 +286,79 @@ def test_the_form_kind_is_guessed_and_the_report_says_so(name, kind):
     assert form["kind"] == kind
     assert f"form {form['key']!r}: kind {kind!r} guessed from its name; change `kind:` if it " \
         "is wrong" in report.notes
+
+
+OPENCLINICA = """<?xml version="1.0"?>
+<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" ODMVersion="1.3"
+     xmlns:OpenClinica="http://www.openclinica.org/ns/odm_ext_v130/v3.1">
+ <Study OID="S_DEMO">
+  <MetaDataVersion OID="v1.0.0" Name="v1">
+   <Protocol><StudyEventRef StudyEventOID="SE_BASE" OrderNumber="1" Mandatory="Yes"/></Protocol>
+   <StudyEventDef OID="SE_BASE" Name="Baseline" Repeating="No" Type="Scheduled">
+    <FormRef FormOID="F_DEMO_V1_0" Mandatory="Yes"/>
+    <FormRef FormOID="F_DEMO_V1_2" Mandatory="Yes"/>
+   </StudyEventDef>
+   <FormDef OID="F_DEMO_V1_0" Name="Demographics - v1_0" Repeating="No">
+    <ItemGroupRef ItemGroupOID="IG_OLD" Mandatory="Yes"/>
+    <OpenClinica:FormDetails FormOID="F_DEMO_V1_0" ParentFormOID="F_DEMO">
+     <OpenClinica:PresentInEventDefinition StudyEventOID="SE_BASE" IsDefaultVersion="No"/>
+    </OpenClinica:FormDetails>
+   </FormDef>
+   <FormDef OID="F_DEMO_V1_2" Name="Demographics - v1_2" Repeating="No">
+    <ItemGroupRef ItemGroupOID="IG_NEW" Mandatory="Yes"/>
+    <OpenClinica:FormDetails FormOID="F_DEMO_V1_2" ParentFormOID="F_DEMO">
+     <OpenClinica:SectionDetails>
+      <OpenClinica:Section SectionLabel="S1" SectionTitle="I Patient"/>
+      <OpenClinica:Section SectionLabel="S2" SectionTitle="II Vital &amp; signs"/>
+     </OpenClinica:SectionDetails>
+     <OpenClinica:PresentInEventDefinition StudyEventOID="SE_BASE" IsDefaultVersion="Yes"/>
+    </OpenClinica:FormDetails>
+   </FormDef>
+   <ItemGroupDef OID="IG_OLD" Name="IG_OLD" Repeating="No">
+    <ItemRef ItemOID="I_AGE" Mandatory="Yes"/><ItemRef ItemOID="I_OLD" Mandatory="No"/>
+   </ItemGroupDef>
+   <ItemGroupDef OID="IG_NEW" Name="IG_NEW" Repeating="No">
+    <ItemRef ItemOID="I_AGE" Mandatory="Yes"/><ItemRef ItemOID="I_WEIGHT" Mandatory="No"/>
+   </ItemGroupDef>
+   <ItemDef OID="I_AGE" Name="AGE" DataType="integer">
+    <RangeCheck Comparator="GE" SoftHard="Hard"><CheckValue>0</CheckValue></RangeCheck>
+    <RangeCheck Comparator="LE" SoftHard="Hard"><CheckValue>120</CheckValue></RangeCheck>
+    <OpenClinica:ItemDetails ItemOID="I_AGE">
+     <OpenClinica:ItemPresentInForm FormOID="F_DEMO_V1_2">
+      <OpenClinica:SectionLabel>S1</OpenClinica:SectionLabel></OpenClinica:ItemPresentInForm>
+    </OpenClinica:ItemDetails>
+   </ItemDef>
+   <ItemDef OID="I_WEIGHT" Name="WEIGHT" DataType="integer">
+    <RangeCheck Comparator="GE" SoftHard="Hard"><CheckValue>1</CheckValue></RangeCheck>
+    <RangeCheck Comparator="LE" SoftHard="Hard"><CheckValue>300</CheckValue></RangeCheck>
+    <OpenClinica:ItemDetails ItemOID="I_WEIGHT">
+     <OpenClinica:ItemPresentInForm FormOID="F_DEMO_V1_2">
+      <OpenClinica:SectionLabel>S2</OpenClinica:SectionLabel></OpenClinica:ItemPresentInForm>
+    </OpenClinica:ItemDetails>
+   </ItemDef>
+   <ItemDef OID="I_OLD" Name="OLD_SCORE" DataType="integer">
+    <RangeCheck Comparator="GE" SoftHard="Hard"><CheckValue>0</CheckValue></RangeCheck>
+    <RangeCheck Comparator="LE" SoftHard="Hard"><CheckValue>9</CheckValue></RangeCheck>
+   </ItemDef>
+  </MetaDataVersion>
+ </Study>
+</ODM>
+"""
+
+
+def test_openclinica_crf_versions_are_one_form_with_the_crf_sections():
+    definition, report = import_odm(OPENCLINICA, "oc.xml")
+    assert [f["key"] for f in definition["forms"]] == ["demographics_v1_2"]
+    form = definition["forms"][0]
+    assert form["timepoints"] == ["SE_BASE"]
+    assert [(s["title"]["en"], [f["key"] for f in s["fields"]]) for s in form["sections"]] == [
+        ("I Patient", ["age"]), ("II Vital & signs", ["weight"])]
+    notes = "\n".join(report.notes)
+    assert "2 versions of CRF 'F_DEMO' (F_DEMO_V1_0, F_DEMO_V1_2): 'F_DEMO_V1_2' is imported" \
+        in notes
+    old = next(e for e in report.fields if e.key == "old_score")
+    assert old.fate == "rejected"
+    assert old.reasons == ["only in version 'F_DEMO_V1_0' of the CRF, whose version "
+                           "'F_DEMO_V1_2' is imported"]
+    assert [e.key for e in report.fields].count("age") == 1
+    load_text(dump_yaml(definition, "oc.xml"), "oc.yaml")

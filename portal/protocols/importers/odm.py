@@ -501,14 +501,70 @@ class _Converter:
                 form_order.append(oid)
                 self.report.notes.append(f"form {oid!r} is not used by any study event")
         used_forms: set[str] = set()
+        chosen = self.versions(form_order)
         for oid in form_order:
-            self.form(self.defs["FormDef"][oid], form_events.get(oid, []), used_forms)
+            kept = chosen.get(oid, oid)
+            if kept != oid:
+                for code in form_events.get(oid, []):
+                    if code not in form_events.setdefault(kept, []):
+                        form_events[kept].append(code)
+        for oid in form_order:
+            kept = chosen.get(oid, oid)
+            if kept == oid:
+                self.form(self.defs["FormDef"][oid], form_events.get(oid, []), used_forms)
+        for oid in form_order:
+            kept = chosen.get(oid, oid)
+            if kept != oid:
+                self.other_version(self.defs["FormDef"][oid], self.defs["FormDef"][kept])
         for oid, item in self.defs["ItemDef"].items():
             if oid not in self.seen_items:  # named in the report all the same
                 name = item.attrs.get("Name") or oid
                 self.report.add(f"ItemDef {oid} (line {item.line})", "-", slug(name, "item")
                                 ).reject("not used by any item group of a form")
         self.translate_pending()
+
+    def versions(self, form_order: list[str]) -> dict[str, str]:
+        """Versions of one CRF (OpenClinica's ParentFormOID, or OIDs ending in `_V1_0`,
+        `_VERSION_2`): each FormDef OID → the version imported (the default one, else the
+        last)."""
+        families: dict[str, list[str]] = {}
+        default: dict[str, str] = {}
+        for oid in form_order:
+            node = self.defs["FormDef"][oid]
+            details = next(node.iter("FormDetails"), None)
+            parent = details.attrs.get("ParentFormOID") if details is not None else None
+            parent = parent or re.sub(r"_(?:V|VERSION_?)\d+(?:_\d+)*$", "", oid,
+                                      flags=re.IGNORECASE)
+            families.setdefault(parent, []).append(oid)
+            if any(p.attrs.get("IsDefaultVersion") == "Yes"
+                   for p in node.iter("PresentInEventDefinition")):
+                default.setdefault(parent, oid)
+        chosen: dict[str, str] = {}
+        for parent, members in families.items():
+            kept = default.get(parent, members[-1])
+            for oid in members:
+                chosen[oid] = kept
+            if len(members) > 1:
+                self.report.notes.append(
+                    f"{len(members)} versions of CRF {parent!r} ({', '.join(members)}): {kept!r} "
+                    "is imported as the form; the portal versions the whole protocol")
+        return chosen
+
+    def other_version(self, node: Node, kept: Node) -> None:
+        """Name in the report the items of a CRF version that is not imported (unless the
+        imported version has them too)."""
+        for group_ref in node.findall("ItemGroupRef"):
+            group = self.defs["ItemGroupDef"].get(group_ref.attrs.get("ItemGroupOID") or "")
+            for item_ref in group.findall("ItemRef") if group is not None else []:
+                oid = item_ref.attrs.get("ItemOID") or ""
+                item = self.defs["ItemDef"].get(oid)
+                if item is None or oid in self.seen_items:
+                    continue
+                self.seen_items.add(oid)
+                self.report.add(f"ItemDef {oid} (line {item.line})", "-",
+                                slug(item.attrs.get("Name") or oid, "item")).reject(
+                    f"only in version {node.attrs['OID']!r} of the CRF, whose version "
+                    f"{kept.attrs['OID']!r} is imported")
 
     def form(self, node: Node, timepoints: list[str], used: set[str]) -> None:
         name = node.attrs.get("Name") or node.attrs["OID"]
@@ -559,8 +615,42 @@ class _Converter:
             self.pending.append(_Pending(form, section, section, text, "section", None, oids))
         items = sorted(group.findall("ItemRef"),
                        key=lambda r: int(r.attrs.get("OrderNumber") or 0))
+        titles = self.section_titles()
+        current = None
         for item_ref in items:
+            label = None if section.get("repeat") else self.section_label(item_ref)
+            if label is not None and label != current:
+                if current is not None or section["fields"]:
+                    # OpenClinica's section of the CRF: a new section of the form.
+                    section = {"key": unique(slug(label, "section"), section_keys),
+                               "title": _bilingual({"": titles.get(label, label)}, label, None,
+                                                   "title"), "fields": []}
+                    if condition:
+                        self.pending.append(_Pending(form, section, section,
+                                                     self.condition_text(condition, ref),
+                                                     "section", None, oids))
+                    form["sections"].append(section)
+                else:
+                    section["title"] = _bilingual({"": titles.get(label, label)}, label, None,
+                                                  "title")
+                current = label
             self.item(form, section, item_ref, keys, oids)
+
+    def section_label(self, item_ref: Node) -> str | None:
+        """OpenClinica's SectionLabel of an item in the current form, if any."""
+        item = self.defs["ItemDef"].get(item_ref.attrs.get("ItemOID") or "")
+        for present in item.iter("ItemPresentInForm") if item is not None else []:
+            if present.attrs.get("FormOID", self.form_oid) == self.form_oid:
+                label = next((n.text for n in present.iter("SectionLabel") if n.text), None)
+                return label or present.attrs.get("SectionLabel") or None
+        return None
+
+    def section_titles(self) -> dict[str, str]:
+        """SectionLabel → SectionTitle of the current form (OpenClinica's FormDetails)."""
+        node = self.defs["FormDef"].get(self.form_oid)
+        return {s.attrs.get("SectionLabel", ""): plain_text(s.attrs.get("SectionTitle") or
+                                                            s.attrs.get("SectionLabel", ""))
+                for s in (node.iter("Section") if node is not None else [])}
 
     def condition_text(self, oid: str, ref: Node) -> str:
         condition = self.defs["ConditionDef"].get(oid)
