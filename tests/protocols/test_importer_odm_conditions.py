@@ -206,3 +206,22 @@ def test_what_cannot_be_translated_is_reported_on_the_field(expression, reason):
     assert entry.fate == "converted"
     assert "visible_if" not in target and target["required"] is False
     assert any("dropped" in why and reason in why for why in entry.reasons), entry.reasons
+
+
+XLSFORM_CASES: list[tuple[str, Meaning]] = [
+    ("${SEX} = 'M'", lambda v: v["IT.SEX"] == "M"),
+    ("selected(${SEX}, 'F') and ${AGE} >= 18",
+     lambda v: v["IT.SEX"] == "F" and v["IT.AGE"] is not None and float(v["IT.AGE"]) >= 18),
+    ("${SEX} != 'M'", lambda v: v["IT.SEX"] != "M"),
+]
+
+
+@pytest.mark.parametrize(("expression", "meaning"), XLSFORM_CASES,
+                         ids=[case[0] for case in XLSFORM_CASES])
+def test_openclinica_4_conditions_in_xlsform_syntax_keep_their_meaning(expression, meaning):
+    form, target, entry = _imported(expression, "OpenClinica")
+    assert "dropped" not in " ".join(entry.reasons), entry.reasons
+    shown = compile_expression(target["visible_if"], scope_of(form))
+    for source in _samples():
+        assert shown.holds(_portal_values(source)) is not meaning(source), (
+            target["visible_if"], source)

@@ -145,7 +145,8 @@ def test_what_breaks_the_referential_is_rejected_with_the_reason(imported, key, 
 def test_groups_become_sections_and_repeats_repeated_sections(imported):
     form = imported[2]
     sections = {s["key"]: s for s in form["sections"]}
-    assert sections["vitals"]["visible_if"] == "age >= 18"
+    # a comparison with a blank is false in ODK, not unknown (so that not() of it holds)
+    assert sections["vitals"]["visible_if"] == "(age != null and age >= 18)"
     assert sections["doses"]["repeat"] == {"max": 3}
     assert [f["key"] for f in sections["doses"]["fields"]] == ["dose_mg", "dose_day"]
     check = sections["doses"]["checks"][0]
@@ -184,6 +185,10 @@ RELEVANT: list[tuple[str, Meaning]] = [
      lambda v: "cough" not in (v["symptoms"] or []) or (v["age"] is not None and v["age"] < 10)),
     ("selected(${sex}, 'M')", lambda v: v["sex"] == "M"),
     ("${age} + 2 > 20", lambda v: v["age"] is not None and v["age"] + 2 > 20),
+    ("not(${sex} = 'F')", lambda v: v["sex"] != "F"),
+    ("not(${age} >= 18) and ${sex} != 'M'",
+     lambda v: not (v["age"] is not None and v["age"] >= 18) and v["sex"] != "M"),
+    ("not(${age} + 2 > 20)", lambda v: not (v["age"] is not None and v["age"] + 2 > 20)),
 ]
 SAMPLES = {"sex": [None, "M", "F"], "age": [None, 5, 18, 40],
            "symptoms": [None, ["fever"], ["cough"], ["fever", "cough"], ["rash"]]}

@@ -330,12 +330,17 @@ class LogicTranslator:
     """Recursive descent over source tokens, writing the portal's syntax."""
 
     def __init__(self, tokens: list[LogicToken], fields: dict[str, TargetField],
-                 functions: dict[str, str] | None = None, blank_is_value: bool = False) -> None:
+                 functions: dict[str, str] | None = None, blank_is_value: bool = False,
+                 two_valued: bool = False) -> None:
         self.tokens = tokens + [LogicToken("end", "")]
         #: REDCap: a blank is the empty text, so `[x] <> 1` holds for a blank and the
         #: condition of if() is false (not unknown) for one.
         self.blank_is_value = blank_is_value
         self.if_condition = False
+        #: XLSForm: every comparison with a blank is false (`!=` true), not unknown, so that
+        #: `not(...)` of it holds as in ODK
+        self.two_valued = two_valued
+        self.blank_aware = False  # the last comparison already said what a blank gives
         self.fields = fields
         self.functions = functions or {}
         self.index = 0
@@ -391,11 +396,12 @@ class LogicTranslator:
 
     def comparison(self) -> str:
         start = self.index
+        self.blank_aware = False
         text = self._comparison()
-        if not self.compared:
+        if not self.compared or self.blank_aware:
             return text
         guarded = list(dict.fromkeys(t.text for t in self.tokens[start:self.index]
-                                     if t.kind == "field" and t.guard))
+                                     if t.kind == "field" and (t.guard or self.two_valued)))
         if not guarded or text.endswith(" null"):
             return text
         nulls = " and ".join(f"{name} != null" for name in guarded)
@@ -458,8 +464,10 @@ class LogicTranslator:
         ordered = self.coded_order(target, ref.text, op, value)
         text = ordered or f"{ref.text} {op} {self.literal(target, value, ref.text)}"
         if self.blank_is_value and op == "!=":
+            self.blank_aware = True
             return f"({ref.text} == null or {text})"  # a blank differs from any value
-        if self.blank_is_value and self.if_condition:
+        if self.blank_is_value and self.if_condition and not self.two_valued:
+            self.blank_aware = True
             return f"({ref.text} != null and {text})"  # false, not unknown, for a blank
         return text
 
@@ -615,12 +623,12 @@ class LogicTranslator:
 
 def translate(tokens: list[LogicToken], fields: dict[str, TargetField], scope: dict,
               expect: str | None = "condition", functions: dict[str, str] | None = None,
-              blank_is_value: bool = False) -> str:
+              blank_is_value: bool = False, two_valued: bool = False) -> str:
     """Translate source tokens and check the result against the destination scope.
 
     :raises Untranslatable: with the reason, when anything cannot be carried over exactly.
     """
-    text = LogicTranslator(tokens, fields, functions, blank_is_value).translate()
+    text = LogicTranslator(tokens, fields, functions, blank_is_value, two_valued).translate()
     try:
         compile_expression(text, scope, expect=expect)
     except ExpressionError as exc:

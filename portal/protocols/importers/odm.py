@@ -38,6 +38,7 @@ from portal.protocols.importers.common import (
     translate,
     unique,
 )
+from portal.protocols.importers.xlsform import tokenize as tokenize_xlsform
 
 _DEFAULT_REPEAT_MAX = 10
 _DEFAULT_BOUND = 999999
@@ -957,15 +958,25 @@ class _Converter:
                                              self.code_maps.get(id(f), {}))
                        for s in form["sections"] for f in s["fields"]}
             scope = scope_of(form, section if pending.kind != "section" else None)
+            xlsform = re.search(r"\$\{|selected\s*\(", pending.expression) is not None
+            # XLSForm's blanks: a comparison with one is false (`!=` true), not unknown.
             try:
-                tokens = tokenize_expression(pending.expression, pending.oids, targets)
+                if xlsform:
+                    # OpenClinica 4 writes its conditions in XLSForm's syntax.
+                    current = target.get("key") if pending.kind != "section" else None
+                    tokens = tokenize_xlsform(pending.expression, pending.oids, current,
+                                              targets)
+                else:
+                    tokens = tokenize_expression(pending.expression, pending.oids, targets)
                 if pending.kind == "method":
                     target["expression"] = translate(tokens, targets, scope, expect="number",
-                                                     functions=_FUNCTIONS)
+                                                     functions=_FUNCTIONS,
+                                                     blank_is_value=xlsform, two_valued=xlsform)
                     assert pending.report is not None
                     pending.report.convert("method translated to a calculation")
                 else:
-                    condition = translate(tokens, targets, scope)
+                    condition = translate(tokens, targets, scope, blank_is_value=xlsform,
+                                          two_valued=xlsform)
                     if pending.kind == "show":
                         _also_visible_if(target, condition)
                         assert pending.report is not None

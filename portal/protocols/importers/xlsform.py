@@ -644,12 +644,14 @@ class _Converter:
                 if pending.what == "calculation":
                     assert fld is not None and pending.entry is not None
                     fld["expression"] = translate(tokens, self.targets, scope, expect="number",
-                                                  functions=_FUNCTIONS, blank_is_value=True)
+                                                  functions=_FUNCTIONS, blank_is_value=True,
+                                                  two_valued=True)
                     pending.entry.convert("calculation translated to the portal's syntax")
                 else:
                     target = fld if fld is not None else pending.section
                     target["visible_if"] = translate(tokens, self.targets, scope,
-                                                     functions=_FUNCTIONS, blank_is_value=True)
+                                                     functions=_FUNCTIONS, blank_is_value=True,
+                                                     two_valued=True)
             except Untranslatable as exc:
                 self.untranslatable(pending, str(exc))
 
@@ -688,7 +690,8 @@ class _Converter:
                                       f"{fld[side]} is to complete before installing")
             return
         tokens = tokenize(pending.text, self.names, fld["key"], self.targets)
-        expression = translate(tokens, self.targets, scope, blank_is_value=True)
+        expression = translate(tokens, self.targets, scope, blank_is_value=True,
+                               two_valued=True)
         message = _texts(pending.row, "constraint_message")
         text = _bilingual(message, self.default or "", "", None, "message") if message else {
             "fr": "Valeur refusée par une contrainte du formulaire.",
