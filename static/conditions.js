@@ -183,6 +183,29 @@
     return num(c, target, false);
   }
 
+  /* Decimal(x).quantize(Decimal(1).scaleb(-places), ROUND_CEILING or ROUND_FLOOR); null where
+   * the server's quantize overflows (it answers unknown). */
+  function roundTowards(x, places, up) {
+    const target = -places;
+    let c = x.c;
+    if (x.e < target) {
+      if (target - x.e > 2 * PREC + 4 && digits(c) + x.e < target) {
+        // far below one unit: 0, or one unit away from zero in the rounding direction
+        c = c === ZERO ? ZERO : up ? (c > ZERO ? ONE : ZERO) : (c < ZERO ? -ONE : ZERO);
+      } else {
+        const p = pow10(target - x.e);
+        let q = c / p; // BigInt division truncates towards zero
+        if (c % p !== ZERO && (up ? c > ZERO : c < ZERO)) q += up ? ONE : -ONE;
+        c = q;
+      }
+    } else {
+      if (x.e - target > PREC + 1) return null;
+      c = c * pow10(x.e - target);
+    }
+    if (digits(c) > PREC) return null;
+    return num(c, target, false);
+  }
+
   /* A decimal string as Python writes it: 12, -1.50, 1E+3, 2.5E-7. */
   function parseNumber(text, isInt) {
     const match = /^([+-]?)(\d+)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text);
@@ -271,7 +294,7 @@
   const COMPARISONS = new Set(["==", "!=", "<", "<=", ">", ">=", "in", "not in"]);
   const ARITHMETIC = new Set(["+", "-", "*", "/", "^"]);
   const FUNCTIONS = { round: [2, 2], abs: [1, 1], min: [1, Infinity], max: [1, Infinity],
-    days_between: [2, 2] };
+    days_between: [2, 2], rounddown: [2, 2], roundup: [2, 2], sum: [1, Infinity], if: [3, 3] };
 
   function isNode(node) {
     return Array.isArray(node) && typeof node[0] === "string";
@@ -411,6 +434,16 @@
   }
 
   function call(name, args) {
+    if (name === "if") {
+      if (args[0] === null || args[0] === UNSURE) return args[0];
+      return typeof args[0] === "boolean" ? (args[0] ? args[1] : args[2]) : UNSURE;
+    }
+    if (name === "sum") {
+      const given = args.filter(function (arg) { return arg !== null; });
+      if (given.indexOf(UNSURE) >= 0 || !given.every(isNum)) return UNSURE;
+      if (!given.length) return null;
+      return given.reduce(addNum, num(ZERO, 0, false));
+    }
     if (args.indexOf(null) >= 0) return null;
     if (args.indexOf(UNSURE) >= 0) return UNSURE;
     if (name === "days_between") {
@@ -421,6 +454,11 @@
       const places = args[1];
       if (!places.i || places.c < -BigInt(PREC) || places.c > BigInt(PREC)) return UNSURE;
       return roundNum(args[0], Number(places.c));
+    }
+    if (name === "rounddown" || name === "roundup") {
+      const places = args[1];
+      if (!places.i || places.c < -BigInt(PREC) || places.c > BigInt(PREC)) return UNSURE;
+      return roundTowards(args[0], Number(places.c), name === "roundup");
     }
     if (name === "abs") return args[0].c < ZERO ? negNum(args[0]) : args[0].i ? args[0] :
       dec(args[0].c, args[0].e);
@@ -638,8 +676,8 @@
   // ------------------------------------------------------------------------------------------
   // The page.
 
-  function condition(element) {
-    const text = element.getAttribute("data-show-if");
+  function condition(element, attribute) {
+    const text = element.getAttribute(attribute || "data-show-if");
     if (text === null) return null;
     try {
       const tree = JSON.parse(text);
@@ -762,6 +800,14 @@
       return result;
     }
 
+    /* A warning check's result in a field's scope: true, false, null (blank) or UNSURE. */
+    visibility.check = function (tree, scope) {
+      try {
+        return evaluate(tree, { ref: lookup(scope), today: today });
+      } catch (error) {
+        return UNSURE;
+      }
+    };
     return visibility;
   }
 
@@ -802,7 +848,18 @@
     const conditional = form.sections.concat(form.fields).filter(function (item) {
       return item.cond !== null || item.pinned;
     });
-    if (!conditional.length) return;
+    // Warning checks (unusual values): shown as soon as the check is false; the server asks
+    // for the confirmation on saving. One the server showed stays, like an error.
+    const warnings = [];
+    for (const element of container.querySelectorAll(".pf-warning[data-warn-unless]")) {
+      const wrapper = element.closest(".pf-field");
+      const field = form.fields.find(function (f) { return f.element === wrapper; });
+      if (field) {
+        warnings.push({ element: element, field: field, tree: condition(element,
+          "data-warn-unless"), pinned: !element.hidden });
+      }
+    }
+    if (!conditional.length && !warnings.length) return;
 
     function update() {
       const visibility = decide(form, today);
@@ -811,6 +868,12 @@
         // it (its value still counts as the conditions say).
         const hide = visibility(item) === HIDE && !item.pinned;
         if (item.element.hidden !== hide) item.element.hidden = hide;
+      }
+      for (const warning of warnings) {
+        if (warning.pinned || warning.tree === UNSUPPORTED || warning.tree === null) continue;
+        const show = visibility(warning.field) === SHOW &&
+          visibility.check(warning.tree, warning.field.scope) === false;
+        if (warning.element.hidden === show) warning.element.hidden = !show;
       }
     }
 

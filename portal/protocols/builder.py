@@ -8,6 +8,8 @@ errors. `validate_answers` runs a plain dict of answers through the very same cl
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +58,18 @@ class LocalizedText:
 
     def __repr__(self) -> str:
         return f"LocalizedText({self.text.en!r})"
+
+
+@dataclass(frozen=True)
+class FormWarning:
+    """A `severity: warning` check that fails: an unusual value to confirm, not an error."""
+
+    check: str
+    message: LocalizedText
+    #: the inputs it is shown on (none: the whole form)
+    names: tuple[str, ...]
+    #: what it was decided on: the values of the fields its expression names
+    values: tuple[tuple[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -196,6 +210,8 @@ class ProtocolFormMixin:
 
     _plan: FormPlan
     _validated = False
+    #: after validate(): the warning checks that fail
+    warnings: list[FormWarning]
 
     # These attributes come from wtforms.Form; declared for readers and type checkers.
     _fields: dict[str, Any]
@@ -220,6 +236,7 @@ class ProtocolFormMixin:
             if name not in plan.names:  # e.g. the CSRF token
                 other.validate(self)
         self.form_errors = []
+        self.warnings: list[FormWarning] = []
         self._values: dict[str, Any] = {}
         self._visible: set[str] = set()
         self._entries: dict[str, list[dict[str, Any]]] = {}
@@ -242,7 +259,8 @@ class ProtocolFormMixin:
                 self._validate_entries(section, sections_shown[section.key], today)
         for check, expression in plan.checks:
             if expression.fails(self._values, today):
-                self._add_check_error(check, self._visible, lambda k: self[FIELD_PREFIX + k])
+                self._add_check_error(check, self._visible, lambda k: self[FIELD_PREFIX + k],
+                                      expression, self._values)
         self._validated = True
         return not self.errors
 
@@ -320,7 +338,8 @@ class ProtocolFormMixin:
                     self._check_field(sub[fplan.name], fplan, values, today)
             for check, expression in section.checks:
                 if expression.fails(values, today):
-                    self._add_check_error(check, visible, lambda k, s=sub: s[FIELD_PREFIX + k])
+                    self._add_check_error(check, visible, lambda k, s=sub: s[FIELD_PREFIX + k],
+                                          expression, values)
             answers = {p.key: values[p.key] for p in section.fields
                        if p.key in visible and values[p.key] is not None}
             if not answers and not any(sub[p.name].errors for p in section.fields):
@@ -334,13 +353,30 @@ class ProtocolFormMixin:
             flist.errors.append(_l("Enter at least %(n)s entries.", n=repeat.min))
         self._entries[section.key] = entries
 
-    def _add_check_error(self, check: Check, visible: set[str], lookup: Any) -> None:
+    def _add_check_error(self, check: Check, visible: set[str], lookup: Any,
+                         expression: Expression, values: Mapping[str, Any]) -> None:
         message = LocalizedText(check.message)
         targets = [key for key in check.fields if key in visible]
+        if check.severity == "warning":
+            names = tuple(lookup(key).name for key in targets)
+            given = tuple(sorted((key, _json_value(values.get(key))) for key in expression.refs))
+            self.warnings.append(FormWarning(check.key, message, names, given))
+            return
         for key in targets:
             lookup(key).errors.append(message)
         if not targets:
             self.form_errors.append(message)
+
+    @property
+    def warning_token(self) -> str:
+        """What confirming the warnings posts back: it names each warning and the values it was
+        decided on, so changing a value asks again. Empty without warnings."""
+        if not self.warnings:
+            return ""
+        decided = sorted([w.check, list(w.names), [list(v) for v in w.values]]
+                         for w in self.warnings)
+        text = json.dumps(decided, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     # -- output ------------------------------------------------------------------------------
 
@@ -478,6 +514,8 @@ class AnswersResult:
     answers: dict[str, Any]
     #: Messages by answer path (`key`, `section[0].key`, `section`, or "" for the form).
     errors: dict[str, list[str]]
+    #: The `severity: warning` checks that fail (unusual values to confirm), by check key.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -550,7 +588,8 @@ def validate_answers(protocol: LoadedProtocol, form_key: str, answers: Mapping[s
     errors = {_error_path(posted, name): [str(m) for m in messages]
               for name, messages in form.errors.items()}
     errors.update(posted.unknown)
-    return AnswersResult(valid=not errors, answers=form.answers(), errors=errors)
+    return AnswersResult(valid=not errors, answers=form.answers(), errors=errors,
+                         warnings=[w.check for w in form.warnings])
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The `protocol` command group: schema, check and the REDCap/ODM importers.
+"""The `protocol` command group: schema, check and the REDCap/ODM/XLSForm importers.
 
 None of these commands needs the database, so they run without an application context.
 """
@@ -14,6 +14,7 @@ from flask.cli import AppGroup
 from portal.protocols.importers.common import ImportFormatError, ImportReport, dump_yaml
 from portal.protocols.importers.odm import import_odm_file
 from portal.protocols.importers.redcap import import_redcap_files
+from portal.protocols.importers.xlsform import import_xlsform_file
 from portal.protocols.loader import ProtocolDefinitionError, check_path, load_path, load_text
 from portal.protocols.schema import json_schema
 
@@ -94,14 +95,18 @@ def _write(definition: dict, report: ImportReport, output: Path, strict: bool,
 @click.argument("dictionary", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--events", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The project's events CSV (event_name, arm_num, unique_event_name, ...).")
+@click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The instrument-event mapping CSV (arm_num, unique_event_name, form).")
+@click.option("--repeating", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The repeating instruments and events CSV (event_name, form_name, ...).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the definition (YAML).")
 @click.option("--strict", is_flag=True, help="Fail, writing nothing, if any field is rejected.")
-def import_redcap_command(dictionary: Path, events: Path | None, output: Path,
-                          strict: bool) -> None:
+def import_redcap_command(dictionary: Path, events: Path | None, mapping: Path | None,
+                          repeating: Path | None, output: Path, strict: bool) -> None:
     """Convert a REDCap data dictionary into a protocol definition, with a report."""
     try:
-        definition, report = import_redcap_files(dictionary, events)
+        definition, report = import_redcap_files(dictionary, events, mapping, repeating)
     except ImportFormatError as error:
         raise click.ClickException(str(error)) from None
     _write(definition, report, output, strict, str(dictionary))
@@ -119,6 +124,20 @@ def import_odm_command(study: Path, output: Path, strict: bool) -> None:
     except ImportFormatError as error:
         raise click.ClickException(str(error)) from None
     _write(definition, report, output, strict, str(study))
+
+
+@protocol_cli.command("import-xlsform", with_appcontext=False)
+@click.argument("form", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the definition (YAML).")
+@click.option("--strict", is_flag=True, help="Fail, writing nothing, if any field is rejected.")
+def import_xlsform_command(form: Path, output: Path, strict: bool) -> None:
+    """Convert an XLSForm (.xlsx, or the legacy CSV layout) into a protocol definition."""
+    try:
+        definition, report = import_xlsform_file(form)
+    except ImportFormatError as error:
+        raise click.ClickException(str(error)) from None
+    _write(definition, report, output, strict, str(form))
 
 
 @protocol_cli.command("install")

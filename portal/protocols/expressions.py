@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, DivisionByZero, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, DivisionByZero, InvalidOperation
 from typing import Any, NamedTuple
 
 # ---------------------------------------------------------------------------------------------
@@ -422,6 +422,14 @@ _FUNCTION_SIGNATURES: dict[str, tuple[tuple[str, ...], str, bool]] = {
     "min": ((NUMBER,), NUMBER, True),
     "max": ((NUMBER,), NUMBER, True),
     "days_between": ((DATE, DATE), NUMBER, False),
+    # rounding towards -infinity / +infinity to n decimals (REDCap's rounddown / roundup)
+    "rounddown": ((NUMBER, NUMBER), NUMBER, False),
+    "roundup": ((NUMBER, NUMBER), NUMBER, False),
+    # the sum of the given (non-blank) numbers; blank when all are blank (REDCap's sum)
+    "sum": ((NUMBER,), NUMBER, True),
+    # if(condition, a, b): a when the condition holds, b when it does not, blank when unknown;
+    # a and b have one kind (checked in k_Call)
+    "if": ((BOOL, "", ""), "", False),
 }
 FUNCTIONS = frozenset(_FUNCTION_SIGNATURES)
 
@@ -497,6 +505,8 @@ class _Checker:
         return BOOL
 
     def k_Call(self, node: Call) -> str:  # noqa: N802
+        if node.name == "if":
+            return self._if(node)
         kinds, result, variadic = _FUNCTION_SIGNATURES[node.name]
         if (variadic and not node.args) or (not variadic and len(node.args) != len(kinds)):
             raise ExpressionError(f"wrong number of arguments to {node.name}()", node.pos)
@@ -504,11 +514,29 @@ class _Checker:
             expected = kinds[0] if variadic else kinds[index]
             if self.kind(arg) != expected:
                 raise ExpressionError(f"{node.name}() expects a {expected} here", arg.pos)
-        if node.name == "round" and not (
+        if node.name in _ROUNDING and not (
             isinstance(node.args[1], Lit) and isinstance(node.args[1].value, int)
         ):
-            raise ExpressionError("round() takes a whole number of decimals", node.args[1].pos)
+            raise ExpressionError(f"{node.name}() takes a whole number of decimals",
+                                  node.args[1].pos)
         return result
+
+    def _if(self, node: Call) -> str:
+        if len(node.args) != 3:
+            raise ExpressionError("wrong number of arguments to if()", node.pos)
+        if self.kind(node.args[0]) != BOOL:
+            raise ExpressionError("if() expects a condition first", node.args[0].pos)
+        first, second = self.kind(node.args[1]), self.kind(node.args[2])
+        if first == NULL:  # a blank in one branch: the other gives the kind
+            first = second
+        elif second == NULL:
+            second = first
+        if first == NULL:
+            raise ExpressionError("if() chooses between two values, not two nulls", node.pos)
+        if first != second or first == BOOL:
+            raise ExpressionError(f"if() chooses between two values of one kind, here a "
+                                  f"{first} and a {second}", node.args[2].pos)
+        return first
 
     def k_Compare(self, node: Compare) -> str:  # noqa: N802
         left, right = self.kind(node.left), self.kind(node.right)
@@ -594,11 +622,25 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+_ROUNDING = {"round": None, "rounddown": ROUND_FLOOR, "roundup": ROUND_CEILING}
+
+
 def _call(name: str, args: list[Any]) -> Any:
+    if name == "if":
+        return None if args[0] is None else args[1] if args[0] else args[2]
+    if name == "sum":
+        given = [_number(arg) for arg in args if arg is not None]
+        return sum(given, Decimal(0)) if given else None
     if any(arg is None for arg in args):
         return None
     if name == "round":
         return _number(args[0]).quantize(Decimal(1).scaleb(-int(args[1])))
+    if name in _ROUNDING:
+        try:
+            return _number(args[0]).quantize(Decimal(1).scaleb(-int(args[1])),
+                                             rounding=_ROUNDING[name])
+        except InvalidOperation:
+            return None  # more digits than the context holds: unknown
     if name == "abs":
         return abs(args[0])
     if name == "min":

@@ -47,6 +47,7 @@ class _Slot:
     """A place in the markup filled per request."""
 
     kind: str  # value | checked | selected | invalid | errors | output | entry | form_errors
+    #          | warning (a warning check's message on a field) | confirm (the confirmation box)
     name: str = ""
     code: str = ""
 
@@ -58,13 +59,13 @@ def _attr(value: Any) -> str:
     return str(escape(str(value)))
 
 
-def _show_if(expression: Expression | None) -> str:
+def _show_if(expression: Expression | None, attribute: str = "data-show-if") -> str:
     """The condition as JSON in a single-quoted attribute (JSON quotes need no escaping)."""
     if expression is None:
         return ""
     text = json.dumps(expression.to_json(), separators=(",", ":"), ensure_ascii=False)
     safe = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return f" data-show-if='{safe.replace(chr(39), '&#39;')}'"
+    return f" {attribute}='{safe.replace(chr(39), '&#39;')}'"
 
 
 class _Builder:
@@ -89,7 +90,7 @@ class _Builder:
     def build(self) -> list[_Part]:
         form = self.plan.definition
         self.emit(f'<div class="pf-form" data-form="{_attr(form.key)}">')
-        self.emit(_Slot("form_errors"))
+        self.emit(_Slot("form_errors"), _Slot("confirm"))
         for section in form.sections:
             self.section(self.plan.sections[section.key])
         self.emit("</div>")
@@ -163,7 +164,17 @@ class _Builder:
             self.emit(f'<span class="pf-unit">{_attr(unit)}</span>')
         if fld.help:
             self.emit(f'<p class="pf-help" id="{help_id}">{self.text(fld.help)}</p>')
-        self.emit(_Slot("errors", name), f"</{tag}>")
+        self.emit(_Slot("errors", name))
+        section = self.plan.sections[fplan.section]
+        checks = section.checks if section.repeated else self.plan.checks
+        for check, expression in checks:
+            if check.severity == "warning" and fplan.key in check.fields:
+                # Shown by the server when the check fails, or by conditions.js as it is typed.
+                self.emit(f'<p class="pf-warning" id="warn-{name}-{check.key}" role="status"'
+                          f'{_show_if(expression, "data-warn-unless")}',
+                          _Slot("warning", name, check.key),
+                          f">{self.text(check.message)}</p>")
+        self.emit(f"</{tag}>")
 
     def widget(self, fplan: FieldPlan, name: str, described: str) -> None:
         fld = fplan.definition
@@ -268,9 +279,27 @@ def _errors_html(messages: Sequence[Any]) -> str:
     return f'<ul class="pf-errors">{items}</ul>'
 
 
+def _confirm_html(warnings: Sequence[Any], token: str) -> str:
+    """The box that asks the professional to confirm unusual values, with the token to post."""
+    loose = "".join(f"<li>{_attr(w.message)}</li>" for w in warnings if not w.names)
+    listed = f"<ul>{loose}</ul>" if loose else ""
+    return (
+        f'<div class="pf-confirm banner" role="alert" id="pf-confirm"><p><strong>'
+        f'{_attr(_l("Some values are unusual."))}</strong> '
+        f'{_attr(_l("Check them. If they are right, confirm: the form is saved with your confirmation."))}'  # noqa: E501
+        f"</p>{listed}<p>"
+        f'<input type="checkbox" id="confirm_warnings" name="confirm_warnings" '
+        f'value="{_attr(token)}"> <label for="confirm_warnings">'
+        f'{_attr(_l("I confirm these unusual values."))}</label></p></div>'
+    )
+
+
 def fill(parts: Sequence[_Part], texts: Mapping[str, Sequence[str]],
-         errors: Mapping[str | None, Sequence[Any]]) -> Markup:
-    """Fill the slots of a skeleton with input texts and error messages."""
+         errors: Mapping[str | None, Sequence[Any]], warnings: Sequence[Any] = (),
+         token: str = "") -> Markup:
+    """Fill the slots of a skeleton with input texts, error messages and the warnings found
+    (`builder.FormWarning`, confirmed by posting `token`)."""
+    warned = {(name, w.check) for w in warnings for name in w.names}
     out: list[str] = []
     append = out.append
     in_use: dict[str, int] = {}
@@ -302,6 +331,12 @@ def fill(parts: Sequence[_Part], texts: Mapping[str, Sequence[str]],
             given = texts.get(name)
             if given:
                 append(_attr(given[0]))
+        elif kind == "warning":
+            if (name, part.code) not in warned:
+                append(" hidden")
+        elif kind == "confirm":
+            if warnings and token:
+                append(_confirm_html(warnings, token))
         elif errors.get(None):  # form_errors
             append(_errors_html(errors[None]))
     # Every piece is either static markup built above from escaped text, or escaped here.
@@ -336,7 +371,10 @@ def render_form(form: Any, locale: str | None = None) -> Markup:
         elif fld.name in plan.names:
             texts[fld.name] = fld.texts()
     parts = skeleton(plan.protocol, plan.form_key, locale or current_locale())
-    return fill(parts, texts, form.errors)
+    warnings = getattr(form, "warnings", [])
+    # The confirmation is asked only once the form has no error left.
+    token = form.warning_token if warnings and not form.errors else ""
+    return fill(parts, texts, form.errors, warnings, token)
 
 
 def answers_texts(plan: FormPlan, answers: Mapping[str, Any]) -> dict[str, list[str]]:

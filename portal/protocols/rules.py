@@ -831,8 +831,9 @@ def check(protocol: Protocol) -> list[Finding]:
 # Warnings: what `protocol check` shows and `protocol install` refuses
 
 
-#: Values an importer writes where the source holds nothing; a person must replace them.
-_PLACEHOLDER_TEXT = re.compile(r"to[ -]complete|a completer", re.IGNORECASE)
+#: Values an importer writes where the source holds nothing; a person must replace them. The
+#: whole value: a label such as "Extra time to complete work" is no placeholder.
+_PLACEHOLDER_TEXT = re.compile(r"^\W*(?:to[ -]complete|a completer)\W*$", re.IGNORECASE)
 #: The bound an importer writes when the source gives none (not a clinical bound).
 PLACEHOLDER_BOUND = 999999
 #: Words that only English has: a `fr` text equal to its `en` text holding one is untranslated.

@@ -311,6 +311,10 @@ class Check(_Model):
     message: Text
     #: Fields the error is shown on; empty means the error belongs to the whole form.
     fields: list[Key] = Field(default_factory=list)
+    #: `error`: the form is refused while the check fails. `warning`: an unusual value (a
+    #: source's soft range check); the form is saved once the professional confirms it, and
+    #: the confirmation is kept with the submission.
+    severity: Literal["error", "warning"] = "error"
 
 
 class Repeat(_Model):

@@ -31,6 +31,8 @@ class RecordsAction(enum.StrEnum):
     SUBMISSION_CONFLICT = "records:submission:conflict"
     #: a follow-up dated outside its visit's window, saved after the professional confirmed it
     VISIT_OUT_OF_WINDOW = "records:submission:out_of_window"
+    #: unusual values (warning checks of the protocol) saved after the professional confirmed
+    CHECKS_CONFIRMED = "records:submission:checks_confirmed"
     DATA_EXPORT = "records:data:export"
     #: many records read for one job (a report, an archive, a purge), through the door
     BULK_READ = "records:data:read"

@@ -48,7 +48,7 @@ from portal.records.versions import in_force, protocol_of
 
 #: inputs of a protocol form page that are not answers
 CONTROL_NAMES = frozenset({"csrf_token", "token", "version", "action", "parent", "reason",
-                           "confirm_window"})
+                           "confirm_window", "confirm_warnings"})
 
 
 # --- filling forms ---------------------------------------------------------------------------
@@ -153,7 +153,8 @@ def _post(session: Any, actor: Any, patient: Patient, ref: submissions.FormRef, 
         texts, control.token.data, control.action.data, control.expected_version(),
         request.form.get("confirm_window"),
         reason_form.reason.data if reason_form is not None else None,
-        reason_form.validate() if reason_form is not None else True)
+        reason_form.validate() if reason_form is not None else True,
+        request.form.get("confirm_warnings"))
     outcome = saving.save(session, actor, patient, ref, posted, draft=draft,
                           submitted=submitted, parent=parent)
     if isinstance(outcome, saving.Saved):

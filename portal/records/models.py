@@ -195,6 +195,9 @@ class SubmissionRevision(Base):
     #: follow-ups: "early" or "late" when the professional confirmed a visit date outside its
     #: visit's window (None: inside, or nothing to check)
     visit_window: Mapped[str | None] = mapped_column(String(8))
+    #: the `severity: warning` checks (unusual values) the professional confirmed on saving
+    #: this state, by check key, comma-separated (None: none)
+    confirmed_checks: Mapped[str | None] = mapped_column(String(1000))
 
     submission: Mapped[Submission] = relationship(back_populates="revisions")
 

@@ -86,6 +86,8 @@ class Posted:
     #: rectification: the reason chosen, and whether its own field accepted it
     reason: str | None = None
     reason_valid: bool = True
+    #: the confirmation of unusual values (warning checks) the page carried, if any
+    confirm_warnings: str | None = None
 
 
 def save(session: Session, actor: Any, patient: Patient, ref: submissions.FormRef,
@@ -123,6 +125,11 @@ def save(session: Session, actor: Any, patient: Patient, ref: submissions.FormRe
             session.commit()
             return Invalid(form=form)
         answers = form.answers()
+        if form.warnings and posted.confirm_warnings != form.warning_token:
+            # Unusual values are saved only once the professional confirms them (the
+            # confirmation names the checks and the values: changing one asks again).
+            session.commit()
+            return Invalid(form=form)
         deviation = overview.window_deviation(session, actor, patient, ref, answers)
         if deviation is not None and posted.confirm_window != deviation.token:
             # A visit outside its window is saved only once the professional confirms it
@@ -143,6 +150,8 @@ def save(session: Session, actor: Any, patient: Patient, ref: submissions.FormRe
                 message = _("Form submitted.")
             if deviation is not None:
                 overview.record_out_of_window(session, actor, saved, deviation)
+            if form.warnings:
+                _record_confirmed_checks(session, actor, saved, form.warnings)
             session.commit()
         return Saved(saved, message)
     except (submissions.SubmissionConflict, submissions.AlreadyFilled) as exc:
@@ -177,6 +186,17 @@ def save(session: Session, actor: Any, patient: Patient, ref: submissions.FormRe
             raise
         session.refresh(current)
         return _conflict(session, actor, patient, ref, current)
+
+
+def _record_confirmed_checks(session: Session, actor: Any, submission: Submission,
+                             warnings: list[Any]) -> None:
+    """Keep with the submission's revision which unusual values the professional confirmed."""
+    keys = sorted({w.check for w in warnings})
+    submission.revisions[-1].confirmed_checks = ",".join(keys)[:1000]
+    session.flush()
+    record(session, actor, RecordsAction.CHECKS_CONFIRMED, submission,
+           patient=submission.patient.audit_ref, form=form_code(session, submission.form_key),
+           checks=",".join(keys)[:120], count=len(keys))
 
 
 def _resent(done: Submission) -> Saved:

@@ -81,6 +81,14 @@ EXPRESSIONS: list[tuple[str, dict[str, Any]]] = [
     ("p1 > d1", {}), ("p1 == 2024-02", {}), ("d1 < 2024-02", {}), ("d2 > p1", {}),
     ("d1 > d2", {"d2": None}), ("n1 > 1 or d1 > d2", {"d2": None}),
     ("n1 < 1 or d1 > d2", {"d2": None}), ("n1 > 1 and d1 > d2", {"d2": None}),
+    # rounddown/roundup (towards minus/plus infinity), sum (blanks left out), if (#14)
+    ("rounddown(n1, 1) == 2.2", {}), ("roundup(n1, 1) == 2.3", {}),
+    ("rounddown(n2, 0) == -1", {}), ("roundup(n2, 0) == 0", {}), ("roundup(i1, 2) == 3", {}),
+    ("rounddown(0.000001, 2) == 0", {}), ("roundup(-0.000001, 2) == 0", {}),
+    ("sum(n1, n2, i1) == 4.75", {}), ("sum(n1, n2) == 2.25", {"n2": None}),
+    ("sum(n1, n2) == null", {"n1": None, "n2": None}), ("if(c1 == 'a', n1, n2) > 2", {}),
+    ("if(c2 == 'a', n1, n2) == null", {}), ("if(c1 == 'b', 1, null) == null", {}),
+    ("if(c1 == 'a', d1, d2) < d2", {}),
 ]
 
 
@@ -617,3 +625,55 @@ def test_follow_up_entries_show_their_own_fields_and_the_form_saves(app, db, pag
     saved = db.scalar(select(Submission).where(Submission.form_key == "follow_up"))
     assert saved is not None and saved.status == "submitted"
     assert errors == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Warning checks (unusual values, #14): shown as they are typed, hidden again when usual
+
+WARNING_PROTOCOL = """
+schema_version: 1
+key: warn_demo
+version: "1.0"
+title: {fr: "Avertissements", en: "Warnings"}
+product: {name: "ABC-1 10 mg", code: ABC-1}
+indications: [{code: IND-1, label: {fr: "Indication", en: "Indication"}}]
+ansm: {put_sp_reference: PUT-SP-ABC1, publication_date: 2025-01-15}
+schedule: {timepoints: [{code: D0, label: {fr: "J0", en: "D0"}, day: 0}]}
+summary_reports: {periodicity_months: 6}
+forms:
+  - key: visit
+    title: {fr: "Visite", en: "Visit"}
+    kind: follow_up
+    put_ref: "Annexe B2"
+    sections:
+      - key: main
+        title: {fr: "Mesures", en: "Measures"}
+        fields:
+          - {key: weight, type: decimal, min: 1, max: 300, decimals: 1, category: health,
+             label: {fr: "Poids", en: "Weight"}, put_ref: "§1"}
+    checks:
+      - {key: weight_usual, expression: "weight >= 30 and weight <= 150", severity: warning,
+         fields: [weight], message: {fr: "Poids inhabituel", en: "Unusual weight"}}
+"""
+
+
+def test_a_warning_check_shows_as_the_value_is_typed(browser) -> None:  # noqa: ANN001
+    protocol = load_text(WARNING_PROTOCOL, "warnings.yaml")
+    rendered = render_answers(protocol, "visit", {}, "en")
+    html = (f'<!doctype html><html><body><form class="protocol-form" data-today="{TODAY}" '
+            f'data-timezone="Europe/Paris">{rendered}</form></body></html>')
+    context, page = _script_page(browser, html)
+    warning = page.locator("#warn-f_weight-weight_usual")
+    try:
+        expect(warning).to_be_hidden()  # nothing typed: the check is unknown
+        for typed, shown in (("20,5", True), ("70", False), ("151.0", True), ("", False),
+                             ("abc", False)):
+            page.fill("#f_weight", typed)
+            page.dispatch_event("#f_weight", "input")
+            if shown:
+                expect(warning).to_be_visible()
+                expect(warning).to_have_text("Unusual weight")
+            else:
+                expect(warning).to_be_hidden()
+    finally:
+        context.close()

@@ -61,7 +61,7 @@ def test_the_report_lists_every_field_with_its_fate(imported):
         ("meds_other", "text box without validation: free text is forbidden"),
         ("pat_name", "validation 'alpha_only' gives no strict, bounded code"),
         ("fu_hidden", "action tag @HIDDEN"),
-        ("days_on_drug", "refers to 'start_date', which is not in this form"),
+        ("days_on_drug", "refers to 'start_date' of instrument 'baseline'"),
     ],
 )
 def test_what_would_break_the_rules_is_rejected_with_the_reason(imported, key, reason):
@@ -126,7 +126,7 @@ def test_branching_logic_is_translated(imported, key, condition):
     [
         ("fu_flag", "cross-event reference"),
         ("fu_role", "smart variable [user-role]"),
-        ("fu_cross", "refers to 'sex', which is not in this form"),
+        ("fu_cross", "refers to 'sex' of instrument 'baseline'"),
     ],
 )
 def test_untranslatable_logic_is_dropped_and_the_field_no_longer_required(imported, key,
@@ -142,8 +142,9 @@ def test_calculations_are_translated_and_computed_by_the_server(imported):
     definition, _report, fields, _fates = imported
     assert fields[("baseline", "bmi")]["expression"] == \
         "round((weight * 10000) / ((height) ^ (2)), 1)"
+    # REDCap's datediff() is the absolute difference unless asked for the signed one
     assert fields[("followup", "days_since_visit")]["expression"] == \
-        "days_between(event_date, today)"
+        "abs(days_between(event_date, today))"
     loaded = load_text(dump_yaml(definition, "x"), "calc.yaml")
     result = validate_answers(loaded, "baseline", {
         "sex": "1", "age": 40, "weight": "70.0", "height": "175", "start_date": "2024-01-01",
@@ -175,7 +176,8 @@ def test_events_become_timepoints_with_windows(imported):
     ]
     notes = "\n".join(report.notes)
     assert "'unscheduled_arm_1' (line 5) left out" in notes
-    assert "'month_1_arm_2' of arm 2 ignored" in notes
+    # arm 2's month 1 is arm 1's timepoint (same offset and window)
+    assert "'month_1_arm_2' (arm 2) is the timepoint MONTH_1 of an earlier arm" in notes
 
 
 def test_the_api_header_dialect_is_read_the_same_way():
@@ -220,10 +222,20 @@ def test_malformed_input_is_a_clear_error_naming_the_line(content, line, message
     assert str(caught.value).startswith(f"dict.csv:{line}: ")
 
 
-def test_a_file_that_is_not_utf8_is_refused(tmp_path):
-    path = tmp_path / "latin1.csv"
-    path.write_bytes((HEADER + "record_id,f,,text,Identifiant é,,,,,,,,\n").encode("latin-1"))
-    with pytest.raises(ImportFormatError, match="not UTF-8"):
+def test_a_file_saved_by_excel_is_read_as_windows_1252_and_said_so(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes((HEADER + RECORD + "poids,f,,text,Poids (kg) – à jeun,,,integer,1,300,,,\n"
+                      ).encode("cp1252"))
+    definition, report = import_redcap_files(path)
+    assert definition["forms"][0]["sections"][0]["fields"][0]["label"]["fr"] == \
+        "Poids (kg) – à jeun"
+    assert any("is not UTF-8: read as Windows-1252" in note for note in report.notes)
+
+
+def test_a_file_that_is_neither_utf8_nor_windows_1252_is_refused(tmp_path):
+    path = tmp_path / "binary.csv"
+    path.write_bytes(HEADER.encode() + b"record_id,f,,text,\x81\x8d,,,,,,,,\n")
+    with pytest.raises(ImportFormatError, match="not UTF-8 text .*nor Windows-1252"):
         import_redcap_files(path)
 
 

@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any, Literal
 
 import yaml
@@ -45,6 +46,9 @@ class FieldReport:
     key: str
     fate: Fate = "imported"
     reasons: list[str] = field(default_factory=list)
+    #: its texts were in one language only (copied to the other): counted in one note, so
+    #: that the real conversions stand out
+    one_language: bool = False
 
     def convert(self, reason: str) -> None:
         """Record a change made to carry the field over."""
@@ -97,6 +101,10 @@ class ImportReport:
             f"{self.count('imported')} imported, {self.count('converted')} converted, "
             f"{self.count('review')} to review, {self.count('rejected')} rejected"
         )
+        copied = sum(1 for f in self.fields if f.one_language)
+        if copied:
+            lines.append(f"{copied} field(s) had their texts in one language only: copied to "
+                         "the other, to translate (`protocol check` names the English ones)")
         if self.count("review"):
             lines.append("Fields to review are kept, but `protocol install` refuses the "
                          "definition until each `review:` is confirmed or the field corrected")
@@ -137,6 +145,23 @@ def unique(key: str, used: set[str]) -> str:
 def valid_code(code: str) -> bool:
     """Whether a source choice code can be stored as is."""
     return re.fullmatch(CODE_PATTERN, code) is not None
+
+
+def stable_code(code: str, used: set[str]) -> str:
+    """A code the definition can store for a source code that it cannot store as is
+    (`DOSE INCREASED` → `DOSE_INCREASED`, `%` → `C1`); unique among `used`, recorded."""
+    if valid_code(code) and code not in used:
+        used.add(code)
+        return code
+    candidate = re.sub(r"[^A-Za-z0-9_.+-]+", "_", plain_text(code)).strip("_.+-")[:40]
+    if not candidate or not candidate[0].isalnum():
+        candidate = f"C{len(used) + 1}"
+    base, n = candidate, 2
+    while candidate in used:
+        suffix = f"_{n}"
+        candidate, n = base[: 40 - len(suffix)] + suffix, n + 1
+    used.add(candidate)
+    return candidate
 
 
 def both(text: str) -> dict[str, str]:
@@ -204,8 +229,10 @@ _KINDS = (
     ("adverse_event", ("adverse", "_ae", "ae_", "effet_indesirable", "safety_event", "sae")),
     ("discontinuation", ("discontinu", "end_of_treatment", "withdraw", "termination", "arret",
                          "stop", "completion")),
-    ("follow_up", ("follow", "suivi", "visit")),
+    ("follow_up", ("follow", "suivi")),
+    # before "visit": a "Baseline Visit" form is the initiation
     ("initiation", ("initiation", "baseline", "inclusion", "enrol", "enroll", "day_0")),
+    ("follow_up", ("visit",)),
     ("access", ("access", "request", "demande", "eligibility", "screening")),
 )
 
@@ -263,9 +290,12 @@ class Untranslatable(ValueError):
 class LogicToken:
     """A token of a source expression, already classified by the source's tokenizer."""
 
-    kind: str  # field | num | str | cmp | arith | and | or | not | ( | ) | , | func
-    text: str
+    kind: str  # field | num | str | cmp | arith | and | or | not | ( | ) | , | func | cond
+    text: str  # for `cond`: a condition already written in the portal's syntax
     code: str | None = None  # checkbox choice in `[field(code)]`
+    #: XPath value (`ItemData[...]/@Value`): a comparison with an absent item is false, not
+    #: unknown, so every comparison naming it is guarded by `field != null`.
+    guard: bool = False
 
 
 @dataclass(frozen=True)
@@ -275,8 +305,22 @@ class TargetField:
     type: str
     #: Source codes → destination codes (e.g. REDCap yes/no 1/0 → yes/no).
     code_map: dict[str, str] = field(default_factory=dict)
+    #: The source codes of a choice field, in order (REDCap compares coded radios as numbers).
+    codes: tuple[str, ...] = ()
+
+    def numeric_codes(self) -> list[tuple[str, Decimal]]:
+        """(destination code, number) for each source code that reads as a number."""
+        return [(self.code_map.get(code, code), Decimal(code)) for code in self.codes
+                if re.fullmatch(r"-?\d+(\.\d+)?", code)]
 
 
+#: Numeric functions: a coded value given to one is read as its number (REDCap's radios).
+_NUMERIC_FUNCTIONS = {"round", "rounddown", "roundup", "abs", "min", "max", "sum"}
+#: REDCap's datediff() units, as a factor of days (its documented 365.2425 and 30.44 days).
+_DATEDIFF_UNITS = {"d": "", "y": " / 365.2425", "M": " / 30.44", "h": " * 24",
+                   "m": " * 1440", "s": " * 86400"}
+_COMPARE_NUMBERS = {"<": Decimal.__lt__, "<=": Decimal.__le__, ">": Decimal.__gt__,
+                    ">=": Decimal.__ge__, "==": Decimal.__eq__, "!=": Decimal.__ne__}
 _CMP = {"=": "==", "==": "==", "eq": "==", "<>": "!=", "!=": "!=", "ne": "!=", "<": "<",
         "lt": "<", "<=": "<=", "le": "<=", ">": ">", "gt": ">", ">=": ">=", "ge": ">="}
 _NUMERIC = ("integer", "decimal", "year", "calculated")
@@ -286,11 +330,21 @@ class LogicTranslator:
     """Recursive descent over source tokens, writing the portal's syntax."""
 
     def __init__(self, tokens: list[LogicToken], fields: dict[str, TargetField],
-                 functions: dict[str, str] | None = None) -> None:
+                 functions: dict[str, str] | None = None, blank_is_value: bool = False,
+                 two_valued: bool = False) -> None:
         self.tokens = tokens + [LogicToken("end", "")]
+        #: REDCap: a blank is the empty text, so `[x] <> 1` holds for a blank and the
+        #: condition of if() is false (not unknown) for one.
+        self.blank_is_value = blank_is_value
+        self.if_condition = False
+        #: XLSForm: every comparison with a blank is false (`!=` true), not unknown, so that
+        #: `not(...)` of it holds as in ODK
+        self.two_valued = two_valued
+        self.blank_aware = False  # the last comparison already said what a blank gives
         self.fields = fields
         self.functions = functions or {}
         self.index = 0
+        self.compared = False  # whether the last comparison() applied an operator
 
     @property
     def tok(self) -> LogicToken:
@@ -341,9 +395,24 @@ class LogicTranslator:
         )
 
     def comparison(self) -> str:
+        start = self.index
+        self.blank_aware = False
+        text = self._comparison()
+        if not self.compared or self.blank_aware:
+            return text
+        guarded = list(dict.fromkeys(t.text for t in self.tokens[start:self.index]
+                                     if t.kind == "field" and (t.guard or self.two_valued)))
+        if not guarded or text.endswith(" null"):
+            return text
+        nulls = " and ".join(f"{name} != null" for name in guarded)
+        return f"({nulls} and {text})"
+
+    def _comparison(self) -> str:
+        self.compared = False
         if self._simple_comparison():
             first, op_token, second = self.tokens[self.index:self.index + 3]
             self.index += 3
+            self.compared = True
             op = _CMP[op_token.text.lower()]
             if first.kind != "field":
                 flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
@@ -352,12 +421,14 @@ class LogicTranslator:
         start = self.index
         left = self.sum()
         if self.tok.kind != "cmp":
+            self.compared = False
             return left
         single_left = self.index - start == 1
         op = _CMP[self.tok.text.lower()]
         self.index += 1
         right_start = self.index
         right = self.sum()
+        self.compared = True  # a parenthesised comparison inside `right` reset it
         left_tok, right_tok = self.tokens[start], self.tokens[right_start]
         single_right = self.index - right_start == 1
         if single_left and left_tok.kind == "field" and single_right:
@@ -390,7 +461,15 @@ class LogicTranslator:
             if op not in ("==", "!="):
                 raise Untranslatable("only = and <> compare with a blank")
             return f"{ref.text} {op} null"
-        return f"{ref.text} {op} {self.literal(target, value, ref.text)}"
+        ordered = self.coded_order(target, ref.text, op, value)
+        text = ordered or f"{ref.text} {op} {self.literal(target, value, ref.text)}"
+        if self.blank_is_value and op == "!=":
+            self.blank_aware = True
+            return f"({ref.text} == null or {text})"  # a blank differs from any value
+        if self.blank_is_value and self.if_condition and not self.two_valued:
+            self.blank_aware = True
+            return f"({ref.text} != null and {text})"  # false, not unknown, for a blank
+        return text
 
     def literal(self, target: TargetField, value: str, name: str) -> str:
         if target.type in _NUMERIC:
@@ -412,6 +491,35 @@ class LogicTranslator:
             raise Untranslatable(f"code {code!r} holds a quote")
         return f"'{code}'"
 
+    def coded_order(self, target: TargetField, name: str, op: str, value: str) -> str | None:
+        """`[phq] > 0` on a choice whose codes are numbers: the codes that satisfy it."""
+        numbers = target.numeric_codes()
+        if target.type not in ("single_choice", "yes_no") or op not in ("<", "<=", ">", ">="):
+            return None
+        if not numbers or not re.fullmatch(r"-?\d+(\.\d+)?", value):
+            raise Untranslatable(f"{name!r} has codes, compared with {value!r} by {op}")
+        chosen = [f"'{code}'" for code, number in numbers
+                  if _COMPARE_NUMBERS[op](number, Decimal(value))]
+        if not chosen:
+            raise Untranslatable(f"{name} {op} {value} holds for none of its codes")
+        if len(chosen) == 1:
+            return f"{name} == {chosen[0]}"
+        return f"{name} in [{', '.join(chosen)}]"
+
+    def numeric(self, text: str) -> str:
+        """A coded field used as a number (REDCap's radio codes): its number by code."""
+        target = self.fields.get(text)
+        if target is None or target.type not in ("single_choice", "yes_no"):
+            return text
+        numbers = target.numeric_codes()
+        if not numbers or len(numbers) != len(target.codes):
+            raise Untranslatable(f"{text!r} has codes that are not all numbers: it cannot "
+                                 "be computed with")
+        result = "null"
+        for code, number in reversed(numbers):
+            result = f"if({text} == '{code}', {number}, {result})"
+        return result
+
     def checkbox(self, ref: LogicToken, op: str, other: LogicToken) -> str:
         target = self.fields[ref.text]
         if target.type != "multiple_choice":
@@ -427,7 +535,7 @@ class LogicTranslator:
         while self.tok.kind == "arith" and self.tok.text in "+-":
             op = self.tok.text
             self.index += 1
-            text = f"{text} {op} {self.product()}"
+            text = f"{self.numeric(text)} {op} {self.numeric(self.product())}"
         return text
 
     def product(self) -> str:
@@ -435,7 +543,7 @@ class LogicTranslator:
         while self.tok.kind == "arith" and self.tok.text in "*/^":
             op = self.tok.text
             self.index += 1
-            text = f"{text} {op} {self.unary()}"
+            text = f"{self.numeric(text)} {op} {self.numeric(self.unary())}"
         return text
 
     def unary(self) -> str:
@@ -470,6 +578,9 @@ class LogicTranslator:
             return f"'{tok.text}'"
         if tok.kind == "func":
             return self.call()
+        if tok.kind == "cond":
+            self.index += 1
+            return f"({tok.text})"
         raise Untranslatable(f"unexpected {tok.text or 'end'!r}")
 
     def call(self) -> str:
@@ -478,28 +589,46 @@ class LogicTranslator:
         if target is None:
             raise Untranslatable(f"function {name}() is not supported")
         self.take("(")
+        outer, self.if_condition = self.if_condition, name == "if"
         args = [self.disjunction()]
+        self.if_condition = outer
         while self.tok.kind == ",":
             self.index += 1
             args.append(self.disjunction())
         self.take(")")
-        if name == "round" and len(args) == 1:
+        if name in ("round", "rounddown", "roundup") and len(args) == 1:
             args.append("0")  # REDCap's round(x) rounds to a whole number
+        if name in _NUMERIC_FUNCTIONS:
+            args = [self.numeric(arg) for arg in args]
         if name == "datediff":
-            # datediff(a, b, "d") → days_between(a, b); other units have no exact equivalent
-            if len(args) < 3 or args[2].strip("'\"") != "d":
-                raise Untranslatable("datediff() is only supported in days ('d')")
-            args = args[:2]
+            return self.datediff(args)
         return f"{target}({', '.join(args)})"
+
+    def datediff(self, args: list[str]) -> str:
+        """REDCap's datediff(d1, d2, unit[, format][, signed]): |d2 − d1| in the unit, or
+        signed when the last argument is true."""
+        if len(args) < 3:
+            raise Untranslatable("datediff() without its unit")
+        unit = args[2].strip("'\"")
+        if unit not in _DATEDIFF_UNITS:
+            raise Untranslatable(f"datediff() unit {unit!r} is not one of y, M, d, h, m, s")
+        extra = [arg.strip("'\"").lower() for arg in args[3:]]
+        if any(arg not in ("true", "false", "ymd", "mdy", "dmy") for arg in extra):
+            raise Untranslatable(f"datediff() argument {args[3]} is not understood")
+        days = f"days_between({args[0]}, {args[1]})"
+        if "true" not in extra:
+            days = f"abs({days})"  # REDCap gives the absolute difference unless asked
+        return f"{days}{_DATEDIFF_UNITS[unit]}"
 
 
 def translate(tokens: list[LogicToken], fields: dict[str, TargetField], scope: dict,
-              expect: str | None = "condition", functions: dict[str, str] | None = None) -> str:
+              expect: str | None = "condition", functions: dict[str, str] | None = None,
+              blank_is_value: bool = False, two_valued: bool = False) -> str:
     """Translate source tokens and check the result against the destination scope.
 
     :raises Untranslatable: with the reason, when anything cannot be carried over exactly.
     """
-    text = LogicTranslator(tokens, fields, functions).translate()
+    text = LogicTranslator(tokens, fields, functions, blank_is_value, two_valued).translate()
     try:
         compile_expression(text, scope, expect=expect)
     except ExpressionError as exc:

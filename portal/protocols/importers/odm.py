@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from xml.parsers import expat
@@ -23,6 +23,7 @@ from portal.protocols.importers.common import (
     ImportFormatError,
     ImportReport,
     LogicToken,
+    LogicTranslator,
     TargetField,
     Untranslatable,
     default_window,
@@ -32,11 +33,12 @@ from portal.protocols.importers.common import (
     plain_text,
     scope_of,
     slug,
+    stable_code,
     timepoint_offset,
     translate,
     unique,
-    valid_code,
 )
+from portal.protocols.importers.xlsform import tokenize as tokenize_xlsform
 
 _DEFAULT_REPEAT_MAX = 10
 _DEFAULT_BOUND = 999999
@@ -47,6 +49,10 @@ _EXTERNAL_PATTERNS = {
 _BOOLEAN_CODES = {"1": "yes", "0": "no", "true": "yes", "false": "no", "Yes": "yes", "No": "no",
                   "Y": "yes", "N": "no"}
 _FUNCTIONS = {"round": "round", "abs": "abs", "min": "min", "max": "max"}
+#: ODM range-check comparators the portal can state, and how.
+_COMPARATORS = {"GE": ">=", "GT": ">", "LE": "<=", "LT": "<", "EQ": "==", "NE": "!=",
+                "IN": "in", "NOTIN": "not in"}
+_SYMBOLS = {"GE": "≥", "GT": ">", "LE": "≤", "LT": "<", "EQ": "=", "NE": "≠"}
 
 
 @dataclass
@@ -135,19 +141,28 @@ def _bilingual(texts: dict[str, str], fallback: str, report: FieldReport | None,
         return {"fr": fr, "en": en}
     if report is not None:
         if other:
-            report.convert(f"{what} in one language only; copied to the other")
+            report.one_language = True  # summed up in the report, not a conversion
         else:
             report.convert(f"no {what}; the item's name is used")
     value = fr or en or other or fallback
     return {"fr": value, "en": value}
 
 
+# An XPath location path that ends at one ItemData (`../ItemData[@ItemOID='X']`,
+# `/ODM/ClinicalData/.../ItemData[@ItemOID="X"][@Value='1']`), optionally at its `@Value`.
+_STEP = r"(?:\.\.|\.|[A-Za-z][\w:.-]*(?:\s*\[[^\[\]]*\])*)"
+_PATH_RE = re.compile(
+    rf"(?P<path>(?:\.\./|\./|//|/)?(?:{_STEP}/+)*ItemData(?P<preds>(?:\s*\[[^\[\]]*\])*)"
+    r")(?P<value>/@Value)?"
+)
+_COUNT_RE = re.compile(
+    r"count\(\s*(?P<inner>[^()]*?)\s*\)\s*(?P<op>!=|<=|>=|=|<|>)\s*(?P<n>\d+)"
+)
 _TOKEN_RE = re.compile(
     r"""
     (?P<space>\s+)
-  | (?P<xpath>(?:\.\./|//|/)?(?:[A-Za-z]+(?:\[@[A-Za-z]+=['"][^'"]*['"]\])?/)*
-        ItemData\[@ItemOID=['"](?P<xoid>[^'"]+)['"]\]/@Value)
   | (?P<dollar>\$(?P<doid>[A-Za-z0-9_.-]+))
+  | (?P<template>\$\{(?P<tname>[A-Za-z_][\w.-]*)\})
   | (?P<num>\d+(?:\.\d+)?)
   | (?P<str>'[^']*'|"[^"]*")
   | (?P<cmp>==|!=|<>|<=|>=|=|<|>)
@@ -157,17 +172,49 @@ _TOKEN_RE = re.compile(
     """,
     re.VERBOSE,
 )
-_TOKEN_KINDS = ("space", "xpath", "dollar", "num", "str", "cmp", "arith", "word", "paren")
+_TOKEN_KINDS = ("space", "dollar", "template", "num", "str", "cmp", "arith", "word", "paren")
+_XPATH_CMP = {"=": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
-def tokenize_expression(text: str, oids: dict[str, str]) -> list[LogicToken]:
-    """Tokenize an ODM FormalExpression; item references become field keys.
+def tokenize_expression(text: str, oids: dict[str, str],
+                        targets: dict[str, TargetField] | None = None) -> list[LogicToken]:
+    """Tokenize an ODM FormalExpression (XPath, `$OID`, OpenClinica rule syntax).
+
+    Item references become field keys. An XPath `ItemData[...]/@Value` is a value that is
+    absent when the item is blank (a comparison with it is then false); an `ItemData` path with
+    value predicates, or `count(path) op n`, is a condition already written in the portal's
+    syntax.
 
     :raises Untranslatable: for constructs the portal cannot represent.
     """
+    targets = targets or {}
+    if not text.strip():
+        raise Untranslatable("no FormalExpression (only a description, or an unknown OID)")
     tokens: list[LogicToken] = []
     pos = 0
     while pos < len(text):
+        counted = _COUNT_RE.match(text, pos)
+        if counted:
+            path = _PATH_RE.fullmatch(counted.group("inner"))
+            if path is None or not path.group("preds"):
+                raise Untranslatable("count() of anything but one named ItemData")
+            key, exists = _item_path(path.group("preds"), oids, targets)
+            tokens.append(LogicToken("cond", _counted(exists, counted.group("op"),
+                                                      int(counted.group("n")))))
+            pos = counted.end()
+            continue
+        path = _PATH_RE.match(text, pos)
+        if path and path.group("preds"):
+            key, exists = _item_path(path.group("preds"), oids, targets)
+            if path.group("value"):
+                if exists != f"{key} != null":
+                    raise Untranslatable("a value predicate on an ItemData whose @Value is "
+                                         "compared")
+                tokens.append(LogicToken("field", key, guard=True))
+            else:
+                tokens.append(LogicToken("cond", exists))
+            pos = path.end()
+            continue
         match = _TOKEN_RE.match(text, pos)
         if match is None:
             raise Untranslatable(f"unexpected character {text[pos]!r}")
@@ -175,8 +222,8 @@ def tokenize_expression(text: str, oids: dict[str, str]) -> list[LogicToken]:
         pos = match.end()
         if kind == "space":
             continue
-        if kind in ("xpath", "dollar"):
-            oid = match.group("xoid") or match.group("doid")
+        if kind in ("dollar", "template"):
+            oid = match.group("doid") or match.group("tname")
             tokens.append(_item_token(oid, oids))
         elif kind == "str":
             tokens.append(LogicToken("str", match.group()[1:-1]))
@@ -191,6 +238,10 @@ def tokenize_expression(text: str, oids: dict[str, str]) -> list[LogicToken]:
                 tokens.append(LogicToken(lower, word))
             elif lower in ("eq", "ne", "lt", "le", "gt", "ge"):
                 tokens.append(LogicToken("cmp", lower))
+            elif lower in ("div",):
+                tokens.append(LogicToken("arith", "/"))
+            elif lower in ("ct", "nct", "mod"):
+                raise Untranslatable(f"operator {word!r} has no equivalent")
             elif match.group("call"):
                 tokens.append(LogicToken("func", word))
             else:
@@ -202,9 +253,132 @@ def tokenize_expression(text: str, oids: dict[str, str]) -> list[LogicToken]:
 
 
 def _item_token(oid: str, oids: dict[str, str]) -> LogicToken:
+    """A field token for an item OID, an OpenClinica path `SE.F.IG.I_OID` or an item name."""
+    for candidate in (oid, oid.rsplit(".", 1)[-1]):
+        if candidate in oids:
+            return LogicToken("field", oids[candidate])
+    raise Untranslatable(f"refers to item {oid!r}, which is not in this form")
+
+
+_PRED_TOKEN = re.compile(
+    r"\s*(?:(?P<attr>@[A-Za-z]+)|(?P<str>'[^']*'|\"[^\"]*\")|(?P<num>-?\d+(?:\.\d+)?)"
+    r"|(?P<cmp>!=|<=|>=|=|<|>)|(?P<word>and|or|not)\b|(?P<paren>[()]))"
+)
+
+
+def _item_path(preds: str, oids: dict[str, str], targets: dict[str, TargetField]
+               ) -> tuple[str, str]:
+    """The field an ItemData path names and the condition its predicates put on it.
+
+    `[@ItemOID='X'][@Value='1' or @Value='2']` gives (x, "x != null and (x == '1' or ...)").
+    """
+    conjuncts: list[Any] = []
+    for pred in re.findall(r"\[([^\[\]]*)\]", preds):
+        tree = _PredicateParser(pred).parse()
+        conjuncts += tree[1] if tree[0] == "and" else [tree]
+    named = [c for c in conjuncts if c[0] == "cmp" and c[1] == "@ItemOID" and c[2] == "="]
+    if len(named) != 1:
+        raise Untranslatable("an ItemData path must name exactly one @ItemOID")
+    oid = named[0][3]
     if oid not in oids:
         raise Untranslatable(f"refers to item {oid!r}, which is not in this form")
-    return LogicToken("field", oids[oid])
+    key = oids[oid]
+    target = targets.get(key, TargetField("single_choice"))
+    rest = [_predicate_text(c, key, target) for c in conjuncts if c is not named[0]]
+    return key, " and ".join([f"{key} != null", *rest])
+
+
+class _PredicateParser:
+    """`@Value = '1' or (@Value != '2' and not(@Value = '3'))` into a small tree."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens: list[tuple[str, str]] = []
+        pos = 0
+        while pos < len(text.rstrip()):
+            match = _PRED_TOKEN.match(text, pos)
+            if match is None or match.end() == pos:
+                raise Untranslatable(f"predicate [{text}] is not a test of @ItemOID or @Value")
+            kind = match.lastgroup or ""
+            self.tokens.append((kind, match.group(kind)))
+            pos = match.end()
+        self.tokens.append(("end", ""))
+        self.index = 0
+        self.text = text
+
+    def take(self) -> tuple[str, str]:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def parse(self) -> Any:
+        tree = self.either()
+        if self.tokens[self.index][0] != "end":
+            raise Untranslatable(f"predicate [{self.text}] is not understood")
+        return tree
+
+    def either(self) -> Any:
+        parts = [self.both()]
+        while self.tokens[self.index] == ("word", "or"):
+            self.index += 1
+            parts.append(self.both())
+        return parts[0] if len(parts) == 1 else ("or", parts)
+
+    def both(self) -> Any:
+        parts = [self.term()]
+        while self.tokens[self.index] == ("word", "and"):
+            self.index += 1
+            parts.append(self.term())
+        return parts[0] if len(parts) == 1 else ("and", parts)
+
+    def term(self) -> Any:
+        kind, text = self.take()
+        if (kind, text) == ("word", "not"):
+            if self.take() != ("paren", "("):
+                raise Untranslatable(f"predicate [{self.text}]: not() needs parentheses")
+            inner = self.either()
+            if self.take() != ("paren", ")"):
+                raise Untranslatable(f"predicate [{self.text}]: unbalanced parentheses")
+            return ("not", inner)
+        if (kind, text) == ("paren", "("):
+            inner = self.either()
+            if self.take() != ("paren", ")"):
+                raise Untranslatable(f"predicate [{self.text}]: unbalanced parentheses")
+            return inner
+        if kind != "attr":
+            raise Untranslatable(f"predicate [{self.text}] is not a test of @ItemOID or @Value")
+        op_kind, op = self.take()
+        value_kind, value = self.take()
+        if op_kind != "cmp" or value_kind not in ("str", "num"):
+            raise Untranslatable(f"predicate [{self.text}] compares {text} with no value")
+        return ("cmp", text, op, value[1:-1] if value_kind == "str" else value)
+
+
+def _predicate_text(node: Any, key: str, target: TargetField) -> str:
+    if node[0] in ("and", "or"):
+        return "(" + f" {node[0]} ".join(_predicate_text(n, key, target) for n in node[1]) + ")"
+    if node[0] == "not":
+        return f"not ({_predicate_text(node[1], key, target)})"
+    _cmp, attr, op, value = node
+    if attr != "@Value":
+        raise Untranslatable(f"a predicate on {attr} (only @ItemOID and @Value are understood)")
+    literal = LogicTranslator([], {key: target}).literal(target, value, key)
+    return f"{key} {_XPATH_CMP[op]} {literal}"
+
+
+def _counted(exists: str, op: str, n: int) -> str:
+    """`count(path) op n` for a path naming one item (so a count of 0 or 1)."""
+    outcomes = tuple(_XPATH_COUNT[op](count, n) for count in (0, 1))
+    if outcomes == (False, True):
+        return exists
+    if outcomes == (True, False):
+        return f"not ({exists})"
+    raise Untranslatable(f"count(...) {op} {n} is always {str(outcomes[0]).lower()} for one item")
+
+
+_XPATH_COUNT: dict[str, Any] = {
+    "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
 
 
 @dataclass
@@ -215,7 +389,7 @@ class _Pending:
     section: dict[str, Any]
     target: dict[str, Any]
     expression: str
-    kind: str  # "exception" (field), "section", "method"
+    kind: str  # "exception" (field), "section", "method", "show" (OpenClinica display)
     report: FieldReport | None
     oids: dict[str, str]
 
@@ -260,6 +434,10 @@ class _Converter:
         self.draft = Draft(placeholder_protocol(slug(name, "protocol"), name))
         self.draft.protocol["forms"] = []
         self.pending: list[_Pending] = []
+        self.form_oid = ""
+        self.code_maps: dict[int, dict[str, str]] = {}  # by id(field): source → stored codes
+        self.seen_items: set[str] = set()
+        self.pending_checks: list[dict[str, Any]] = []  # of the item being read
 
     def lookup(self, tag: str, oid: str | None, ref: Node) -> Node:
         node = self.defs[tag].get(oid or "")
@@ -324,9 +502,70 @@ class _Converter:
                 form_order.append(oid)
                 self.report.notes.append(f"form {oid!r} is not used by any study event")
         used_forms: set[str] = set()
+        chosen = self.versions(form_order)
         for oid in form_order:
-            self.form(self.defs["FormDef"][oid], form_events.get(oid, []), used_forms)
+            kept = chosen.get(oid, oid)
+            if kept != oid:
+                for code in form_events.get(oid, []):
+                    if code not in form_events.setdefault(kept, []):
+                        form_events[kept].append(code)
+        for oid in form_order:
+            kept = chosen.get(oid, oid)
+            if kept == oid:
+                self.form(self.defs["FormDef"][oid], form_events.get(oid, []), used_forms)
+        for oid in form_order:
+            kept = chosen.get(oid, oid)
+            if kept != oid:
+                self.other_version(self.defs["FormDef"][oid], self.defs["FormDef"][kept])
+        for oid, item in self.defs["ItemDef"].items():
+            if oid not in self.seen_items:  # named in the report all the same
+                name = item.attrs.get("Name") or oid
+                self.report.add(f"ItemDef {oid} (line {item.line})", "-", slug(name, "item")
+                                ).reject("not used by any item group of a form")
         self.translate_pending()
+
+    def versions(self, form_order: list[str]) -> dict[str, str]:
+        """Versions of one CRF (OpenClinica's ParentFormOID, or OIDs ending in `_V1_0`,
+        `_VERSION_2`): each FormDef OID → the version imported (the default one, else the
+        last)."""
+        families: dict[str, list[str]] = {}
+        default: dict[str, str] = {}
+        for oid in form_order:
+            node = self.defs["FormDef"][oid]
+            details = next(node.iter("FormDetails"), None)
+            parent = details.attrs.get("ParentFormOID") if details is not None else None
+            parent = parent or re.sub(r"_(?:V|VERSION_?)\d+(?:_\d+)*$", "", oid,
+                                      flags=re.IGNORECASE)
+            families.setdefault(parent, []).append(oid)
+            if any(p.attrs.get("IsDefaultVersion") == "Yes"
+                   for p in node.iter("PresentInEventDefinition")):
+                default.setdefault(parent, oid)
+        chosen: dict[str, str] = {}
+        for parent, members in families.items():
+            kept = default.get(parent, members[-1])
+            for oid in members:
+                chosen[oid] = kept
+            if len(members) > 1:
+                self.report.notes.append(
+                    f"{len(members)} versions of CRF {parent!r} ({', '.join(members)}): {kept!r} "
+                    "is imported as the form; the portal versions the whole protocol")
+        return chosen
+
+    def other_version(self, node: Node, kept: Node) -> None:
+        """Name in the report the items of a CRF version that is not imported (unless the
+        imported version has them too)."""
+        for group_ref in node.findall("ItemGroupRef"):
+            group = self.defs["ItemGroupDef"].get(group_ref.attrs.get("ItemGroupOID") or "")
+            for item_ref in group.findall("ItemRef") if group is not None else []:
+                oid = item_ref.attrs.get("ItemOID") or ""
+                item = self.defs["ItemDef"].get(oid)
+                if item is None or oid in self.seen_items:
+                    continue
+                self.seen_items.add(oid)
+                self.report.add(f"ItemDef {oid} (line {item.line})", "-",
+                                slug(item.attrs.get("Name") or oid, "item")).reject(
+                    f"only in version {node.attrs['OID']!r} of the CRF, whose version "
+                    f"{kept.attrs['OID']!r} is imported")
 
     def form(self, node: Node, timepoints: list[str], used: set[str]) -> None:
         name = node.attrs.get("Name") or node.attrs["OID"]
@@ -342,6 +581,9 @@ class _Converter:
         if timepoints:
             form["timepoints"] = timepoints
         self.draft.protocol["forms"].append(form)
+        self.form_oid = node.attrs["OID"]
+        self.report.notes.append(f"form {form['key']!r}: kind {form['kind']!r} guessed from its "
+                                 "name; change `kind:` if it is wrong")
         keys: set[str] = set()
         oids: dict[str, str] = {}
         refs = sorted(node.findall("ItemGroupRef"),
@@ -374,11 +616,49 @@ class _Converter:
             self.pending.append(_Pending(form, section, section, text, "section", None, oids))
         items = sorted(group.findall("ItemRef"),
                        key=lambda r: int(r.attrs.get("OrderNumber") or 0))
+        titles = self.section_titles()
+        current = None
         for item_ref in items:
+            label = None if section.get("repeat") else self.section_label(item_ref)
+            if label is not None and label != current:
+                if current is not None or section["fields"]:
+                    # OpenClinica's section of the CRF: a new section of the form.
+                    section = {"key": unique(slug(label, "section"), section_keys),
+                               "title": _bilingual({"": titles.get(label, label)}, label, None,
+                                                   "title"), "fields": []}
+                    if condition:
+                        self.pending.append(_Pending(form, section, section,
+                                                     self.condition_text(condition, ref),
+                                                     "section", None, oids))
+                    form["sections"].append(section)
+                else:
+                    section["title"] = _bilingual({"": titles.get(label, label)}, label, None,
+                                                  "title")
+                current = label
             self.item(form, section, item_ref, keys, oids)
 
+    def section_label(self, item_ref: Node) -> str | None:
+        """OpenClinica's SectionLabel of an item in the current form, if any."""
+        item = self.defs["ItemDef"].get(item_ref.attrs.get("ItemOID") or "")
+        for present in item.iter("ItemPresentInForm") if item is not None else []:
+            if present.attrs.get("FormOID", self.form_oid) == self.form_oid:
+                label = next((n.text for n in present.iter("SectionLabel") if n.text), None)
+                return label or present.attrs.get("SectionLabel") or None
+        return None
+
+    def section_titles(self) -> dict[str, str]:
+        """SectionLabel → SectionTitle of the current form (OpenClinica's FormDetails)."""
+        node = self.defs["FormDef"].get(self.form_oid)
+        return {s.attrs.get("SectionLabel", ""): plain_text(s.attrs.get("SectionTitle") or
+                                                            s.attrs.get("SectionLabel", ""))
+                for s in (node.iter("Section") if node is not None else [])}
+
     def condition_text(self, oid: str, ref: Node) -> str:
-        condition = self.lookup("ConditionDef", oid, ref)
+        condition = self.defs["ConditionDef"].get(oid)
+        if condition is None:
+            self.report.notes.append(f"line {ref.line}: {ref.tag} refers to unknown ConditionDef "
+                                     f"{oid!r}")
+            return ""
         expression = condition.find("FormalExpression")
         return expression.text if expression is not None else ""
 
@@ -387,10 +667,13 @@ class _Converter:
     def item(self, form: dict, section: dict, ref: Node, keys: set[str],
              oids: dict[str, str]) -> None:
         item = self.lookup("ItemDef", ref.attrs.get("ItemOID"), ref)
+        self.pending_checks = []
         oid = item.attrs["OID"]
+        self.seen_items.add(oid)
         name = item.attrs.get("Name") or oid
         key = unique(slug(name, "item"), keys)
         oids[oid] = key
+        oids.setdefault(name, key)  # OpenClinica refers to items by name too
         entry = self.report.add(f"ItemDef {oid} (line {item.line})", form["key"], key)
         label = _bilingual(_texts(item.find("Question")) or _texts(item.find("Description")),
                            name, entry, "question text")
@@ -410,16 +693,42 @@ class _Converter:
             fld["required"] = True
         section["fields"].append(fld)
         self.draft.reports[(form["key"], key)] = entry
+        # Checks go with the field: a repeated section's own, else the form's.
+        holder = section if section.get("repeat") else form
+        used = {c["key"] for c in holder.get("checks", [])}
+        for check in self.pending_checks:
+            check["key"] = unique(check["key"], used)
+            holder.setdefault("checks", []).append(check)
         condition = ref.attrs.get("CollectionExceptionConditionOID")
         if condition:
             text = self.condition_text(condition, ref)
             self.pending.append(_Pending(form, section, fld, text, "exception", entry, oids))
+        shown_if = self.openclinica_display(item)
+        if shown_if:
+            self.pending.append(_Pending(form, section, fld, shown_if, "show", entry, oids))
         method = ref.attrs.get("MethodOID")
         if method and fld["type"] == "calculated":
-            node = self.lookup("MethodDef", method, ref).find("FormalExpression")
+            found = self.defs["MethodDef"].get(method)
+            node = found.find("FormalExpression") if found is not None else None
             self.pending.append(_Pending(form, section, fld,
                                          node.text if node is not None else "",
                                          "method", entry, oids))
+
+    def openclinica_display(self, item: Node) -> str:
+        """OpenClinica 3's simple conditional display (shown when an item has a value), as a
+        condition on item names; '' when the item has none (for this form)."""
+        for present in item.iter("ItemPresentInForm"):
+            if present.attrs.get("FormOID", self.form_oid) != self.form_oid:
+                continue
+            for display in present.iter("SimpleConditionalDisplay"):
+                control = display.find("ControlItemName")
+                option = display.find("OptionValue")
+                if control is None or option is None or not control.text:
+                    continue
+                values = [v.strip() for v in option.text.split(",") if v.strip()] or [""]
+                quoted = [f"'{v}'" for v in values if "'" not in v]
+                return " or ".join(f"${{{control.text}}} = {v}" for v in quoted)
+        return ""
 
     def typed(self, fld: dict, item: Node, ref: Node, entry: FieldReport) -> bool:
         """Fill the type and constraints; False (reported) when the item is rejected."""
@@ -431,8 +740,12 @@ class _Converter:
                        decimals=min(int(item.attrs.get("SignificantDigits") or 1), 6))
             return True
         if code_list_ref is not None:
-            code_list = self.lookup("CodeList", code_list_ref.attrs.get("CodeListOID"),
-                                    code_list_ref)
+            oid = code_list_ref.attrs.get("CodeListOID") or ""
+            code_list = self.defs["CodeList"].get(oid)
+            if code_list is None:
+                entry.reject(f"its code list {oid!r} (line {code_list_ref.line}) is not defined "
+                             "in the file")
+                return False
             return self.choices(fld, code_list, data_type, entry)
         if data_type == "integer":
             return self.number(fld, item, entry, "integer")
@@ -486,19 +799,25 @@ class _Converter:
         items = code_list.findall("CodeListItem") + code_list.findall("EnumeratedItem")
         items.sort(key=lambda i: int(i.attrs.get("OrderNumber") or 0))
         choices = []
+        used: set[str] = set()
+        mapped: dict[str, str] = {}
         for item in items:
-            code = item.attrs.get("CodedValue", "")
-            if not valid_code(code):
-                entry.reject(f"code {code!r} cannot be stored as a stable code")
-                return False
+            source = item.attrs.get("CodedValue", "")
+            code = stable_code(source, used)
+            if code != source:
+                entry.convert(f"code {source!r} stored as {code!r} (a code holds no space nor "
+                              "sign)")
+                mapped[source] = code
             texts = _texts(item.find("Decode"))
-            choices.append({"code": code, "label": _bilingual(texts, code, None, "label")})
+            choices.append({"code": code, "label": _bilingual(texts, source, None, "label")})
             if item.tag == "EnumeratedItem" or not texts:
                 entry.convert(f"code {code!r} has no decode: the code is its label")
         if not choices:
             entry.reject(f"code list {code_list.attrs['OID']!r} is empty")
             return False
         fld.update(type="single_choice", choices=choices)
+        if mapped:
+            self.code_maps[id(fld)] = mapped
         if len(choices) > 6:
             fld["widget"] = "select"
         if data_type not in ("text", "string"):
@@ -513,43 +832,108 @@ class _Converter:
             fld["decimals"] = decimals
             if not item.attrs.get("SignificantDigits"):
                 entry.convert("decimal places not given; set to 2")
-        low, high = self.range_checks(item, entry, decimals)
+        low, high = self.range_checks(fld, item, entry, decimals)
+        for bound, value, sign in (("min", low, "-"), ("max", high, "")):
+            if value is None:
+                # The other side of a one-sided check is not invented: a placeholder that
+                # `protocol check` flags and `protocol install` refuses until it is set.
+                entry.convert(f"no {'lower' if bound == 'min' else 'upper'} bound in the "
+                              f"source: {bound} set to the placeholder {sign}{_DEFAULT_BOUND}, "
+                              "to complete before installing")
+            fld[bound] = value if value is not None else int(f"{sign}{_DEFAULT_BOUND}")
         length = item.attrs.get("Length")
-        limit = 10 ** min(int(length), 12) - 1 if length and length.isdigit() else _DEFAULT_BOUND
-        if low is None or high is None:
-            entry.convert(f"no complete range check; bounds set to ±{limit}")
-        fld["min"] = low if low is not None else -limit
-        fld["max"] = high if high is not None else limit
+        if length and (low is None or high is None):
+            entry.convert(f"Length {length} is a number of digits, not a clinical bound: not "
+                          "used as one")
         return True
 
-    def range_checks(self, item: Node, entry: FieldReport,
+    def range_checks(self, fld: dict, item: Node, entry: FieldReport,
                      decimals: int) -> tuple[Any, Any]:
+        """Hard GE/GT/LE/LT checks in the item's unit give the bounds; the others become form
+        checks (soft ones warnings to confirm, hard ones refusals), with their ErrorMessage."""
         low = high = None
         step = Decimal(1).scaleb(-decimals)
+        units = [u.attrs.get("MeasurementUnitOID", "") for u in item.findall("MeasurementUnitRef")]
+        if len(units) > 1:
+            others = ", ".join(self.units.get(u, u) for u in units[1:])
+            entry.convert(f"also measured in {others}: only {self.units.get(units[0], units[0])}"
+                          " is kept")
+        unit = units[0] if units else None
+        if unit in self.units:
+            fld["unit"] = self.units[unit or ""][:20]
         for check in item.findall("RangeCheck"):
             comparator = check.attrs.get("Comparator", "")
+            soft = check.attrs.get("SoftHard") == "Soft"
             values = [v.text for v in check.findall("CheckValue")]
-            if check.attrs.get("SoftHard") == "Soft":
-                entry.convert(f"soft range check {comparator} made hard")
-            if comparator not in ("GE", "GT", "LE", "LT") or len(values) != 1:
+            check_unit = next((u.attrs.get("MeasurementUnitOID", "") for u in
+                               check.findall("MeasurementUnitRef")), None)
+            if check_unit and unit is None:
+                unit = check_unit  # the item names no unit: its checks give it
+                if check_unit in self.units:
+                    fld["unit"] = self.units[check_unit][:20]
+            if check_unit and check_unit != unit:
+                entry.convert(f"range check {comparator} {' '.join(values)} in "
+                              f"{self.units.get(check_unit, check_unit)!r} not carried over: the "
+                              f"field is in {self.units.get(unit or '', unit)!r}")
+                continue
+            try:
+                numbers = [Decimal(v) for v in values]
+            except InvalidOperation:
+                entry.convert(f"range check value {' '.join(values)!r} is not a number; ignored")
+                continue
+            if comparator not in _COMPARATORS or not numbers or (
+                    comparator not in ("IN", "NOTIN") and len(numbers) != 1):
                 entry.convert(f"range check {comparator or 'with an expression'} not carried "
                               "over")
                 continue
-            try:
-                value = Decimal(values[0])
-            except InvalidOperation:
-                entry.convert(f"range check value {values[0]!r} is not a number; ignored")
+            message = _texts(check.find("ErrorMessage"))
+            if not soft and comparator in ("GE", "GT", "LE", "LT"):
+                # The nearest value the field can hold (it has `decimals` places).
+                up = numbers[0].quantize(step, rounding=ROUND_CEILING)
+                down = numbers[0].quantize(step, rounding=ROUND_FLOOR)
+                value = {"GE": up, "GT": down + step, "LE": down, "LT": up - step}[comparator]
+                number = int(value) if decimals == 0 else float(value)
+                if comparator in ("GE", "GT"):
+                    low = number if low is None else max(low, number)
+                else:
+                    high = number if high is None else min(high, number)
+                if message:
+                    text = _bilingual(message, "", entry, "error message")
+                    old = fld.get("help")
+                    fld["help"] = {lang: f"{old[lang]} — {text[lang]}" if old else text[lang]
+                                   for lang in ("fr", "en")}
+                    entry.convert("the range check's error message is shown as help")
                 continue
-            if comparator == "GT":
-                value += step
-            if comparator == "LT":
-                value -= step
-            number = int(value) if decimals == 0 else float(value)
-            if comparator in ("GE", "GT"):
-                low = number
-            else:
-                high = number
+            self.pending_checks.append(self.check(fld, comparator, numbers, soft, message,
+                                                  entry))
+            entry.convert(f"{'soft' if soft else 'hard'} range check {comparator} "
+                          f"{' '.join(values)} imported as a "
+                          f"{'warning to confirm' if soft else 'check refusing the value'}")
         return low, high
+
+    def check(self, fld: dict, comparator: str, numbers: list[Decimal], soft: bool,
+              message: dict[str, str], entry: FieldReport) -> dict[str, Any]:
+        """A form check (severity warning for a soft range check) on one numeric field."""
+        key = fld["key"]
+        texts = [format(n, "f") for n in numbers]
+        if comparator in ("IN", "NOTIN"):
+            joined = " or ".join(f"{key} == {t}" for t in texts)
+            expression = f"({joined})" if comparator == "IN" else f"not ({joined})"
+            shown = ", ".join(texts)
+        else:
+            expression = f"{key} {_COMPARATORS[comparator]} {texts[0]}"
+            shown = f"{_SYMBOLS[comparator]} {texts[0]}"
+        unit = f" {fld['unit']}" if fld.get("unit") else ""
+        if message:
+            text = _bilingual(message, "", entry, "error message")
+        elif soft:
+            text = {"fr": f"Valeur inhabituelle (habituellement {shown}{unit}) : vérifiez-la.",
+                    "en": f"Unusual value (usually {shown}{unit}): check it."}
+        else:
+            text = {"fr": f"Valeur refusée : elle doit être {shown}{unit}.",
+                    "en": f"Value refused: it must be {shown}{unit}."}
+        return {"key": f"{key[:36]}_{'usual' if soft else 'range'}", "expression": expression,
+                "message": text, "fields": [key], "severity": "warning" if soft else "error"}
 
     def date_checks(self, fld: dict, item: Node, entry: FieldReport) -> None:
         for check in item.findall("RangeCheck"):
@@ -570,20 +954,37 @@ class _Converter:
             if pending.kind != "section" and target not in section["fields"]:
                 continue
             targets = {f["key"]: TargetField(f["type"], _BOOLEAN_CODES
-                                             if f["type"] == "yes_no" else {})
+                                             if f["type"] == "yes_no" else
+                                             self.code_maps.get(id(f), {}))
                        for s in form["sections"] for f in s["fields"]}
             scope = scope_of(form, section if pending.kind != "section" else None)
+            xlsform = re.search(r"\$\{|selected\s*\(", pending.expression) is not None
+            # XLSForm's blanks: a comparison with one is false (`!=` true), not unknown.
             try:
-                tokens = tokenize_expression(pending.expression, pending.oids)
+                if xlsform:
+                    # OpenClinica 4 writes its conditions in XLSForm's syntax.
+                    current = target.get("key") if pending.kind != "section" else None
+                    tokens = tokenize_xlsform(pending.expression, pending.oids, current,
+                                              targets)
+                else:
+                    tokens = tokenize_expression(pending.expression, pending.oids, targets)
                 if pending.kind == "method":
                     target["expression"] = translate(tokens, targets, scope, expect="number",
-                                                     functions=_FUNCTIONS)
+                                                     functions=_FUNCTIONS,
+                                                     blank_is_value=xlsform, two_valued=xlsform)
                     assert pending.report is not None
                     pending.report.convert("method translated to a calculation")
                 else:
-                    condition = translate(tokens, targets, scope)
-                    # A collection exception says when the item is *not* collected.
-                    target["visible_if"] = f"not ({condition})"
+                    condition = translate(tokens, targets, scope, blank_is_value=xlsform,
+                                          two_valued=xlsform)
+                    if pending.kind == "show":
+                        _also_visible_if(target, condition)
+                        assert pending.report is not None
+                        pending.report.convert(f"OpenClinica display condition translated to "
+                                               f"{condition!r}")
+                    else:
+                        # A collection exception says when the item is *not* collected.
+                        _also_visible_if(target, _negated(condition))
             except Untranslatable as exc:
                 self.untranslatable(pending, str(exc))
 
@@ -592,7 +993,7 @@ class _Converter:
             pending.section["fields"].remove(pending.target)
             assert pending.report is not None
             pending.report.reject(f"method cannot be translated: {reason}")
-        elif pending.kind == "exception":
+        elif pending.kind in ("exception", "show"):
             pending.target["required"] = False
             assert pending.report is not None
             pending.report.convert(f"condition {pending.expression!r} dropped ({reason}); "
@@ -603,6 +1004,22 @@ class _Converter:
             self.report.notes.append(
                 f"section {pending.section['key']!r}: condition {pending.expression!r} dropped "
                 f"({reason}); its fields are no longer required")
+
+
+def _negated(condition: str) -> str:
+    """`not (c)`, without doubling the parentheses of a condition that is one group."""
+    depth = 0
+    for index, char in enumerate(condition):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and index < len(condition) - 1:
+            return f"not ({condition})"
+    return f"not {condition}" if condition.startswith("(") else f"not ({condition})"
+
+
+def _also_visible_if(target: dict[str, Any], condition: str) -> None:
+    """Add a condition to a field's or section's (both must hold)."""
+    existing = target.get("visible_if")
+    target["visible_if"] = f"({existing}) and {condition}" if existing else condition
 
 
 def _global(study: Node, tag: str) -> str:

@@ -33,10 +33,10 @@ from portal.protocols.importers.common import (
     plain_text,
     scope_of,
     slug,
+    stable_code,
     timepoint_offset,
     translate,
     unique,
-    valid_code,
 )
 
 #: The API / instrument-zip header, which is also the canonical column names.
@@ -97,8 +97,30 @@ _ONTOLOGY_PATTERNS = {
     "MEDDRA": (r"^[0-9]{8}$", 8, "MedDRA"),
     "ATC": (r"^[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?$", 7, "ATC"),
 }
-_FUNCTIONS = {"round": "round", "abs": "abs", "min": "min", "max": "max",
-              "datediff": "days_between"}
+_FUNCTIONS = {"round": "round", "rounddown": "rounddown", "roundup": "roundup", "abs": "abs",
+              "min": "min", "max": "max", "sum": "sum", "if": "if", "datediff": "days_between"}
+#: Action tags and what the import does with each (the report names every tag found).
+_ACTION_TAGS = {
+    "@FORCE-MINMAX": "kept: the portal always refuses a value outside the bounds",
+    "@HIDDEN-SURVEY": "ignored: the portal has no survey mode",
+    "@HIDDEN-APP": "ignored: the portal has no mobile app mode",
+    "@HIDDEN-PDF": "ignored: the portal prints no blank PDF",
+    "@READONLY-SURVEY": "ignored: the portal has no survey mode",
+    "@NOMISSING": "ignored: missing-data codes are the definition's missing_values",
+    "@DEFAULT": "ignored: the portal never pre-fills an answer",
+    "@SETVALUE": "ignored: the portal never pre-fills an answer",
+    "@NOW": "ignored: the date is typed, not pre-filled",
+    "@TODAY": "ignored: the date is typed, not pre-filled",
+    "@PLACEHOLDER": "ignored: no placeholder text",
+    "@CHARLIMIT": "ignored: the field's type bounds its length",
+    "@WORDLIMIT": "ignored: the field's type bounds its length",
+    "@RANDOMORDER": "ignored: choices keep their order",
+    "@NONEOFTHEABOVE": "ignored: 'none of the above' is not enforced as exclusive",
+    "@MAXCHOICE": "ignored: choices are not counted down",
+    "@MAXCHECKED": "ignored: use max_selected in the definition if needed",
+    "@PREFILL": "ignored: the portal never pre-fills an answer",
+    "@LATITUDE": "ignored", "@LONGITUDE": "ignored",
+}
 _YES_NO_CODES = {"1": "yes", "0": "no"}
 
 
@@ -187,6 +209,7 @@ def tokenize_logic(text: str) -> list[LogicToken]:
     :raises Untranslatable: for smart variables, cross-event references and stray characters.
     """
     tokens: list[LogicToken] = []
+    text = strip_comments(text)
     pos = 0
     while pos < len(text):
         match = _TOKEN_RE.match(text, pos)
@@ -208,7 +231,9 @@ def tokenize_logic(text: str) -> list[LogicToken]:
             tokens.append(LogicToken(kind, match.group()))
         elif kind == "word":
             word = match.group("word")
-            if word.lower() in ("and", "or", "not"):
+            if word.lower() in ("true", "false") and not match.group("call"):
+                tokens.append(LogicToken("str", word.lower()))
+            elif word.lower() in ("and", "or", "not"):
                 tokens.append(LogicToken(word.lower(), word))
                 if match.group("call"):  # `and (` is a keyword and a parenthesis, not a call
                     tokens.append(LogicToken("(", "("))
@@ -222,6 +247,23 @@ def tokenize_logic(text: str) -> list[LogicToken]:
     return tokens
 
 
+def strip_comments(text: str) -> str:
+    """Remove REDCap's `# comment` lines (and comments after the logic on a line)."""
+    lines = []
+    for line in text.splitlines():
+        quote = None
+        for index, char in enumerate(line):
+            if quote:
+                quote = None if char == quote else quote
+            elif char in "'\"":
+                quote = char
+            elif char == "#":
+                line = line[:index]
+                break
+        lines.append(line)
+    return "\n".join(lines)
+
+
 class _Converter:
     """Turns rows into draft forms, reporting each field's fate."""
 
@@ -233,6 +275,8 @@ class _Converter:
         self.draft.protocol["forms"] = []
         self.targets: dict[str, dict[str, TargetField]] = {}
         self.pending_logic: list[tuple[dict, dict, _Row, FieldReport]] = []
+        self.field_forms: dict[str, str] = {}  # every source field → its instrument
+        self.codes: list[tuple[str, str]] = []  # the last choice field's (source, stored) codes
 
     # -- forms and sections -------------------------------------------------------------------
 
@@ -250,6 +294,8 @@ class _Converter:
                 "_matrix": None, "_last_title": title}
         forms.append(form)
         self.targets[name] = {}
+        self.report.notes.append(f"form {name!r}: kind {form['kind']!r} guessed from its name; "
+                                 "change `kind:` if it is wrong")
         return form
 
     @staticmethod
@@ -289,6 +335,7 @@ class _Converter:
         if kind not in _FIELD_TYPES:
             raise ImportFormatError(self.source, row.line, f"unknown field type {kind!r}")
         form = self.form(form_name, row.line)
+        self.field_forms[name] = form_name
         section = self.section_for(form, row)
         entry = self.report.add(f"line {row.line}", form_name, name)
         key = name if len(name) <= 50 else name[:50]
@@ -306,22 +353,48 @@ class _Converter:
             return entry.reject("flagged as an identifier in REDCap (referential 7.2: "
                                 "identification is limited to initials, sex, weight, height, "
                                 "age or month/year of birth)")
+        self.codes = []
         if not self._typed(fld, kind, row, entry):
             return
-        tags = set(re.findall(r"@[A-Z][A-Z-]*", row.get("field_annotation")))
-        if tags & {"@HIDDEN", "@HIDDEN-FORM", "@CALCTEXT", "@CALCDATE"}:
-            return entry.reject(f"action tag {sorted(tags)[0]}: not a value entered on the form")
-        ignored = sorted(tags - {"@FORCE-MINMAX", "@HIDDEN-SURVEY"})
-        if ignored:
-            entry.convert(f"action tags ignored: {', '.join(ignored)}")
+        if not self._action_tags(fld, row, entry):
+            return
         if row.get("required_field").lower() in ("y", "yes", "1") and fld["type"] != "calculated":
             fld["required"] = True
         section["fields"].append(fld)
         self.draft.reports[(form_name, key)] = entry
-        code_map = _YES_NO_CODES if kind in ("yesno", "truefalse") else {}
-        self.targets[form_name][key] = TargetField(fld["type"], code_map)
+        if kind in ("yesno", "truefalse"):
+            target = TargetField(fld["type"], _YES_NO_CODES, ("1", "0"))
+        else:
+            target = TargetField(fld["type"], {s: d for s, d in self.codes if s != d},
+                                 tuple(s for s, _d in self.codes))
+        self.targets[form_name][key] = target
         if row.get("branching_logic") or fld["type"] == "calculated":
             self.pending_logic.append((form, fld, row, entry))
+
+    def _action_tags(self, fld: dict, row: _Row, entry: FieldReport) -> bool:
+        """Map or report every action tag; False (reported) when the field is left out."""
+        tags = list(dict.fromkeys(re.findall(r"@[A-Z][A-Z0-9-]*", row.get("field_annotation"))))
+        hidden = [t for t in tags if t in ("@HIDDEN", "@HIDDEN-FORM")]
+        if hidden and fld["type"] == "calculated":
+            entry.convert(f"{hidden[0]}: a calculation, computed by the server and never typed")
+        elif hidden:
+            entry.reject(f"action tag {hidden[0]}: the field is never shown on the data entry "
+                         "form, so nobody would enter it")
+            return False
+        for tag in tags:
+            if tag in ("@CALCTEXT", "@CALCDATE"):
+                entry.reject(f"action tag {tag}: a value computed as text or a date, which the "
+                             "portal's calculations do not produce")
+                return False
+            if tag in ("@HIDDEN", "@HIDDEN-FORM"):
+                continue
+            if tag == "@READONLY":
+                entry.convert("@READONLY: a calculation, never typed" if fld["type"] ==
+                              "calculated" else "@READONLY ignored: the value is typed in the "
+                              "portal")
+                continue
+            entry.convert(f"{tag} {_ACTION_TAGS.get(tag, 'ignored: not understood by the portal')}")
+        return True
 
     def _typed(self, fld: dict, kind: str, row: _Row, entry: FieldReport) -> bool:
         """Fill the type and its constraints; False (and report) when the field is rejected."""
@@ -330,10 +403,16 @@ class _Converter:
         if kind in ("dropdown", "radio", "checkbox"):
             choices = self._missing_codes(parse_choices(choices_text, self.source, row.line),
                                           entry)
-            bad = [code for code, _ in choices if not valid_code(code)]
-            if bad:
-                entry.reject(f"choice code {bad[0]!r} cannot be stored as a stable code")
-                return False
+            used: set[str] = set()
+            stable = []
+            for index, (code, label) in enumerate(choices):
+                stored = stable_code(code, used)
+                if stored != code:
+                    entry.convert(f"choice code {code!r} stored as {stored!r}")
+                    source, _mapped = self.codes[index]
+                    self.codes[index] = (source, stored)
+                stable.append((stored, label))
+            choices = stable
             if len({code for code, _ in choices}) != len(choices):
                 entry.reject("two answers share one code once missing codes are mapped")
                 return False
@@ -378,11 +457,13 @@ class _Converter:
         """Replace sentinel codes (-99 unknown, -88 not applicable...) with missing codes."""
         mapped = []
         for code, label in choices:
+            source = code
             target = missing_code(code, label, self.draft.protocol)
             if target is not None and target != code:
                 entry.convert(f"missing code {code!r} ({label}) mapped to {target!r}")
                 code = target
             mapped.append((code, label))
+            self.codes.append((source, code))
         return mapped
 
     def _text(self, fld: dict, validation: str, row: _Row, entry: FieldReport) -> bool:
@@ -448,8 +529,9 @@ class _Converter:
             targets = self.targets[form["key"]]
             if fld["type"] == "calculated":
                 try:
-                    fld["expression"] = translate(tokenize_logic(fld["expression"]), targets,
-                                                  scope, expect="number", functions=_FUNCTIONS)
+                    tokens = self.tokens(fld["expression"], form["key"], entry)
+                    fld["expression"] = translate(tokens, targets, scope, expect="number",
+                                                  functions=_FUNCTIONS, blank_is_value=True)
                     entry.convert("calculation translated to the portal's syntax")
                 except Untranslatable as exc:
                     section["fields"].remove(fld)
@@ -459,11 +541,30 @@ class _Converter:
             if not logic:
                 continue
             try:
-                fld["visible_if"] = translate(tokenize_logic(logic), targets, scope)
+                fld["visible_if"] = translate(self.tokens(logic, form["key"], entry), targets,
+                                              scope, functions=_FUNCTIONS, blank_is_value=True)
             except Untranslatable as exc:
                 fld["required"] = False
                 entry.convert(f"branching logic {logic!r} dropped ({exc}); the field is shown "
                               "always and no longer required")
+
+
+    def tokens(self, logic: str, form: str, entry: FieldReport) -> list[LogicToken]:
+        """The logic's tokens; a field of another instrument is named as such."""
+        if strip_comments(logic) != logic:
+            entry.convert("comments (# ...) in the logic left out")
+        tokens = tokenize_logic(logic)
+        for token in tokens:
+            if token.kind != "field" or token.text in self.targets[form]:
+                continue
+            other = self.field_forms.get(token.text)
+            if other is not None and other != form:
+                raise Untranslatable(f"refers to {token.text!r} of instrument {other!r}: a "
+                                     "condition sees the fields of its own form only")
+            if other == form:
+                raise Untranslatable(f"refers to {token.text!r}, which is left out of the "
+                                     "import")
+        return tokens
 
 
 def _int(value: str, default: int) -> int:
@@ -489,41 +590,85 @@ def _date_bound(value: str) -> str:
     return value[:10]
 
 
-def read_events(text: str, source: str, report: ImportReport) -> list[dict[str, Any]]:
-    """Turn a REDCap events CSV into schedule timepoints (arm 1; other arms are noted)."""
+@dataclass
+class Events:
+    """The schedule read from the events CSV, and which timepoint each event became."""
+
+    timepoints: list[dict[str, Any]]
+    codes: dict[str, str]  # unique event name → timepoint code (events that became one)
+    names: set[str]  # every unique event name
+
+
+def _csv_records(text: str, source: str, needed: tuple[str, ...], what: str
+                 ) -> list[tuple[int, dict[str, str]]]:
+    """The records of a REDCap CSV export with (normalised) column names, each with its line."""
     reader = csv.DictReader(io.StringIO(text), strict=True)
+    records = []
     try:
         fields = [_norm(f) for f in reader.fieldnames or []]
-        if "event_name" not in fields or "unique_event_name" not in fields:
-            raise ImportFormatError(source, 1, "not a REDCap events file: expected "
-                                    "event_name, arm_num, unique_event_name, ...")
+        if any(column not in fields for column in needed):
+            raise ImportFormatError(source, 1, f"not a REDCap {what}: expected the columns "
+                                    f"{', '.join(needed)}")
         reader.fieldnames = fields
-        timepoints: list[dict] = []
-        codes: set[str] = set()
         for record in reader:
-            line = reader.line_num
-            arm = (record.get("arm_num") or "1").strip()
-            name = (record.get("event_name") or "").strip()
-            unique_name = (record.get("unique_event_name") or "").strip()
-            if not name or not unique_name:
-                raise ImportFormatError(source, line, "an event without a name")
-            if arm != "1":
-                report.notes.append(f"event {unique_name!r} of arm {arm} ignored: a PUT-SP has "
-                                    "one schedule")
-                continue
-            timepoint = _timepoint(record, name, unique_name, source, line, report)
-            if timepoint is None:
-                continue
-            timepoint["code"] = unique(timepoint["code"], codes)
-            timepoints.append(timepoint)
+            cells = {k: (v or "").strip() for k, v in record.items() if isinstance(k, str)
+                     and isinstance(v, str)}
+            if any(cells.values()):
+                records.append((reader.line_num, cells))
     except csv.Error as exc:
         raise ImportFormatError(source, reader.line_num, f"malformed CSV: {exc}") from None
-    return timepoints
+    return records
+
+
+def read_events(text: str, source: str, report: ImportReport) -> Events:
+    """Turn a REDCap events CSV into schedule timepoints.
+
+    Every arm is read: an event of another arm that is the same timepoint (same name without
+    the arm suffix, same offset and window) is shared, another becomes its own timepoint. The
+    first event of an arm without any offset ("Enrollment") is day 0.
+    """
+    records = _csv_records(text, source, ("event_name", "unique_event_name"), "events file")
+    events = Events([], {}, set())
+    by_code: dict[str, dict[str, Any]] = {}
+    arms_started: set[str] = set()
+    for line, record in records:
+        arm = record.get("arm_num") or "1"
+        name, unique_name = record.get("event_name", ""), record.get("unique_event_name", "")
+        if not name or not unique_name:
+            raise ImportFormatError(source, line, "an event without a name")
+        events.names.add(unique_name)
+        first = arm not in arms_started
+        arms_started.add(arm)
+        timepoint = _timepoint(record, name, unique_name, source, line, report, first)
+        if timepoint is None:
+            continue
+        code = timepoint["code"]
+        same = by_code.get(code)
+        if same is not None and _when(same) == _when(timepoint):
+            events.codes[unique_name] = code
+            report.notes.append(f"event {unique_name!r} (arm {arm}) is the timepoint {code} "
+                                "of an earlier arm")
+            continue
+        if same is not None:
+            timepoint["code"] = code = unique(f"{code}_ARM_{arm}"[:40], set(by_code))
+            report.notes.append(f"event {unique_name!r} of arm {arm} differs from the "
+                                f"timepoint of the same name: it becomes {code}")
+        by_code[code] = timepoint
+        events.codes[unique_name] = code
+        events.timepoints.append(timepoint)
+    if len(arms_started) > 1:
+        report.notes.append(f"{len(arms_started)} arms: their events share the one schedule "
+                            "of a PUT-SP")
+    return events
+
+
+def _when(timepoint: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in timepoint.items() if k not in ("code", "label")}
 
 
 def _timepoint(record: dict, name: str, unique_name: str, source: str, line: int,
-               report: ImportReport) -> dict[str, Any] | None:
-    code = re.sub(r"_arm_\d+$", "", unique_name).upper()[:40] or "EVENT"
+               report: ImportReport, first: bool) -> dict[str, Any] | None:
+    code = re.sub(r"_arm_\d+[a-z]?$", "", unique_name).upper()[:40] or "EVENT"
     label = (record.get("custom_event_label") or "").strip() or name
     timepoint: dict[str, Any] = {"code": code, "label": both(label)}
     offset = (record.get("day_offset") or "").strip()
@@ -537,6 +682,11 @@ def _timepoint(record: dict, name: str, unique_name: str, source: str, line: int
                                     f"day_offset {offset!r} is not a number") from None
         return timepoint
     guessed = timepoint_offset(name, unique_name)
+    if guessed is None and first:
+        timepoint.update(day=0, window_before_days=0, window_after_days=0)
+        report.notes.append(f"event {unique_name!r} (line {line}), the first of its arm, has no "
+                            "day offset: it is day 0")
+        return timepoint
     if guessed is None:
         report.notes.append(f"event {unique_name!r} (line {line}) left out: no day offset and "
                             "none can be read from its name")
@@ -550,9 +700,75 @@ def _timepoint(record: dict, name: str, unique_name: str, source: str, line: int
     return timepoint
 
 
+def read_mapping(text: str, source: str, events: Events | None
+                 ) -> dict[str, list[tuple[int, str]]]:
+    """The instrument-event mapping CSV: each form's events (with the line naming each)."""
+    records = _csv_records(text, source, ("unique_event_name", "form"),
+                           "instrument-event mapping")
+    forms: dict[str, list[tuple[int, str]]] = {}
+    for line, record in records:
+        event = record["unique_event_name"]
+        if events is not None and event not in events.names:
+            raise ImportFormatError(source, line, f"event {event!r} is not in the events file")
+        forms.setdefault(record["form"], []).append((line, event))
+    return forms
+
+
+def read_repeating(text: str, source: str) -> list[tuple[int, str, str]]:
+    """The repeating instruments and events CSV: (line, unique event name or '', form or '')."""
+    records = _csv_records(text, source, ("form_name",), "repeating instruments file")
+    return [(line, record.get("event_name", ""), record.get("form_name", ""))
+            for line, record in records]
+
+
+def _apply_schedule(protocol: dict[str, Any], report: ImportReport, events: Events | None,
+                    mapping: dict[str, list[tuple[int, str]]] | None,
+                    repeating: list[tuple[int, str, str]] | None, sources: dict[str, str]
+                    ) -> None:
+    forms = {form["key"]: form for form in protocol["forms"]}
+    codes = events.codes if events is not None else {}
+    order = [t["code"] for t in protocol["schedule"]["timepoints"]]
+    for form_key, mapped in (mapping or {}).items():
+        form = forms.get(form_key)
+        if form is None:
+            line = mapped[0][0]
+            report.notes.append(f"{sources['mapping']}:{line}: form {form_key!r} is not in the "
+                                "dictionary (or has no importable field)")
+            continue
+        timepoints = {codes[event] for _line, event in mapped if event in codes}
+        if timepoints:
+            form["timepoints"] = [code for code in order if code in timepoints]
+        others = sorted({event for _line, event in mapped if event not in codes})
+        if others:
+            report.notes.append(f"form {form_key!r} is also filled at events that are not "
+                                f"timepoints: {', '.join(others)}")
+    for line, event, form_key in repeating or []:
+        if form_key:
+            targets = [form_key]
+        else:
+            targets = [f for f, mapped in (mapping or {}).items()
+                       if any(e == event for _l, e in mapped)]
+            if not targets:
+                report.notes.append(f"{sources['repeating']}:{line}: repeating event {event!r} "
+                                    "has no form in the instrument-event mapping")
+        for key in targets:
+            form = forms.get(key)
+            if form is None:
+                report.notes.append(f"{sources['repeating']}:{line}: repeating form {key!r} is "
+                                    "not in the dictionary (or has no importable field)")
+                continue
+            form["repeatable"] = True
+            why = f"event {event!r} repeats" if not form_key else "it repeats in REDCap"
+            report.notes.append(f"form {key!r} is repeatable ({why})")
+
+
 def import_redcap(dictionary: str, source: str, events: str | None = None,
-                  events_source: str = "events.csv") -> tuple[dict[str, Any], ImportReport]:
-    """Convert a data dictionary (and events) into a definition and a field-by-field report.
+                  events_source: str = "events.csv", *, mapping: str | None = None,
+                  mapping_source: str = "mapping.csv", repeating: str | None = None,
+                  repeating_source: str = "repeating.csv"
+                  ) -> tuple[dict[str, Any], ImportReport]:
+    """Convert a data dictionary (events, instrument-event mapping, repeating instruments)
+    into a definition and a field-by-field report.
 
     :raises ImportFormatError: on input that cannot be read, naming the line.
     """
@@ -571,28 +787,55 @@ def import_redcap(dictionary: str, source: str, events: str | None = None,
     for form in protocol["forms"]:
         for private in ("_used", "_matrix", "_last_title"):
             form.pop(private, None)
+    schedule = None
     if events is not None:
-        timepoints = read_events(events, events_source, report)
-        if timepoints:
-            protocol["schedule"] = {"timepoints": timepoints}
+        schedule = read_events(events, events_source, report)
+        if schedule.timepoints:
+            protocol["schedule"] = {"timepoints": schedule.timepoints}
         else:
             report.notes.append("no event could become a timepoint; schedule left as D0 only")
+    forms_mapping = read_mapping(mapping, mapping_source, schedule) if mapping else None
+    repeats = read_repeating(repeating, repeating_source) if repeating else None
+    _apply_schedule(protocol, report, schedule, forms_mapping, repeats,
+                    {"mapping": mapping_source, "repeating": repeating_source})
     report.notes.append(PLACEHOLDER_NOTE)
     return finalize(converter.draft, report, source), report
 
 
-def import_redcap_files(dictionary_path: str | Path, events_path: str | Path | None = None
+def import_redcap_files(dictionary_path: str | Path, events_path: str | Path | None = None,
+                        mapping_path: str | Path | None = None,
+                        repeating_path: str | Path | None = None
                         ) -> tuple[dict[str, Any], ImportReport]:
-    """Read the files (UTF-8, with or without BOM) and import them."""
-    dictionary = _read(dictionary_path)
-    events = _read(events_path) if events_path else None
-    return import_redcap(dictionary, str(dictionary_path), events, str(events_path or ""))
+    """Read the files (UTF-8 with or without BOM, or Windows-1252 as Excel saves them) and
+    import them."""
+    legacy: list[str] = []
+    dictionary = _read(dictionary_path, legacy)
+    events = _read(events_path, legacy) if events_path else None
+    definition, report = import_redcap(
+        dictionary, str(dictionary_path), events, str(events_path or ""),
+        mapping=_read(mapping_path, legacy) if mapping_path else None,
+        mapping_source=str(mapping_path or ""),
+        repeating=_read(repeating_path, legacy) if repeating_path else None,
+        repeating_source=str(repeating_path or ""))
+    report.notes += [f"{name} is not UTF-8: read as Windows-1252 (as Excel saves a CSV); check "
+                     "accented letters in the labels" for name in legacy]
+    return definition, report
 
 
-def _read(path: str | Path) -> str:
+def _read(path: str | Path, legacy: list[str]) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportFormatError(str(path), None, f"not UTF-8 text ({exc.reason})") from None
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ImportFormatError(str(path), None, f"cannot read the file: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        reason = exc.reason
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        raise ImportFormatError(str(path), None, f"not UTF-8 text ({reason}), nor "
+                                "Windows-1252") from None
+    legacy.append(str(path))
+    return text
+
