@@ -29,7 +29,7 @@ _UNREACHABLE_NAMES = ("ConnectionError", "TimeoutError")
 def uses_redis(app: Flask) -> bool:
     """True when the limits count in Redis (shared), False for memory:// (per process)."""
     return str(app.config.get("RATELIMIT_STORAGE_URI") or "").startswith(
-        ("redis://", "rediss://", "redis+unix://"))
+        ("redis://", "rediss://"))
 
 
 def redis_options() -> dict[str, Any]:

@@ -16,7 +16,6 @@ from portal.audit.verify import verify
 from portal.records import submissions
 from portal.records.models import Submission, SubmissionRevision
 from tests.faults.world import Professional, session_cookie
-from tests.helpers_auth import make_user
 from tests.records import helpers
 
 
@@ -29,20 +28,13 @@ class Team:
 
 def team(db: Session, world: Any, count: int, label: str, **options: Any) -> Team:
     """`count` prescribers of the site, each with a patient of their own and a session."""
-    from portal.access import services as access
-    from portal.access.models import Category, Establishment, Scope
-    from portal.permissions import Role
-    from tests.helpers_auth import CLI, grant_role
+    from portal.access.models import Establishment
 
     site = db.get(Establishment, world.site_id)
     professionals, users, patient_ids = [], [], []
     answers = helpers.form_data(helpers.adverse_event_answers(), "adverse_event", db)
     for index in range(count):
-        user = make_user(db, f"{label.lower()}.pro{chr(97 + index)}")
-        access.add_member(db, CLI, user, site)
-        grant_role(db, user, Role.PRESCRIBER, scope=Scope.IDENTIFYING, category=Category.HEALTH,
-                   establishments=(site,))
-        db.commit()
+        user = helpers.professional(db, f"{label.lower()}.pro{chr(97 + index)}", site)
         patient = helpers.register(db, user, site, surname_letters=f"{label}{chr(65 + index)}")
         cookie = session_cookie(db, user, world.env["PORTAL_SECRET_KEY"])
         professionals.append(Professional(world.bases, cookie, patient.handle, answers,

@@ -137,7 +137,8 @@ def test_logins_are_refused_while_redis_is_down_and_the_rest_keeps_working(world
 def _runner(world, *args: str) -> subprocess.Popen[str]:  # noqa: ANN001
     import os
 
-    env = {**os.environ, **world.env, clock.TEST_START_VARIABLE: clock.now().isoformat()}
+    env = {**os.environ, **world.env, "PORTAL_BABEL_DEFAULT_LOCALE": "en",
+           clock.TEST_START_VARIABLE: clock.now().isoformat()}
     return subprocess.Popen([sys.executable, "-m", "portal.cli", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -148,6 +149,9 @@ def _two_at_once(world, *args: str) -> list[str]:  # noqa: ANN001
 
 
 def test_mail_waits_while_the_relay_is_down_then_leaves_once_each(world, db) -> None:  # noqa: ANN001
+    for _drain in range(10):  # what earlier tests queued (activation links...) leaves first
+        if outbox.send_due(world.app).sent == 0:
+            break
     before = len(world.smtp.inbox.messages)
     first = [outbox.enqueue(db, f"first{n}@example.org", f"First {n}", "Hello.\n",
                             kind="test").id for n in range(5)]
@@ -168,7 +172,8 @@ def test_mail_waits_while_the_relay_is_down_then_leaves_once_each(world, db) -> 
     # Two senders at once, then one more: each message leaves once.
     _two_at_once(world, "outbox", "send")
     _two_at_once(world, "jobs", "run", "--only", "outbox")
-    arrived = Counter(m["Subject"] for m in world.smtp.inbox.messages[before:])
+    arrived = Counter(m["Subject"] for m in world.smtp.inbox.messages[before:]
+                      if m["Subject"].startswith(("First ", "Later ")))
     assert arrived == Counter({f"First {n}": 1 for n in range(5)} |
                               {f"Later {n}": 1 for n in range(5)})
     db.expire_all()
