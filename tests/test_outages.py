@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import OperationalError
+from werkzeug.datastructures import MultiDict
 
 from portal.accounts.models import UserSession
 from portal.db import get_engine
+from portal.permissions import Role
 from portal.records.models import SubmissionRevision
-from tests.conftest import POSTGRES_URL, make_test_config
+from tests.conftest import POSTGRES_URL, app_database, make_test_config
 from tests.helpers_auth import DEFAULT_PASSWORD, login, make_user
 from tests.private_servers import PrivateRedis, redis_available
 from tests.records import helpers
@@ -48,9 +50,13 @@ def _sessions(db) -> int:  # noqa: ANN001
 
 
 def test_an_unreachable_limit_store_refuses_logins_and_serves_the_rest(
-        tmp_path, key_file, monkeypatch) -> None:  # noqa: ANN001
-    app = _new_app(tmp_path, key_file, monkeypatch,
-                   RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0")
+        tmp_path, key_file, monkeypatch, postgres_schema) -> None:  # noqa: ANN001
+    with app_database(_new_app(tmp_path, key_file, monkeypatch, RATELIMIT_STORAGE_URI=(
+            f"redis://127.0.0.1:{free_port()}/0"))) as app:
+        _limits_refused(app)
+
+
+def _limits_refused(app) -> None:  # noqa: ANN001
     client = app.test_client()
     refused = client.post("/login", data={"login": "c.martin", "password": "x"})
     assert refused.status_code == 503
@@ -70,26 +76,26 @@ def test_an_unreachable_limit_store_refuses_logins_and_serves_the_rest(
         "ok\nrate-limit storage unavailable: logins refused\n")
 
 
-def test_the_limit_outage_page_is_in_french(tmp_path, key_file, monkeypatch) -> None:  # noqa: ANN001
-    app = _new_app(tmp_path, key_file, monkeypatch, BABEL_DEFAULT_LOCALE="fr",
-                   RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0")
-    page = app.test_client().post("/login", data={"login": "a", "password": "b"},
-                                  headers={"Accept-Language": "fr"}).get_data(as_text=True)
+def test_the_limit_outage_page_is_in_french(tmp_path, key_file, monkeypatch,  # noqa: ANN001
+                                            postgres_schema) -> None:
+    with app_database(_new_app(tmp_path, key_file, monkeypatch, BABEL_DEFAULT_LOCALE="fr",
+                               RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0")
+                      ) as app:
+        page = app.test_client().post("/login", data={"login": "a", "password": "b"},
+                                      headers={"Accept-Language": "fr"}).get_data(as_text=True)
     assert "La connexion est indisponible pour quelques minutes" in page
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not redis_available(), reason="redis-server is not installed")
 def test_logins_stop_while_redis_is_down_and_resume_when_it_is_back(
-        tmp_path, key_file, monkeypatch) -> None:  # noqa: ANN001
-    from tests.conftest import app_database
-
+        tmp_path, key_file, monkeypatch, postgres_schema) -> None:  # noqa: ANN001
     with PrivateRedis() as redis, app_database(_new_app(
             tmp_path, key_file, monkeypatch, RATELIMIT_STORAGE_URI=redis.url)) as app:
         from portal.db import new_session
 
         db = new_session(app)
-        person = make_user(db, "c.martin")
+        person = make_user(db, "c.martin", role=Role.PRESCRIBER)
         logged_in = app.test_client()
         login(logged_in, person)
         assert logged_in.get("/account").status_code == 200
@@ -133,7 +139,7 @@ def test_every_page_answers_503_with_the_portal_page_when_the_database_is_down(
         assert 'class="site-header"' in page and "Reference to give" in page, path
         assert response.headers["Retry-After"] == "30"
         assert "Traceback" not in page and "OperationalError" not in page
-    health = client.get("/healthz")
+    health = app.test_client().get("/healthz")  # a load balancer sends no cookie
     assert (health.status_code, health.get_data(as_text=True)) == (
         503, "database unavailable\n")
 
@@ -141,7 +147,7 @@ def test_every_page_answers_503_with_the_portal_page_when_the_database_is_down(
 @pytest.mark.skipif(not POSTGRES_URL, reason="needs PostgreSQL (PORTAL_TEST_DATABASE_URL)")
 def test_connections_cut_by_the_server_are_replaced_without_an_error(app, db, client) -> None:  # noqa: ANN001
     """What a PostgreSQL restart does to the pool: every connection it held is dead."""
-    person = make_user(db, "c.martin")
+    person = make_user(db, "c.martin", role=Role.PRESCRIBER)
     login(client, person)
     assert client.get("/account").status_code == 200
     db.rollback()
@@ -251,9 +257,9 @@ def test_a_form_cut_by_an_outage_is_stored_whole_or_not_at_all_and_sent_again_on
     stored = _revisions(db) - stored_before
     assert stored == (1 if at == "after_commit" else 0)
     # The page keeps everything that was typed, to send again as it was (same token).
-    kept = [(name, html.unescape(value)) for name, value in HIDDEN.findall(page)]
+    kept = MultiDict([(name, html.unescape(value)) for name, value in HIDDEN.findall(page)])
     assert dict(kept)["token"] == data["token"]
-    assert {name for name, _value in kept} >= set(data)
+    assert set(kept) >= set(data)
     resent = client.post(path, data=kept)
     assert resent.status_code == 303
     followed = client.get(resent.headers["Location"]).get_data(as_text=True)
