@@ -9,10 +9,18 @@ from typing import Annotated, Any, cast
 from flask import Flask, current_app, g, has_request_context
 from flask.globals import request_ctx
 from sqlalchemy import CursorResult, DateTime, Engine, MetaData, Result, Table, create_engine, event
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from portal import clock
+
+#: the errors that mean the database does not answer (down, restarting, connection cut, pool
+#: exhausted); OperationalError also covers a deadlock or "database is locked", transient too.
+#: Code that fails closed on any error lets these through: an outage is a 503, not a refusal.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError,
+                                                     PoolTimeout)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -101,27 +101,27 @@ RETRY_AFTER = {"database": 30, "limits": 60}
 
 
 def database_errors() -> tuple[type[Exception], ...]:
-    """The exceptions that mean the database does not answer (down, restarting, cut, full pool).
+    """The exceptions that mean the database does not answer (`portal.db.DATABASE_UNAVAILABLE`)."""
+    from portal.db import DATABASE_UNAVAILABLE
 
-    OperationalError also covers a deadlock or "database is locked": transient as well, so a
-    503 that asks to try again fits them too.
-    """
-    from sqlalchemy import exc
-
-    return (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
+    return DATABASE_UNAVAILABLE
 
 
 def outage_of(exc: BaseException | None) -> str | None:
     """"database" or "limits" when `exc` (or what it wraps) is an outage, else None."""
     from portal.rate_limits import unreachable_errors
 
+    # What an error raised while handling another one leads back to: the wrapped original
+    # (a 500 met after the view), the cause, or the error being handled when it was raised
+    # (a refusal whose audit commit found the session broken by the outage).
     seen = 0
-    while exc is not None and seen < 5:
+    while exc is not None and seen < 8:
         if isinstance(exc, database_errors()):
             return "database"
         if isinstance(exc, unreachable_errors()):
             return "limits"
-        exc = getattr(exc, "original_exception", None) or exc.__cause__
+        exc = (getattr(exc, "original_exception", None) or exc.__cause__
+               or exc.__context__)
         seen += 1
     return None
 
@@ -254,6 +254,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # noqa: ANN202
         from portal.db import discard_request_session
+
+        if outage_of(exc) is not None:
+            return render_outage(str(outage_of(exc)))
 
         discard_request_session()
         # The user loaded for this request belongs to the discarded session: forget it so

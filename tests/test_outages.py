@@ -284,3 +284,19 @@ def test_an_outage_page_after_a_login_post_does_not_carry_the_password(
                                            "password": DEFAULT_PASSWORD}).get_data(as_text=True)
     assert "could not reach its database" in page
     assert DEFAULT_PASSWORD not in page and "Send again" not in page
+
+
+def test_a_policy_that_meets_an_outage_answers_503_not_a_refusal(
+        app, client, prescriber, patient, monkeypatch) -> None:  # noqa: ANN001, F811
+    """The access and records policies fail closed on any error; an outage still grants
+    nothing, but the person is told to try again rather than that access is refused."""
+    login(client, prescriber)
+
+    def down(*_args: Any, **_kwargs: Any) -> Any:
+        raise OperationalError("SELECT", {}, ConnectionError("server closed the connection"))
+
+    monkeypatch.setattr("portal.access.policy.valid_grants", down)
+    response = client.get(f"/patients/{patient.handle}")
+    assert response.status_code == 503
+    page = response.get_data(as_text=True)
+    assert "cannot reach its database" in page and "ZQX-WK" not in page

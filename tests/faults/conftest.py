@@ -9,7 +9,9 @@ same time, and these servers are stopped and restarted on purpose. Run it with
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,24 @@ from tests.records import helpers
 
 #: the secret both instances sign their cookies with (a cookie works on either)
 SECRET = "f" * 48
+#: what the tests set up happens this long before the servers' time (see `test_clock`)
+SETUP_LEAD = timedelta(minutes=10)
+_SUITE_START = time.monotonic()
+
+
+@pytest.fixture(autouse=True)
+def test_clock() -> Iterator[datetime]:
+    """The tests' clock runs on across the suite, SETUP_LEAD behind the servers' clocks.
+
+    What the tests create (grants, sessions, patients) is dated before the servers' time, so
+    that every worker sees it as done, and the clock moves forward from one test to the next
+    (a grant made by one test is valid in the next; the ordinary suite starts every test at
+    the same time). The suite must stay shorter than SETUP_LEAD; sessions stay far from their
+    30 minutes of idle time. The servers' workers share one timeline (gunicorn_clock.py).
+    """
+    at = START_UTC - SETUP_LEAD + timedelta(seconds=time.monotonic() - _SUITE_START)
+    with clock.running_from(at):
+        yield at
 
 
 @pytest.fixture(scope="session")
@@ -67,13 +87,14 @@ def world(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> Iterator[
             "PGOPTIONS": "-c synchronous_commit=on",
         }
         # The servers' clock runs from the tests' start, as the tests' own clock does.
+        launched = time.monotonic()
         with clock.running_from(START_UTC):
             for _n in range(2):
                 instances.append(Instance(env, root))
             for instance in instances:
                 instance.wait_until_up()
         yield World(app=app, postgres=postgres, redis=redis, smtp=smtp, instances=instances,
-                    env=env, site_id=site.id, root=root)
+                    env=env, site_id=site.id, root=root, launched=launched)
     finally:
         for instance in instances:
             instance.stop()

@@ -44,8 +44,11 @@ class Instance:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept open for the server
             mode="w+", prefix=f"gunicorn-{self.port}-", suffix=".log", dir=root, delete=False)
+        argv = _documented_argv(workers, self.port)
+        # The README's command, plus the suite's clock hook (one time for every worker).
+        argv[1:1] = ["-c", str(Path(__file__).with_name("gunicorn_clock.py"))]
         self.process = subprocess.Popen(
-            _documented_argv(workers, self.port),
+            argv,
             env={**os.environ, "PORTAL_BABEL_DEFAULT_LOCALE": "en",
                  clock.TEST_START_VARIABLE: clock.now().isoformat(), **env},
             stdout=self.log, stderr=subprocess.STDOUT, text=True)
@@ -133,6 +136,15 @@ class World:
     env: dict[str, str]
     site_id: int
     root: Path
+    launched: float  # time.monotonic() when the servers' clocks started at START_UTC
+
+    def server_time(self) -> Any:
+        """What the workers' clocks say now (within a second: their master's start)."""
+        from datetime import timedelta
+
+        from tests.clock_starts import START_UTC
+
+        return START_UTC + timedelta(seconds=time.monotonic() - self.launched)
 
     @property
     def bases(self) -> list[str]:
