@@ -108,13 +108,14 @@ def _check_keys(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from portal import db, i18n, keys, navigation, security
+    from portal import db, i18n, keys, navigation, rate_limits, security
     from portal.extensions import babel, csrf, limiter, login_manager
 
     keys.init_app(app)
     db.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     csrf.init_app(app)
+    rate_limits.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
     # Until the accounts area installs its loader, nobody is logged in.
@@ -122,8 +123,6 @@ def _init_extensions(app: Flask) -> None:
     i18n.init_app(app)
     security.init_app(app)
     navigation.init_app(app)
-
-
 
 
 def _register_areas(app: Flask) -> None:

@@ -9,10 +9,18 @@ from typing import Annotated, Any, cast
 from flask import Flask, current_app, g, has_request_context
 from flask.globals import request_ctx
 from sqlalchemy import CursorResult, DateTime, Engine, MetaData, Result, Table, create_engine, event
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from portal import clock
+
+#: the errors that mean the database does not answer (down, restarting, connection cut, pool
+#: exhausted); OperationalError also covers a deadlock or "database is locked", transient too.
+#: Code that fails closed on any error lets these through: an outage is a 503, not a refusal.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError,
+                                                     PoolTimeout)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -92,9 +100,30 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def _outage_options(url: str) -> dict[str, Any]:
+    """Engine options that let the portal ride out a database outage without a restart.
+
+    Every connection taken from the pool is checked first (`pool_pre_ping`): after the server
+    restarted, a dead pooled connection is replaced instead of failing the request. On
+    PostgreSQL a new connection gives up after `DATABASE_CONNECT_TIMEOUT` seconds (unless the
+    URL says otherwise), so that an unreachable server costs a request seconds, not a worker.
+    """
+    from sqlalchemy.engine import make_url
+
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        options["connect_args"] = {"connect_timeout": DATABASE_CONNECT_TIMEOUT}
+    return options
+
+
+#: seconds a new PostgreSQL connection may take before the request answers 503
+DATABASE_CONNECT_TIMEOUT = 5
+
+
 def init_app(app: Flask) -> None:
     """Bind an engine and a session factory to the app; close the request session on teardown."""
-    engine = make_engine(app.config["DATABASE_URL"])
+    engine = make_engine(app.config["DATABASE_URL"], **_outage_options(app.config["DATABASE_URL"]))
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     app.extensions["portal.db"] = (engine, factory)
 
@@ -167,10 +196,48 @@ def get_session() -> Session:
     return g.db_session
 
 
+#: on the request: a commit of written rows was started (it may or may not have reached the disk)
+_WRITE_COMMIT = "portal_write_commit_started"
+_FLUSHED = "portal.flushed"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _context: Any) -> None:
+    session.info[_FLUSHED] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _note_write_commit(session: Session) -> None:
+    if not has_request_context() or request_ctx.__dict__.get("portal_db_session") is not session:
+        return  # only the request's own session: not a job or a side transaction it ran
+    if session.info.get(_FLUSHED) or session.new or session.dirty or session.deleted:
+        request_ctx.__dict__[_WRITE_COMMIT] = True
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_flush(session: Session, *_args: Any) -> None:
+    session.info.pop(_FLUSHED, None)
+
+
+def write_commit_started() -> bool:
+    """True when this request began committing rows it wrote.
+
+    After a database failure this tells "nothing was stored" (False) from "what was sent may
+    be stored" (True: the commit may have reached the server before the connection broke).
+    """
+    return has_request_context() and bool(request_ctx.__dict__.get(_WRITE_COMMIT))
+
+
 def discard_request_session() -> None:
     """Roll back and drop the current request's session (after an unexpected error)."""
     holder = request_ctx.__dict__ if has_request_context() else None
     session = holder.pop("portal_db_session", None) if holder is not None else None
     if session is not None:
-        session.rollback()
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            session.rollback()
+        except SQLAlchemyError:
+            pass  # the connection went with the database; the pool replaces it
         session.close()

@@ -14,7 +14,7 @@ import enum
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -178,7 +178,12 @@ def set_permission_source(app: Flask, source: PermissionSource) -> None:
 
 
 def granted_permissions() -> frozenset[Permission]:
-    """Return the permissions the current user holds in this request (none by default)."""
+    """Return the permissions the current user holds in this request (none by default).
+
+    None while the error page of an outage renders: it must not ask the database again.
+    """
+    if g.get("portal_without_database"):
+        return frozenset()
     source = current_app.extensions.get("portal.permission_source")
     return source() if source else frozenset()
 

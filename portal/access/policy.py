@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.access.models import AccessGrant, Category, GrantStatus, Scope
 from portal.accounts.models import User
+from portal.db import DATABASE_UNAVAILABLE
 from portal.permissions import HEALTHCARE_ROLES, ROLE_PERMISSIONS, Permission, Role
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ def permissions_for(
         for grant in valid_grants(session, user, at):
             held |= grant_permissions(grant)
         return frozenset(held)
+    except DATABASE_UNAVAILABLE:
+        raise  # an outage is a 503, not a refusal
     except Exception:  # noqa: BLE001 - fail closed: a broken policy grants nothing
         log.exception("access policy failed for user %s; refusing everything", user.id)
         return frozenset()
@@ -147,6 +150,8 @@ def establishment_ids_for(session: Session, user: User | None,
             if Role(grant.role) in HEALTHCARE_ROLES
             for establishment in grant.establishments
         }
+    except DATABASE_UNAVAILABLE:
+        raise  # an outage is a 503, not a refusal
     except Exception:  # noqa: BLE001 - fail closed, like the policy
         log.exception("perimeter of user %s failed; no establishment", user.id)
         return set()
@@ -157,6 +162,8 @@ def scope_for(session: Session, user: User | None, at: datetime | None = None,
     """Return the widest scope among the user's valid health grants (for a protocol if given)."""
     try:
         scopes = [Scope(g.scope) for g in _health_grants(session, user, at, protocol_key)]
+    except DATABASE_UNAVAILABLE:
+        raise  # an outage is a 503, not a refusal
     except Exception:  # noqa: BLE001 - fail closed, like the policy
         log.exception("scope of user %s failed; no scope", getattr(user, "id", None))
         return None
@@ -168,6 +175,8 @@ def perimeter_for(session: Session, user: User | None, at: datetime | None = Non
     """Return scope, establishments and protocols the user reaches now; fails closed."""
     try:
         grants = _health_grants(session, user, at, protocol_key)
+    except DATABASE_UNAVAILABLE:
+        raise  # an outage is a 503, not a refusal
     except Exception:  # noqa: BLE001 - fail closed, like the policy
         log.exception("perimeter of user %s failed; nothing", getattr(user, "id", None))
         grants = []

@@ -126,7 +126,10 @@ class _RedisSlots:
     def __init__(self, url: str) -> None:
         import redis
 
-        self._redis = redis.Redis.from_url(url)
+        from portal.rate_limits import redis_options
+
+        # Short timeouts: an unreachable Redis refuses the login (503) instead of holding it.
+        self._redis = redis.Redis.from_url(url, **redis_options())
         self._acquire = self._redis.register_script(_ACQUIRE)
 
     def acquire(self, pools: list[tuple[str, int]], token: str, ttl_ms: int) -> bool:

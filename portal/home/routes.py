@@ -32,10 +32,22 @@ def set_language(code: str) -> Response:
 @bp.get("/healthz")
 @public
 def healthz() -> tuple[str, int, dict[str, str]]:
-    """Answer 200 when the database answers, 503 otherwise; no personal data."""
+    """Answer 200 when the database answers, 503 otherwise; no personal data.
+
+    An unreachable rate-limit storage (Redis) is named on a second line but keeps the status
+    200: only logins are refused meanwhile, and a load balancer must not take every server out
+    for that.
+    """
+    from flask import current_app
+
     from portal.home.services import database_answers
+    from portal.rate_limits import storage_answers
 
     ok = database_answers(get_session())
-    return ("ok\n" if ok else "database unavailable\n"), (200 if ok else 503), {
-        "Content-Type": "text/plain; charset=utf-8"
-    }
+    lines = ["ok" if ok else "database unavailable"]
+    if storage_answers(current_app) is False:
+        lines.append("rate-limit storage unavailable: logins refused")
+    headers = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
+    if not ok:
+        headers["Retry-After"] = "30"
+    return "".join(f"{line}\n" for line in lines), (200 if ok else 503), headers

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 
@@ -12,6 +13,9 @@ def database_answers(session: Session) -> bool:
     try:
         session.execute(text("SELECT 1"))
         return True
-    except (OperationalError, ProgrammingError):
-        session.rollback()
+    except (DBAPIError, PoolTimeout):
+        try:
+            session.rollback()
+        except SQLAlchemyError:
+            pass  # the connection is gone; the pool replaces it
         return False

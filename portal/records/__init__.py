@@ -16,6 +16,7 @@ from portal.permissions import Permission, public
 def init_app(app: Flask) -> None:
     """Register the blueprint, the CLI group and the menu entries."""
     from portal.audit.lookups import register_case_naming
+    from portal.errors import resend_on_outage
     from portal.outbox.services import register_outcome_hook
     from portal.protocols.services import register_forms_in_use
     from portal.records import form_routes, models, routes  # noqa: F401 - views, tables
@@ -32,6 +33,8 @@ def init_app(app: Flask) -> None:
     register(get_engine(app), lambda: app.extensions["portal.keys"])
 
     app.register_blueprint(bp)
+    # A form page's POST is idempotent (its token): the outage page may offer to send it again.
+    resend_on_outage(app, "records.fill", "records.edit")
     # The blueprint's static files (the print stylesheet) carry no data.
     app.view_functions["records.static"] = public(_static_view(bp.send_static_file))
     register_sealed_tables()

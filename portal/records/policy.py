@@ -22,7 +22,7 @@ from portal.access.models import Scope
 from portal.access.policy import permissions_for
 from portal.access.services import perimeter_for
 from portal.audit.services import Actor, actor_fields, record
-from portal.db import app_of, new_session
+from portal.db import DATABASE_UNAVAILABLE, app_of, new_session
 from portal.errors import Forbidden, NotFound
 from portal.permissions import Permission
 from portal.records.actions import RecordsAction
@@ -100,6 +100,8 @@ def view_for(session: Session, actor: Any) -> View:
     try:
         perimeter = perimeter_for(session, actor)
         permissions = _permissions(session, actor)
+    except DATABASE_UNAVAILABLE:
+        raise  # an outage is a 503 page, not a refusal
     except Exception:  # noqa: BLE001 - fail closed
         log.exception("records policy failed for user %s", getattr(actor, "id", None))
         raise Forbidden() from None

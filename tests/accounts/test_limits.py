@@ -88,7 +88,8 @@ def test_recovery_codes_share_the_second_factor_limit(app, db) -> None:  # noqa:
 
 
 def test_an_unreachable_limiter_store_fails_closed(tmp_path, key_file, monkeypatch) -> None:  # noqa: ANN001
-    """Storage errors are not swallowed: no login happens without the limiter."""
+    """Storage errors are not swallowed: no login happens without the limiter (a 503 page,
+    tests/test_outages.py)."""
     from portal import create_app
     from tests.conftest import make_test_config
 
@@ -98,7 +99,7 @@ def test_an_unreachable_limiter_store_fails_closed(tmp_path, key_file, monkeypat
     assert not app.config.get("RATELIMIT_SWALLOW_ERRORS")
     assert not app.config.get("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED")
     response = app.test_client().post("/login", data={"login": "c.martin", "password": "x"})
-    assert response.status_code == 500
+    assert response.status_code == 503
     assert "Set-Cookie" not in response.headers or "sid" not in response.headers["Set-Cookie"]
 
 

@@ -61,6 +61,8 @@ def test_twenty_clients_submit_at_once(app, db, tmp_path: Path, key_file: Path, 
         "PORTAL_DATABASE_URL": POSTGRES_URL,
     }
     answers = helpers.form_data(helpers.initiation_answers(), "initiation", db)
+    # Read before the rollback expires them: the client threads must not share this session.
+    handles = [patient.handle for patient in patients]
     db.rollback()  # no transaction of ours open while the workers start
     results: list[tuple[int, int]] = []
     errors: list[BaseException] = []
@@ -71,7 +73,7 @@ def test_twenty_clients_submit_at_once(app, db, tmp_path: Path, key_file: Path, 
             try:
                 web = requests.Session()
                 web.cookies.set(*cookies[index], domain="127.0.0.1", path="/")
-                path = f"{base}/patients/{patients[index].handle}/forms/initiation"
+                path = f"{base}/patients/{handles[index]}/forms/initiation"
                 page = web.get(path, timeout=60)
                 assert page.status_code == 200, page.status_code
                 data = dict(answers, token=TOKEN.search(page.text).group(1), action="submit",
