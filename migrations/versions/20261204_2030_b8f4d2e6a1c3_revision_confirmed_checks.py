@@ -1,7 +1,7 @@
 """records: the warning checks (unusual values) confirmed with a submission's revision
 
 Revision ID: b8f4d2e6a1c3
-Revises: e3b7f1c9a2d4
+Revises: b8d4f2a6c913
 Create Date: 2026-12-04 20:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'b8f4d2e6a1c3'
-down_revision = 'e3b7f1c9a2d4'
+down_revision = 'b8d4f2a6c913'
 branch_labels = None
 depends_on = None
 
