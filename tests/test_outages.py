@@ -300,3 +300,23 @@ def test_a_policy_that_meets_an_outage_answers_503_not_a_refusal(
     assert response.status_code == 503
     page = response.get_data(as_text=True)
     assert "cannot reach its database" in page and "ZQX-WK" not in page
+
+
+def test_redis_lost_between_the_check_and_the_count_of_a_failure_is_a_503(
+        app, db, client, monkeypatch) -> None:  # noqa: ANN001
+    """A failed login is counted after the view (Flask-Limiter's after_request): Redis gone by
+    then answers the same 503 page, not a 500 (outside tests, where errors propagate)."""
+    from redis.exceptions import ConnectionError as RedisDown
+
+    from portal.extensions import limiter
+
+    make_user(db, "c.martin", role=Role.PRESCRIBER)
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production
+
+    def down(*_args: Any, **_kwargs: Any) -> bool:
+        raise RedisDown("Connection refused")
+
+    monkeypatch.setattr(limiter.limiter, "hit", down)
+    response = client.post("/login", data={"login": "c.martin", "password": "wrong"})
+    assert response.status_code == 503
+    assert "Logging in is unavailable" in response.get_data(as_text=True)
