@@ -12,6 +12,7 @@ Set `PASSWORD_HASHER=CHEAP_ARGON2` in your `app_config` to keep argon2 fast in t
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -20,13 +21,14 @@ from typing import Any
 
 import pyotp
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.accounts import authentication, services, totp_codes
-from portal.accounts.models import AccountToken, User
+from portal.accounts import authentication, services, sessions, totp_codes
+from portal.accounts.models import AccountToken, User, UserSession
 from portal.audit.services import cli_actor
 from portal.db import new_session
 from portal.mail import outbox_dir
@@ -215,3 +217,19 @@ def mail_body(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain",))
     assert part is not None
     return part.get_content()
+
+
+def session_cookie(db: Session, user: User, secret: str,
+                   name: str = "aac_session") -> tuple[str, str]:
+    """A fully logged-in session for `user`, as the login leaves it (cookie signed by `secret`),
+    for clients outside the test app (gunicorn instances)."""
+    raw = secrets.token_urlsafe(32)
+    now = clock.now()
+    db.add(UserSession(id_hash=sessions.hash_id(raw), user_id=user.id, created_at=now,
+                       last_seen_at=now, mfa_at=now))
+    db.commit()
+    signer = Flask("cookie")
+    signer.secret_key = secret
+    value = SecureCookieSessionInterface().get_signing_serializer(signer).dumps(
+        {sessions.SESSION_KEY: raw})
+    return name, value

@@ -15,7 +15,8 @@ from portal.audit.models import AuditEvent
 from portal.audit.verify import verify
 from portal.records import submissions
 from portal.records.models import Submission, SubmissionRevision
-from tests.faults.world import Professional, session_cookie
+from tests.faults.world import Professional
+from tests.helpers_auth import session_cookie
 from tests.records import helpers
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import secrets
 import signal
 import subprocess
 import tempfile
@@ -22,11 +21,8 @@ from typing import Any
 import requests
 from aiosmtpd.controller import Controller
 from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
 
 from portal import clock
-from portal.accounts import sessions
-from portal.accounts.models import UserSession
 from tests.private_servers import PrivatePostgres, PrivateRedis, _wait_for_port
 from tests.servers import _documented_argv, free_port, wait_until_up
 from tests.smtp_servers import Inbox
@@ -149,20 +145,6 @@ class World:
     @property
     def bases(self) -> list[str]:
         return [instance.base for instance in self.instances]
-
-
-def session_cookie(db: Any, user: Any, secret: str) -> tuple[str, str]:
-    """A fully logged-in session for `user`, as the login leaves it (cookie signed by `secret`)."""
-    raw = secrets.token_urlsafe(32)
-    now = clock.now()
-    db.add(UserSession(id_hash=sessions.hash_id(raw), user_id=user.id, created_at=now,
-                       last_seen_at=now, mfa_at=now))
-    db.commit()
-    signer = Flask("cookie")
-    signer.secret_key = secret
-    value = SecureCookieSessionInterface().get_signing_serializer(signer).dumps(
-        {sessions.SESSION_KEY: raw})
-    return "aac_session", value
 
 
 @dataclass

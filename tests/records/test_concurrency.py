@@ -4,24 +4,19 @@ logged."""
 from __future__ import annotations
 
 import re
-import secrets
 import threading
 from pathlib import Path
 
 import pytest
 import requests
-from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select
 
-from portal import clock
-from portal.accounts import sessions
-from portal.accounts.models import UserSession
 from portal.audit.models import AuditEvent
 from portal.audit.verify import verify
 from portal.records import submissions
 from portal.records.models import Patient, Submission
 from tests.conftest import POSTGRES_URL
+from tests.helpers_auth import session_cookie
 from tests.records import helpers
 from tests.servers import gunicorn
 
@@ -36,25 +31,11 @@ TOKEN = re.compile(r'name="token"[^>]*value="([^"]+)"')
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
-def _cookie(db, user, name: str) -> tuple[str, str]:  # noqa: ANN001
-    """A fully logged-in session for `user`, as the login leaves it (cookie signed by SECRET)."""
-    raw = secrets.token_urlsafe(32)
-    now = clock.now()
-    db.add(UserSession(id_hash=sessions.hash_id(raw), user_id=user.id, created_at=now,
-                       last_seen_at=now, mfa_at=now))
-    db.commit()
-    signer = Flask("cookie")
-    signer.secret_key = SECRET
-    value = SecureCookieSessionInterface().get_signing_serializer(signer).dumps(
-        {sessions.SESSION_KEY: raw})
-    return name, value
-
-
 def test_twenty_clients_submit_at_once(app, db, tmp_path: Path, key_file: Path, prescriber,
                                        site_a):
     patients = [helpers.register(db, prescriber, site_a, surname_letters=f"C{chr(65 + i)}")
                 for i in range(CLIENTS)]
-    cookies = [_cookie(db, prescriber, "aac_session") for _ in range(CLIENTS)]
+    cookies = [session_cookie(db, prescriber, SECRET) for _ in range(CLIENTS)]
     env = {
         "PORTAL_ENV": "testing", "PORTAL_INSTANCE_PATH": str(tmp_path / "instance"),
         "PORTAL_SECRET_KEY": SECRET, "PORTAL_KEY_FILE": str(key_file),
