@@ -26,6 +26,7 @@ from portal import clock
 from portal.audit.services import record
 from portal.db import get_session
 from portal.errors import NotFound
+from portal.extensions import limiter
 from portal.permissions import Permission, public, requires
 from portal.protocols.services import current_version, loaded
 from portal.reports import settings
@@ -218,8 +219,14 @@ def resumes() -> str:
     )
 
 
+#: downloads of a published résumé per address: each one builds a PDF and writes an audit
+#: entry, so an anonymous loop must not be able to load the server or swell the trail
+RESUME_DOWNLOAD_LIMIT = "30 per hour"
+
+
 @bp.get("/resumes/<int:report_id>/resume.pdf")
 @public
+@limiter.limit(RESUME_DOWNLOAD_LIMIT)
 def resume_file(report_id: int) -> Response:
     """The PDF of an approved résumé (audited, as every download of a report file)."""
     session = get_session()

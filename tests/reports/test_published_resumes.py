@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from portal.audit.models import AuditEvent
 from portal.reports.calendar import record_approval, record_submission
+from portal.reports.routes import RESUME_DOWNLOAD_LIMIT
 from portal.reports.services import generate
 from tests.records import helpers
 from tests.reports.conftest import LOCK
@@ -65,3 +66,17 @@ def test_the_notice_pages_link_the_approved_resumes(client, db, cohort) -> None:
     assert entry.details["file"] == "resume.pdf"
     assert entry.details["published"] == 1
     assert entry.actor_id is None
+
+
+def test_downloads_of_a_resume_are_limited_per_address(client, db, cohort) -> None:  # noqa: ANN001
+    generate(db, helpers.CLI, helpers.PROTOCOL_KEY, LOCK)
+    _approve(db, cohort)
+    link = f"/reports/resumes/{cohort.report.id}/resume.pdf"
+    allowed = int(RESUME_DOWNLOAD_LIMIT.split()[0])
+    assert all(client.get(link).status_code == 200 for _ in range(allowed))
+    refused = client.get(link)
+    assert refused.status_code == 429
+    entries = db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "reports:report:download")
+    ).all()
+    assert len(entries) == allowed  # the refused one built nothing and wrote nothing
