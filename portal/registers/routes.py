@@ -59,6 +59,35 @@ def _expected(form: Any) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
+#: the date fields each register stores as ISO text in its version's data
+PROCESSOR_DATES = ("contract_start", "contract_end")
+DPIA_DATES = ("next_review_at",)
+RESEARCH_DATES = ("formality_date", "valid_until")
+
+
+def _edited(session: Any, kind: RegisterKind, item_no: int | None) -> Any:
+    """The latest version of the entry being edited; None for a new one; 404 if it is not."""
+    current = services.latest(session, kind, item_no) if item_no else None
+    if item_no is not None and current is None:
+        raise NotFound()
+    return current
+
+
+def _dates_from_text(values: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """Stored ISO dates as dates for the form (an empty or unreadable one as none)."""
+    for key in keys:
+        try:
+            values[key] = date.fromisoformat(values.get(key) or "")
+        except ValueError:
+            values[key] = None
+
+
+def _dates_as_text(values: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """The form's dates as the ISO text the register stores (empty when not given)."""
+    for key in keys:
+        values[key] = values[key].isoformat() if values.get(key) else ""
+
+
 def _refused(form: Any, exc: services.RegisterRefused) -> None:
     for key, message in exc.problems.items():
         target = getattr(form, key, None)
@@ -179,9 +208,7 @@ def breaches() -> str:
 def breach(item_no: int | None) -> Any:
     """Record a breach, or edit one (a new version)."""
     session = get_session()
-    current = services.latest(session, RegisterKind.BREACH, item_no) if item_no else None
-    if item_no is not None and current is None:
-        raise NotFound()
+    current = _edited(session, RegisterKind.BREACH, item_no)
     initial: dict[str, Any] = {"status": "open"}
     if current is not None:
         initial = dict(current.data)
@@ -290,23 +317,16 @@ def processors() -> str:
 def processor(item_no: int | None) -> Any:
     """Add a processor or edit one (a new version)."""
     session = get_session()
-    current = services.latest(session, RegisterKind.PROCESSOR, item_no) if item_no else None
-    if item_no is not None and current is None:
-        raise NotFound()
+    current = _edited(session, RegisterKind.PROCESSOR, item_no)
     initial: dict[str, Any] = {}
     if current is not None:
         initial = dict(current.data)
         initial["number"] = current.number
-        for key in ("contract_start", "contract_end"):
-            try:
-                initial[key] = date.fromisoformat(initial.get(key) or "")
-            except ValueError:
-                initial[key] = None
+        _dates_from_text(initial, PROCESSOR_DATES)
     form = _processor_form(initial)
     if form.validate_on_submit():
         data = dict(form.data)
-        for key in ("contract_start", "contract_end"):
-            data[key] = data[key].isoformat() if data.get(key) else ""
+        _dates_as_text(data, PROCESSOR_DATES)
         try:
             saved = services.save_processor(session, _user(), item_no, data, _expected(form))
         except services.RegisterRefused as exc:
@@ -330,16 +350,12 @@ def dpia() -> Any:
     initial: dict[str, Any] = dict(state.current.data) if state.current else {}
     if state.current is not None:
         initial["number"] = state.current.number
-        try:
-            initial["next_review_at"] = date.fromisoformat(initial.get("next_review_at") or "")
-        except ValueError:
-            initial["next_review_at"] = None
+        _dates_from_text(initial, DPIA_DATES)
     initial["approve"] = False
     form = DpiaForm(data=initial)
     if form.validate_on_submit():
         data = dict(form.data)
-        data["next_review_at"] = (data["next_review_at"].isoformat()
-                                  if data.get("next_review_at") else "")
+        _dates_as_text(data, DPIA_DATES)
         try:
             services.save_dpia(session, _user(), data, approve=bool(form.approve.data),
                                expected_number=_expected(form))
@@ -390,25 +406,18 @@ def _research_form(session: Any, initial: dict[str, Any]) -> ResearchForm:
 def research_entry(item_no: int | None) -> Any:
     """Record a research formality, or edit one (a new version)."""
     session = get_session()
-    current = services.latest(session, RegisterKind.RESEARCH, item_no) if item_no else None
-    if item_no is not None and current is None:
-        raise NotFound()
+    current = _edited(session, RegisterKind.RESEARCH, item_no)
     initial: dict[str, Any] = {}
     if current is not None:
         initial = dict(current.data)
         initial["number"] = current.number
         protocol_key = initial.get("protocol_key") or ""
         initial["fields"] = [f"{protocol_key}:{f}" for f in initial.get("fields") or []]
-        for key in ("formality_date", "valid_until"):
-            try:
-                initial[key] = date.fromisoformat(initial.get(key) or "")
-            except ValueError:
-                initial[key] = None
+        _dates_from_text(initial, RESEARCH_DATES)
     form = _research_form(session, initial)
     if form.validate_on_submit():
         data = dict(form.data)
-        for key in ("formality_date", "valid_until"):
-            data[key] = data[key].isoformat() if data.get(key) else ""
+        _dates_as_text(data, RESEARCH_DATES)
         prefix = f"{data.get('protocol_key') or ''}:"
         # A field of another protocol keeps its prefix: the service refuses it.
         data["fields"] = [v[len(prefix):] if v.startswith(prefix) else v
