@@ -6,6 +6,7 @@ None of these commands needs the database, so they run without an application co
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -72,9 +73,23 @@ def check_command(paths: tuple[Path, ...]) -> None:
         raise click.ClickException(f"{failed} of {len(files)} definition(s) cannot be installed")
 
 
-def _write(definition: dict, report: ImportReport, output: Path, strict: bool,
-           source: str) -> None:
-    """Print the report, then write the definition if allowed and if it passes the checks."""
+def _output_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every importer takes: where to write, and --strict."""
+    command = click.option("--strict", is_flag=True,
+                           help="Fail, writing nothing, if any field is rejected.")(command)
+    return click.option("-o", "--output", required=True,
+                        type=click.Path(dir_okay=False, path_type=Path),
+                        help="Where to write the definition (YAML).")(command)
+
+
+def _import(convert: Callable[[], tuple[dict, ImportReport]], output: Path, strict: bool,
+            source: str) -> None:
+    """Convert a source file (a file it cannot read is a clear error), print the report, then
+    write the definition if allowed and if it passes the checks."""
+    try:
+        definition, report = convert()
+    except ImportFormatError as error:
+        raise click.ClickException(str(error)) from None
     click.echo(report.render())
     if strict and report.rejected:
         raise click.ClickException(
@@ -99,45 +114,28 @@ def _write(definition: dict, report: ImportReport, output: Path, strict: bool,
               help="The instrument-event mapping CSV (arm_num, unique_event_name, form).")
 @click.option("--repeating", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The repeating instruments and events CSV (event_name, form_name, ...).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the definition (YAML).")
-@click.option("--strict", is_flag=True, help="Fail, writing nothing, if any field is rejected.")
+@_output_options
 def import_redcap_command(dictionary: Path, events: Path | None, mapping: Path | None,
                           repeating: Path | None, output: Path, strict: bool) -> None:
     """Convert a REDCap data dictionary into a protocol definition, with a report."""
-    try:
-        definition, report = import_redcap_files(dictionary, events, mapping, repeating)
-    except ImportFormatError as error:
-        raise click.ClickException(str(error)) from None
-    _write(definition, report, output, strict, str(dictionary))
+    _import(lambda: import_redcap_files(dictionary, events, mapping, repeating), output, strict,
+            str(dictionary))
 
 
 @protocol_cli.command("import-odm", with_appcontext=False)
 @click.argument("study", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the definition (YAML).")
-@click.option("--strict", is_flag=True, help="Fail, writing nothing, if any field is rejected.")
+@_output_options
 def import_odm_command(study: Path, output: Path, strict: bool) -> None:
     """Convert CDISC ODM 1.3 metadata into a protocol definition, with a report."""
-    try:
-        definition, report = import_odm_file(study)
-    except ImportFormatError as error:
-        raise click.ClickException(str(error)) from None
-    _write(definition, report, output, strict, str(study))
+    _import(lambda: import_odm_file(study), output, strict, str(study))
 
 
 @protocol_cli.command("import-xlsform", with_appcontext=False)
 @click.argument("form", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the definition (YAML).")
-@click.option("--strict", is_flag=True, help="Fail, writing nothing, if any field is rejected.")
+@_output_options
 def import_xlsform_command(form: Path, output: Path, strict: bool) -> None:
     """Convert an XLSForm (.xlsx, or the legacy CSV layout) into a protocol definition."""
-    try:
-        definition, report = import_xlsform_file(form)
-    except ImportFormatError as error:
-        raise click.ClickException(str(error)) from None
-    _write(definition, report, output, strict, str(form))
+    _import(lambda: import_xlsform_file(form), output, strict, str(form))
 
 
 @protocol_cli.command("install")
