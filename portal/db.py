@@ -9,7 +9,8 @@ from typing import Annotated, Any, cast
 from flask import Flask, current_app, g, has_request_context
 from flask.globals import request_ctx
 from sqlalchemy import CursorResult, DateTime, Engine, MetaData, Result, Table, create_engine, event
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -101,18 +102,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _outage_options(url: str) -> dict[str, Any]:
-    """Engine options that let the portal ride out a database outage without a restart.
+    """Engine options that let the portal ride out a database server's outage without a restart.
 
     Every connection taken from the pool is checked first (`pool_pre_ping`): after the server
-    restarted, a dead pooled connection is replaced instead of failing the request. On
-    PostgreSQL a new connection gives up after `DATABASE_CONNECT_TIMEOUT` seconds (unless the
-    URL says otherwise), so that an unreachable server costs a request seconds, not a worker.
+    restarted, a dead pooled connection is replaced instead of failing the request. A new
+    connection gives up after `DATABASE_CONNECT_TIMEOUT` seconds (unless the URL says
+    otherwise), so that an unreachable server costs a request seconds, not a worker. SQLite has
+    no server and no connection to lose: it gets neither, and no extra query per request.
     """
-    from sqlalchemy.engine import make_url
-
-    options: dict[str, Any] = {"pool_pre_ping": True}
     parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+    if parsed.get_backend_name() != "postgresql":
+        return {}
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if "connect_timeout" not in parsed.query:
         options["connect_args"] = {"connect_timeout": DATABASE_CONNECT_TIMEOUT}
     return options
 
@@ -234,8 +236,6 @@ def discard_request_session() -> None:
     holder = request_ctx.__dict__ if has_request_context() else None
     session = holder.pop("portal_db_session", None) if holder is not None else None
     if session is not None:
-        from sqlalchemy.exc import SQLAlchemyError
-
         try:
             session.rollback()
         except SQLAlchemyError:
