@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, cast
@@ -16,6 +17,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from portal import clock
+
+log = logging.getLogger(__name__)
 
 #: the errors that mean the database does not answer (down, restarting, connection cut, pool
 #: exhausted); OperationalError also covers a deadlock or "database is locked", transient too.
@@ -141,9 +144,16 @@ def init_app(app: Flask) -> None:
 def _close(session: Session | None, exc: BaseException | None) -> None:
     if session is None:
         return
-    if exc is not None:
-        session.rollback()
-    session.close()
+    try:
+        if exc is not None:
+            session.rollback()
+        session.close()
+    except DATABASE_UNAVAILABLE:
+        # The server went away after the page was made (a restart): closing rolls back what the
+        # request left open, and that ROLLBACK fails. The server has ended the transaction
+        # itself; the answer already made stands, and the dead connection leaves the pool.
+        log.warning("the database closed the connection while a request ended; dropped")
+        session.invalidate()
 
 
 def get_engine(app: Flask | None = None) -> Engine:

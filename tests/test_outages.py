@@ -320,3 +320,30 @@ def test_redis_lost_between_the_check_and_the_count_of_a_failure_is_a_503(
     response = client.post("/login", data={"login": "c.martin", "password": "wrong"})
     assert response.status_code == 503
     assert "Logging in is unavailable" in response.get_data(as_text=True)
+
+
+def test_a_connection_lost_after_the_page_was_made_does_not_turn_it_into_a_500(
+        app, db, client, prescriber, patient, monkeypatch) -> None:  # noqa: ANN001, F811
+    """A database restart between the view's commit and the end of the request: closing the
+    request's session rolls back on a dead connection. The page already made stands (its read
+    was logged at the view's commit) and the next request gets a fresh connection."""
+    login(client, prescriber)
+    path = f"/patients/{patient.handle}/forms/adverse_event"
+    dialect = get_engine(app).dialect
+    original = dialect.do_rollback
+    failed: list[str] = []
+
+    def rollback_on_a_dead_connection(connection: Any) -> None:
+        failed.append("rollback")
+        raise OperationalError("ROLLBACK", {}, ConnectionError("terminating connection due to "
+                                                               "administrator command"))
+
+    monkeypatch.setattr(dialect, "do_rollback", rollback_on_a_dead_connection)
+    try:
+        response = client.get(path)
+    finally:
+        monkeypatch.setattr(dialect, "do_rollback", original)
+    assert failed, "the request ended without a rollback: the fault was not met"
+    assert response.status_code == 200
+    assert 'name="token"' in response.get_data(as_text=True)
+    assert client.get(path).status_code == 200
