@@ -11,6 +11,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from portal.config import PROJECT_ROOT, ConfigError
+from portal.db import DATABASE_UNAVAILABLE
 from portal.keys import KeyFileError, new_keyring, write_key_file
 from portal.protocols.cli import protocol_cli
 
@@ -77,7 +78,30 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     ctx.exit()
 
 
-cli = FlaskGroup(create_app=_create_app, add_version_option=False, help="AAC Portal.",
+class DatabaseUnavailable(click.ClickException):
+    """A command met a database that does not answer: one line, no traceback."""
+
+    #: EX_TEMPFAIL: a monitor or cron wrapper can tell "try again" from a failure of the duty
+    exit_code = 75
+
+    def __init__(self, exc: BaseException) -> None:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        super().__init__(
+            f"the database does not answer ({reason}). The command stopped; what it had not "
+            "committed was not saved. Run it again once the database is back.")
+
+
+class PortalGroup(FlaskGroup):
+    """Flask's group, with a database outage reported as one clear line (exit 75)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except DATABASE_UNAVAILABLE as exc:
+            raise DatabaseUnavailable(exc) from None
+
+
+cli = PortalGroup(create_app=_create_app, add_version_option=False, help="AAC Portal.",
                  params=[click.Option(["--version"], is_flag=True, expose_value=False,
                                       is_eager=True, callback=_print_version,
                                       help="Show the portal's version and exit.")])

@@ -167,3 +167,17 @@ def test_demo_totp_is_refused_outside_development(runner) -> None:  # noqa: ANN0
     result = runner.invoke(args=["demo", "totp", "c.martin"])  # the test app: PORTAL_ENV=testing
     assert result.exit_code != 0
     assert "only shown with PORTAL_ENV=development" in result.output
+
+
+@pytest.mark.parametrize("command", [["jobs", "run"], ["jobs", "status"], ["audit", "verify"]])
+def test_a_duty_that_meets_a_database_down_says_so_in_one_line(
+        tmp_path: Path, command: list[str]) -> None:
+    from tests.servers import free_port
+
+    env = {"PORTAL_INSTANCE_PATH": str(tmp_path / "instance"),
+           "PORTAL_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x"}
+    result = _run(*command, env=env)
+    assert result.returncode == 75, result.stderr
+    assert "Error: the database does not answer (connection failed" in result.stderr
+    assert "Run it again once the database is back." in result.stderr
+    assert "Traceback" not in result.stderr
