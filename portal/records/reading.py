@@ -431,23 +431,22 @@ def _stream(session: Session, actor: Any, purpose: Purpose, protocol_key: str,
             as_of: datetime | None,
             form_key: str | None, include_limited: bool, perimeter: Any, batch_size: int,
             counts: dict[str, Any]) -> Iterator[SubmissionValues]:
-    # Two set-based steps per batch: the next submissions by id (the filters, answered by the
-    # primary key's order), then the revision each stood at, for those submissions only. A
-    # revision chosen inside the join, row by row, made the planner re-read and re-sort the
-    # protocol's whole join for every batch.
-    chosen = (
-        select(Submission.id)
-        .join(Patient, Patient.id == Submission.patient_id)
-        .where(Submission.status == "submitted", Patient.protocol_key == protocol_key)
-    )
+    # Two set-based steps per batch: the upper bound of the next batch by id (the filters,
+    # answered by the primary key's order), then the rows of that id range with the revision
+    # each stood at. A revision chosen inside the join, row by row, made the planner re-read and
+    # re-sort the protocol's whole join for every batch; a list of ids (IN) cost more to build
+    # and parse than the range, which the same filters keep exact.
+    conditions = [Submission.status == "submitted", Patient.protocol_key == protocol_key]
     if as_of is not None:
-        chosen = chosen.where(Submission.submitted_at <= as_of)
+        conditions.append(Submission.submitted_at <= as_of)
     if form_key is not None:
-        chosen = chosen.where(Submission.form_key == form_key)
+        conditions.append(Submission.form_key == form_key)
     if not include_limited:
-        chosen = chosen.where(Patient.limited_at.is_(None))
+        conditions.append(Patient.limited_at.is_(None))
     if perimeter is not None:
-        chosen = chosen.where(perimeter)
+        conditions.append(perimeter)
+    chosen = select(Submission.id).join(Patient, Patient.id == Submission.patient_id).where(
+        *conditions)
     columns = (Submission.id, Submission.handle, Submission.patient_id, Submission.form_key,
                Submission.status, Submission.submitted_at, Submission.protocol_version_id,
                SubmissionRevision.number, SubmissionRevision.kind, SubmissionRevision.payload,
@@ -455,14 +454,15 @@ def _stream(session: Session, actor: Any, purpose: Purpose, protocol_key: str,
                Patient.case_number, Patient.handle.label("patient_handle"),
                ProtocolVersion.content_hash)
 
-    def rows_of(ids: list[int]) -> list[Any]:
+    def rows_of(low: int, high: int) -> list[Any]:
         if as_of is None:
             revision_join = SubmissionRevision.number == Submission.revision_number
             query = select(*columns).select_from(Submission)
         else:
             stood = (select(SubmissionRevision.submission_id,
                             func.max(SubmissionRevision.number).label("number"))
-                     .where(SubmissionRevision.submission_id.in_(ids),
+                     .where(SubmissionRevision.submission_id > low,
+                            SubmissionRevision.submission_id <= high,
                             SubmissionRevision.kind != "draft",
                             SubmissionRevision.created_at <= as_of)
                      .group_by(SubmissionRevision.submission_id)
@@ -475,41 +475,49 @@ def _stream(session: Session, actor: Any, purpose: Purpose, protocol_key: str,
                                                 revision_join))
             .join(Patient, Patient.id == Submission.patient_id)
             .join(ProtocolVersion, ProtocolVersion.id == Submission.protocol_version_id)
-            .where(Submission.id.in_(ids))
+            .where(Submission.id > low, Submission.id <= high, *conditions)
             .order_by(Submission.id)).all())
 
     opener = BulkOpener(ring_of(session))
     makers: dict[tuple[str, str], Any] = {}
     last = 0
     while True:
-        ids = list(session.scalars(chosen.where(Submission.id > last).order_by(Submission.id)
-                                   .limit(batch_size)))
-        if not ids:
-            return
-        last = ids[-1]
-        page = rows_of(ids)
-        for row in page:
-            maker = makers.get((row.content_hash, row.form_key))
+        high = session.scalar(chosen.where(Submission.id > last).order_by(Submission.id)
+                              .offset(batch_size - 1).limit(1))
+        if high is None:
+            # The last, shorter batch: whatever is left after `last`.
+            high = session.scalar(chosen.where(Submission.id > last)
+                                  .order_by(Submission.id.desc()).limit(1))
+            if high is None:
+                return
+        page = rows_of(last, high)
+        last = high
+        # Unpacked once per row: a result row's attributes by name cost more than the
+        # decryption of a small form.
+        for (sid, handle, patient_id, form_key_of, status, submitted_at, version_id, number,
+             kind, payload, wrapped_key, kek_version, case_number, patient_handle,
+             content_hash) in page:
+            maker = makers.get((content_hash, form_key_of))
             if maker is None:
-                maker = makers[(row.content_hash, row.form_key)] = revision_aad_maker(
-                    protocol_key, row.content_hash, row.form_key)
-            aad = maker(row.handle, row.number, row.kind, row.patient_handle)
+                maker = makers[(content_hash, form_key_of)] = revision_aad_maker(
+                    protocol_key, content_hash, form_key_of)
+            aad = maker(handle, number, kind, patient_handle)
             try:
                 try:
-                    plaintext = opener.open(aad, row.payload, row.wrapped_key, row.kek_version)
+                    plaintext = opener.open(aad, payload, wrapped_key, kek_version)
                 except KeyFileError:
                     opener = BulkOpener(ring_of(session, force=True))
-                    plaintext = opener.open(aad, row.payload, row.wrapped_key, row.kek_version)
+                    plaintext = opener.open(aad, payload, wrapped_key, kek_version)
                 answers = json.loads(plaintext)
             except (IntegrityCheckFailed, ValueError):
                 counts["refused"] = counts.get("refused", 0) + 1
-                report_integrity_failure(session, actor, ("submission", f"S{row.id}"),
+                report_integrity_failure(session, actor, ("submission", f"S{sid}"),
                                          during=f"read:{purpose}")
                 continue
             counts["submissions"] = counts.get("submissions", 0) + 1
-            yield SubmissionValues(row.id, row.handle, row.patient_id, row.case_number,
-                                   protocol_key, row.protocol_version_id, row.form_key,
-                                   row.status, row.number, row.submitted_at, answers)
+            yield SubmissionValues(sid, handle, patient_id, case_number, protocol_key,
+                                   version_id, form_key_of, status, number, submitted_at,
+                                   answers)
 
 
 def case_record(session: Session, actor: Any, patient: Patient, *, purpose: Purpose,
