@@ -33,6 +33,9 @@ def init_app(app: Flask) -> None:
     register(get_engine(app), lambda: app.extensions["portal.keys"])
 
     app.register_blueprint(bp)
+    from portal.records.cli import records_cli
+
+    app.cli.add_command(records_cli)
     # A form page's POST is idempotent (its token): the outage page may offer to send it again.
     resend_on_outage(app, "records.fill", "records.edit")
     # The blueprint's static files (the print stylesheet) carry no data.
