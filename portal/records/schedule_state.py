@@ -154,3 +154,28 @@ def apply(session: Session, actor: Any, patient: Patient, fact: Fact) -> bool:
     store(session, patient, found, protocol_of(found).definition, [*kept, fact])
     return True
 
+
+
+def follow_version(session: Session, actor: Any, version: ProtocolVersion) -> None:
+    """Recompute the states of a protocol's cases under a version just put in force.
+
+    From their sealed inputs, one value per case (the forms stay closed): a later version
+    keeps the fields and types they hold. A state failing its check is marked failed (alert
+    raised), as a rebuild would; `portal records rebuild-schedules` retries it from the forms.
+    """
+    protocol = protocol_of(version).definition
+    rows = session.execute(
+        select(ScheduleState, Patient).join(Patient, Patient.id == ScheduleState.patient_id)
+        .where(Patient.protocol_key == version.protocol_key,
+               ScheduleState.failed.is_(False),
+               ScheduleState.protocol_version_id != version.id)
+        .order_by(ScheduleState.id)
+    ).all()
+    for state, patient in rows:
+        try:
+            facts = open_facts(session, actor, patient, state)
+        except RecordIntegrityError:
+            store(session, patient, version, protocol, [], failed=True)
+            continue
+        store(session, patient, version, protocol, facts)
+    session.flush()

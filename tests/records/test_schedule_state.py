@@ -11,12 +11,14 @@ import itertools
 from datetime import date, timedelta
 from typing import Any
 
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.protocols.builder import validate_answers
+from portal.protocols.services import install_protocol
 from portal.protocols.schema import FormKind
 from portal.records import overview, submissions
 from portal.records.actions import RectificationReason
@@ -24,6 +26,7 @@ from portal.records.models import Patient, ScheduleState, Submission
 from portal.records.refusals import FieldError
 from portal.records.schedule import Filled, compute, next_visit
 from portal.records.schedule_state import SCHEDULE_KINDS, open_facts, state_of
+from tests.helpers_auth import login
 from tests.records import helpers
 
 _cases = itertools.count()
@@ -150,3 +153,30 @@ def test_a_rebuild_gives_the_kept_state(db, prescriber, site_a) -> None:
     again = state_of(db, patient.id)
     assert again is not None
     assert (again.next_visit, again.window_start, again.window_end, again.ended) == columns
+
+
+def test_a_new_version_in_force_moves_the_kept_states(db, client, prescriber, site_a,
+                                                      tmp_path) -> None:
+    patient = helpers.register(db, prescriber, site_a)
+    start = helpers.today() - timedelta(days=45)
+    helpers.submit(db, prescriber, patient, "initiation", helpers.initiation_answers(start))
+    login(client, prescriber)
+    before = client.get("/my-patients").get_data(as_text=True)
+    assert patient.case_number in before and 'class="overdue">Month 1' in before
+    # Version 1.1 widens the window of month 1 to 30 days after: due now, not overdue.
+    data = yaml.safe_load(helpers.DEMO_PROTOCOL.read_text(encoding="utf-8"))
+    data["version"] = "1.1"
+    m1 = next(tp for tp in data["schedule"]["timepoints"] if tp["code"] == "M1")
+    m1["window_after_days"] = 30
+    path = tmp_path / "v1.1.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    installed = install_protocol(db, helpers.CLI, path).version
+    db.commit()
+    state = state_of(db, patient.id)
+    assert state is not None and state.protocol_version_id == installed.id
+    assert (state.next_visit, state.window_end) == ("M1", start + timedelta(days=31 + 30))
+    after = client.get("/my-patients").get_data(as_text=True)
+    assert patient.case_number in after and 'class="overdue"' not in after
+    assert "<td>Month 1</td>" in after
+    page = client.get(f"/patients/{patient.handle}").get_data(as_text=True)
+    assert "visit-overdue" not in page and "visit-due" in page
