@@ -628,13 +628,9 @@ def window_deviation(session: Session, actor: Any, patient: Patient, ref: Any,
     on = visit_date(definition, ref.definition.key, answers)
     if code is None or on is None:
         return None
-    initiations = [s for s in patient_submissions(session, patient)
-                   if not s.is_draft and
-                   submission_form(s).definition.kind == FormKind.initiation]
-    filled = [Filled(s.handle, s.form_key, FormKind.initiation,
-                     s.submitted_at.date() if s.submitted_at else clinical_today(session),
-                     read_answers(session, actor, s)) for s in initiations[:1]]
-    start = start_of(filled)
+    # Day 0 comes from the case's schedule state (one sealed value), not from its forms.
+    facts = open_facts(session, actor, patient, state_of(session, patient.id))
+    start = start_of([f.filled for f in facts])
     window = visit_window(definition, start, code) if start is not None else None
     if window is None:
         return None
