@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.protocols.builder import validate_answers
-from portal.protocols.services import install_protocol
 from portal.protocols.schema import FormKind
+from portal.protocols.services import install_protocol
 from portal.records import overview, submissions
 from portal.records.actions import RectificationReason
 from portal.records.models import Patient, ScheduleState, Submission
