@@ -14,15 +14,16 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from portal.audit.models import AuditEvent
 from portal.protocols.builder import validate_answers
 from portal.protocols.schema import FormKind
 from portal.protocols.services import install_protocol
 from portal.records import overview, submissions
 from portal.records.actions import RectificationReason
-from portal.records.models import Patient, ScheduleState, Submission
+from portal.records.models import Patient, ScheduleState, Submission, SubmissionRevision
 from portal.records.refusals import FieldError
 from portal.records.schedule import Filled, compute, next_visit
 from portal.records.schedule_state import SCHEDULE_KINDS, open_facts, state_of
@@ -180,3 +181,33 @@ def test_a_new_version_in_force_moves_the_kept_states(db, client, prescriber, si
     assert "<td>Month 1</td>" in after
     page = client.get(f"/patients/{patient.handle}").get_data(as_text=True)
     assert "visit-overdue" not in page and "visit-due" in page
+
+
+def test_the_rebuild_command_fills_the_missing_states_and_names_failures(
+        db, runner, prescriber, site_a) -> None:
+    kept = helpers.register(db, prescriber, site_a, surname_letters="Kep")
+    broken = helpers.register(db, prescriber, site_a, surname_letters="Bro")
+    for patient in (kept, broken):
+        helpers.submit(db, prescriber, patient, "initiation")
+    # As after upgrading to the revision that made the table: the states are not there yet.
+    db.execute(delete(ScheduleState))
+    db.commit()
+    result = runner.invoke(args=["records", "rebuild-schedules", "--missing-only"])
+    assert result.exit_code == 0, result.output
+    assert "2 case(s), 0 failed" in result.output
+    assert runner.invoke(args=["records", "rebuild-schedules", "--missing-only"]).output \
+        .startswith("Schedule states rebuilt: 0 case(s)")
+    revision = db.scalar(select(SubmissionRevision).join(SubmissionRevision.submission)
+                         .where(Submission.patient_id == broken.id))
+    db.execute(update(SubmissionRevision).where(SubmissionRevision.id == revision.id)
+               .values(payload=revision.payload[:20] + bytes([revision.payload[20] ^ 1]) +
+                       revision.payload[21:]))
+    db.commit()
+    result = runner.invoke(args=["records", "rebuild-schedules", "--operator", "ops"])
+    assert result.exit_code == 1
+    assert "2 case(s), 1 failed their integrity check" in result.output
+    db.expire_all()
+    assert state_of(db, broken.id).failed and not state_of(db, kept.id).failed
+    entry = db.scalar(select(AuditEvent).where(AuditEvent.action == "records:schedule:rebuild")
+                      .order_by(AuditEvent.seq.desc()).limit(1))
+    assert entry.actor_label == "ops" and entry.details["failed"] == 1
