@@ -33,7 +33,6 @@ from portal.records.integrity import RecordIntegrityError
 from portal.records.models import EventHandOff, Patient, ScheduleState, Submission
 from portal.records.policy import view_for, visible_patients
 from portal.records.schedule import (
-    Filled,
     PatientSchedule,
     VisitStatus,
     compute,
@@ -42,13 +41,8 @@ from portal.records.schedule import (
     visit_date,
     visit_window,
 )
-from portal.records.schedule_state import SCHEDULE_KINDS, open_facts, state_of
-from portal.records.submissions import (
-    EVENT_KINDS,
-    patient_submissions,
-    read_answers,
-    submission_form,
-)
+from portal.records.schedule_state import open_facts, state_of
+from portal.records.submissions import EVENT_KINDS
 from portal.records.versions import in_force, protocol_of
 
 
@@ -83,27 +77,6 @@ def schedule_of(session: Session, actor: Any, patient: Patient) -> PatientSchedu
         return None
     facts = open_facts(session, actor, patient, state_of(session, patient.id))
     return compute(found[1], [f.filled for f in facts], clinical_today(session), month_label)
-
-
-def full_schedule_of(session: Session, actor: Any, patient: Patient) -> PatientSchedule | None:
-    """Return the patient's visit schedule computed from the forms themselves (decrypts every
-    form the schedule reads): what the kept state must always agree with."""
-    found = protocol_in_force(session, patient)
-    if found is None:
-        return None
-    _version, definition = found
-    filled = []
-    for submission in patient_submissions(session, patient):
-        if submission.is_draft:
-            continue
-        kind = submission_form(submission).definition.kind
-        if kind not in SCHEDULE_KINDS:
-            continue
-        filled.append(Filled(submission.handle, submission.form_key, kind,
-                             submission.submitted_at.date() if submission.submitted_at
-                             else clinical_today(session),
-                             read_answers(session, actor, submission)))
-    return compute(definition, filled, clinical_today(session), month_label)
 
 
 @dataclass(frozen=True)
