@@ -8,8 +8,9 @@ for every tenth patient), then measures the sizes in alternating rounds. Every f
 median of several calls of the list service a page view makes (query, decryption of the
 letters, audit entry; the template is left out), for the first page and for a page deep in the
 list (half-way). The baseline is the same page read with OFFSET, as the list did before: its
-cost grows with the depth, a keyset page's does not. "my patients" decrypts the schedule's
-forms, so its bulk-seeded patients have none and a page looks at `SCAN_LIMIT` patients at most.
+cost grows with the depth, a keyset page's does not. "my patients" reads the schedule states
+(the bulk-seeded patients have none: each is awaiting its initiation); `scale_bench.py`
+measures it, and the patient page, with sealed states and forms.
 
 The inbox, trail and people lists (`--only admin`) seed their own rows in bulk: rights
 requests of which one in twenty is open (the others closed, as years of them pile up), audit
@@ -450,10 +451,9 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="lists-bench-"))
     key_file = workdir / "portal.keys"
     write_key_file(key_file, new_keyring())
-    from portal.records.overview import PAGE_SIZE, SCAN_LIMIT
+    from portal.records.overview import PAGE_SIZE
 
-    print(f"lists bench: page size {PAGE_SIZE}, my patients looks at {SCAN_LIMIT} patients "
-          f"at most per page, sizes {sizes}")
+    print(f"lists bench: page size {PAGE_SIZE}, sizes {sizes}")
     targets = [("SQLite", f"sqlite:///{workdir / 'bench.db'}")]
     if not args.no_postgres:
         targets.append(("PostgreSQL", args.postgres))

@@ -91,6 +91,20 @@ def register_forms_in_use(app: Flask, hook: FormsInUse) -> None:
         hooks.append(hook)
 
 
+#: app.extensions key of the hooks told of each new version in force
+VERSION_INSTALLED = "portal.protocols.version_installed"
+
+VersionInstalled = Callable[[Session, Any, ProtocolVersion], None]
+
+
+def register_version_installed(app: Flask, hook: VersionInstalled) -> None:
+    """Let an area keeping data computed from a definition (the records' schedule states)
+    bring it to a new version in force, in the install's transaction."""
+    hooks = app.extensions.setdefault(VERSION_INSTALLED, [])
+    if hook not in hooks:
+        hooks.append(hook)
+
+
 def used_forms(session: Session, protocol_key: str) -> set[str]:
     """Return the keys of the forms that have stored submissions under this protocol."""
     # No area registered (a protocol-only installation): nothing is stored then.
@@ -183,6 +197,8 @@ def install_protocol(session: Session, actor: Any, path: str | Path) -> Installe
         session.add(existing)
     existing.is_current = True
     session.flush()
+    for hook in app_of(session).extensions.get(VERSION_INSTALLED, ()):
+        hook(session, actor, existing)
     record(session, actor, "protocols:version:install", existing,
            version=existing.version_label, created=created)
     return Installed(existing, created=created)

@@ -18,7 +18,7 @@ def init_app(app: Flask) -> None:
     from portal.audit.lookups import register_case_naming
     from portal.errors import resend_on_outage
     from portal.outbox.services import register_outcome_hook
-    from portal.protocols.services import register_forms_in_use
+    from portal.protocols.services import register_forms_in_use, register_version_installed
     from portal.records import form_routes, models, routes  # noqa: F401 - views, tables
     from portal.records.blueprint import bp
     from portal.records.form_codes import register
@@ -28,11 +28,15 @@ def init_app(app: Flask) -> None:
         reference_of_case_number,
     )
     from portal.records.pharmacovigilance import MAIL_SENT_HOOK, mail_outcome
+    from portal.records.schedule_state import follow_version
     from portal.records.sealed_tables import register as register_sealed_tables
 
     register(get_engine(app), lambda: app.extensions["portal.keys"])
 
     app.register_blueprint(bp)
+    from portal.records.cli import records_cli
+
+    app.cli.add_command(records_cli)
     # A form page's POST is idempotent (its token): the outage page may offer to send it again.
     resend_on_outage(app, "records.fill", "records.edit")
     # The blueprint's static files (the print stylesheet) carry no data.
@@ -42,6 +46,8 @@ def init_app(app: Flask) -> None:
     register_outcome_hook(MAIL_SENT_HOOK, mail_outcome)
     # A new protocol version must keep what stored submissions use.
     register_forms_in_use(app, forms_with_submissions)
+    # The cases' schedule states follow the version in force (new visits, new windows).
+    register_version_installed(app, follow_version)
     # The trail names a case by its opaque reference; its pages show the case number beside.
     register_case_naming(app, case_numbers_of, reference_of_case_number)
     add_menu_entry(app, NavEntry("records.my_patients", _l("My patients"),

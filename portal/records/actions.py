@@ -44,6 +44,8 @@ class RecordsAction(enum.StrEnum):
     IDENTIFIER_REFUSE = "records:identifier:refuse"
     #: a sealed record failed authentication (altered, moved, or wrong key)
     INTEGRITY_FAIL = "records:integrity:fail"
+    #: the cases' schedule states recomputed from their forms (one entry per run)
+    SCHEDULE_REBUILD = "records:schedule:rebuild"
     KEK_ROTATE = "records:kek:rotate"
     KEK_RETIRE = "records:kek:retire"
 

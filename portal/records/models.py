@@ -10,10 +10,12 @@ under their own data key, wrapped by a versioned key-encryption key.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -244,3 +246,44 @@ class EventListVisit(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     #: the end of the visit before the current one: what came after it is new
     previous_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ScheduleState(Base):
+    """Where a case's visit schedule stands, kept as data (`portal.records.schedule_state`).
+
+    One row per case with a submitted initiation, follow-up or discontinuation, written in
+    the transaction that stores, rectifies or ends the schedule; a case without one has
+    nothing the schedule reads yet. The clear columns say only when the next visit is due,
+    which the overview filters on; the schedule's inputs (visit dates, treatment start and
+    stop, the visits' forms) are sealed in `facts`, so that a page showing the schedule opens
+    one value instead of every form of the case.
+    """
+
+    __tablename__ = "schedule_state"
+
+    #: its own key, as every sealed table has (the key rotation pages on it)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), unique=True)
+    #: the protocol version whose definition computed the clear columns
+    protocol_version_id: Mapped[int] = mapped_column(ForeignKey("protocol_version.id"))
+    #: the first visit not done yet (None: the schedule ended, or nothing is left to do)
+    next_visit: Mapped[str | None] = mapped_column(String(16))
+    #: the form of that visit, as its keyed code
+    next_form_key: Mapped[str | None] = mapped_column(FormKey())
+    #: that visit's window (None with no initiation yet: the first visit is due at once)
+    window_start: Mapped[date | None] = mapped_column(Date())
+    window_end: Mapped[date | None] = mapped_column(Date())
+    #: a discontinuation ended the schedule
+    ended: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: a form of the case failed its integrity check when the state was rebuilt
+    failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: sealed JSON: the schedule's inputs, one entry per submitted form it reads
+    facts: Mapped[bytes | None] = mapped_column(LargeBinary)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    kek_version: Mapped[int | None] = mapped_column(Integer, index=True)
+
+    @property
+    def overdue_since(self) -> date | None:
+        """The first day the next visit is overdue."""
+        return self.window_end + timedelta(days=1) if self.window_end is not None else None

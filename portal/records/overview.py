@@ -20,8 +20,8 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import false, select, tuple_
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import and_, false, or_, select, tuple_
+from sqlalchemy.orm import Session
 
 from portal.protocols.models import ProtocolVersion
 from portal.protocols.schema import FormKind, Protocol
@@ -30,10 +30,9 @@ from portal.records.actions import RecordsAction
 from portal.records.clinic_time import clinical_today
 from portal.records.identities import Identity, read_identity
 from portal.records.integrity import RecordIntegrityError
-from portal.records.models import EventHandOff, Patient, Submission
+from portal.records.models import EventHandOff, Patient, ScheduleState, Submission
 from portal.records.policy import view_for, visible_patients
 from portal.records.schedule import (
-    Filled,
     PatientSchedule,
     VisitStatus,
     compute,
@@ -42,16 +41,9 @@ from portal.records.schedule import (
     visit_date,
     visit_window,
 )
-from portal.records.submissions import (
-    EVENT_KINDS,
-    patient_submissions,
-    read_answers,
-    submission_form,
-)
+from portal.records.schedule_state import open_facts, state_of
+from portal.records.submissions import EVENT_KINDS
 from portal.records.versions import in_force, protocol_of
-
-#: forms whose answers the schedule reads
-SCHEDULE_KINDS = frozenset({FormKind.initiation, FormKind.follow_up, FormKind.discontinuation})
 
 
 def protocol_in_force(session: Session, patient: Patient
@@ -74,26 +66,17 @@ def month_label(month: int) -> str:
     return _("Month %(n)s", n=month)
 
 
-def schedule_of(session: Session, actor: Any, patient: Patient,
-                submissions: list[Submission] | None = None) -> PatientSchedule | None:
-    """Return the patient's visit schedule (decrypts the forms it needs)."""
+def schedule_of(session: Session, actor: Any, patient: Patient) -> PatientSchedule | None:
+    """Return the patient's visit schedule on today, from the case's schedule state.
+
+    Opens one sealed value (the state's inputs), never the forms themselves.
+    :raises RecordIntegrityError: the state failed its integrity check (alert raised).
+    """
     found = protocol_in_force(session, patient)
     if found is None:
         return None
-    _version, definition = found
-    submissions = patient_submissions(session, patient) if submissions is None else submissions
-    filled = []
-    for submission in submissions:
-        if submission.is_draft:
-            continue
-        kind = submission_form(submission).definition.kind
-        if kind not in SCHEDULE_KINDS:
-            continue
-        filled.append(Filled(submission.handle, submission.form_key, kind,
-                             submission.submitted_at.date() if submission.submitted_at
-                             else clinical_today(session),
-                             read_answers(session, actor, submission)))
-    return compute(definition, filled, clinical_today(session), month_label)
+    facts = open_facts(session, actor, patient, state_of(session, patient.id))
+    return compute(found[1], [f.filled for f in facts], clinical_today(session), month_label)
 
 
 @dataclass(frozen=True)
@@ -131,8 +114,6 @@ def form_choices(session: Session, patient: Patient,
 
 #: rows on one page of a list
 PAGE_SIZE = 50
-#: patients whose schedule one page of "my patients" computes at most (it decrypts forms)
-SCAN_LIMIT = 200
 #: a case number as typed, from the alphabet of `services.new_case_number` (no I, L, O, U),
 #: with or without its dash: 7K3M-9QXA, or its first characters
 _CASE_SEARCH = re.compile(r"^[0-9A-HJKMNP-TV-Z]{1,4}(-?[0-9A-HJKMNP-TV-Z]{0,4})?$")
@@ -359,68 +340,69 @@ class OverdueRow:
 
 def my_patients(session: Session, actor: Any, *, sort: str | None = None,
                 search: str | None = None, after: str | None = None,
-                page_size: int | None = None, scan_limit: int | None = None) -> ListPage:
+                page_size: int | None = None) -> ListPage:
     """Return one page of the actor's patients with visits overdue or due; logs the list.
 
-    The schedule needs the decrypted forms, so a page looks at `scan_limit` patients at most,
-    in the sort order, and the next page goes on from the last one looked at: a page may hold
-    fewer rows than `page_size` while more follow. A patient one of whose forms fails its
-    integrity check is listed as failed (its visits cannot be known).
+    One query over the cases' schedule states (`schedule_state`) joined to the visible
+    patients, keyset-paged on the sort's index: a page is full whenever that many cases have
+    a visit due. Only the rows shown open their state's sealed inputs, to list their visits.
+    A case whose state fails its integrity check (or was rebuilt from a form that failed its
+    own) is listed as failed: its visits cannot be known.
     :raises SearchError: the search text cannot be a case number.
     """
     from portal.audit.services import record
 
     view = view_for(session, actor)
-    page_size, scan_limit = page_size or PAGE_SIZE, scan_limit or SCAN_LIMIT
+    page_size = page_size or PAGE_SIZE
     order = _sort_of(sort)
     wanted = case_search(search)
-    query = _searched(visible_patients(session, actor).where(Patient.limited_at.is_(None)),
-                      wanted)
-    last = _cursor(session, query, after)
+    base = _searched(visible_patients(session, actor).where(Patient.limited_at.is_(None)),
+                     wanted)
+    # The cursor is any visible case: the last row shown may have been filled in meanwhile.
+    last = _cursor(session, base, after)
+    query = _due_cases(base, clinical_today(session))
+    paged = _ordered(query if last is None else _after(query, order, last), order)
+    found = list(session.execute(paged.limit(page_size + 1)))
+    more = len(found) > page_size
+    found = found[:page_size]
     rows: list[OverdueRow] = []
     failures: list[str] = []
-    scanned, batch, position, exhausted = 0, min(page_size, scan_limit), last, False
-    while len(rows) < page_size and scanned < scan_limit:
-        paged = _ordered(query if position is None else _after(query, order, position), order)
-        patients = list(session.scalars(paged.limit(min(batch, scan_limit - scanned))))
-        if not patients:
-            exhausted = True
-            break
-        by_patient = _submissions_of(session, patients)
-        for patient in patients:
-            scanned += 1
-            position = patient
-            try:
-                schedule = schedule_of(session, actor, patient, by_patient[patient.id])
-            except RecordIntegrityError:
-                failures.append(patient.case_number)
-                rows.append(OverdueRow(patient, None, patient.created_by_id == view.user_id))
-            else:
-                if schedule is not None and schedule.ended is None and \
-                        (schedule.overdue or schedule.due):
-                    rows.append(OverdueRow(patient, schedule,
-                                           patient.created_by_id == view.user_id))
-            if len(rows) >= page_size:
-                break
-    more = False
-    if not exhausted and position is not None:
-        more = session.scalar(_after(query, order, position).limit(1)) is not None
+    definitions: dict[str, Protocol | None] = {}
+    for patient, state in found:
+        mine = patient.created_by_id == view.user_id
+        if patient.protocol_key not in definitions:
+            loaded = protocol_in_force(session, patient)
+            definitions[patient.protocol_key] = loaded[1] if loaded else None
+        definition = definitions[patient.protocol_key]
+        if definition is None:
+            continue
+        try:
+            facts = open_facts(session, actor, patient, state)
+        except RecordIntegrityError:
+            failures.append(patient.case_number)
+            rows.append(OverdueRow(patient, None, mine))
+            continue
+        schedule = compute(definition, [f.filled for f in facts], clinical_today(session),
+                           month_label)
+        rows.append(OverdueRow(patient, schedule, mine))
     record(session, actor, RecordsAction.PATIENT_LIST, None, row_count=len(rows),
            list="overdue", sort=str(order), searched=wanted is not None,
            continued=last is not None, integrity_failures=len(failures))
-    return ListPage(rows, order, wanted, position.handle if more and position else None,
-                    last is not None, scanned, failures)
+    return ListPage(rows, order, wanted,
+                    found[-1][0].handle if more and found else None,
+                    last is not None, len(found), failures)
 
 
-def _submissions_of(session: Session, patients: Sequence[Patient]) -> dict[int, list[Submission]]:
-    by_patient: dict[int, list[Submission]] = {p.id: [] for p in patients}
-    for submission in session.scalars(
-        select(Submission).options(selectinload(Submission.revisions))
-        .where(Submission.patient_id.in_(list(by_patient)), Submission.status == "submitted")
-        .order_by(Submission.id)
-    ):
-        by_patient[submission.patient_id].append(submission)
-    return by_patient
+def _due_cases(patients: Any, today: date) -> Any:
+    """The cases of `patients` with a visit due or overdue on `today`, with their state.
+
+    A case without a state has no form the schedule reads yet: its first visit is due.
+    """
+    state = ScheduleState
+    return (patients.outerjoin(state, state.patient_id == Patient.id).add_columns(state)
+            .where(or_(state.id.is_(None), state.failed.is_(True),
+                       and_(state.ended.is_(False), state.next_visit.is_not(None),
+                            or_(state.window_start.is_(None), state.window_start <= today)))))
 
 
 # --- the pharmacovigilance review list --------------------------------------------------------
@@ -619,13 +601,9 @@ def window_deviation(session: Session, actor: Any, patient: Patient, ref: Any,
     on = visit_date(definition, ref.definition.key, answers)
     if code is None or on is None:
         return None
-    initiations = [s for s in patient_submissions(session, patient)
-                   if not s.is_draft and
-                   submission_form(s).definition.kind == FormKind.initiation]
-    filled = [Filled(s.handle, s.form_key, FormKind.initiation,
-                     s.submitted_at.date() if s.submitted_at else clinical_today(session),
-                     read_answers(session, actor, s)) for s in initiations[:1]]
-    start = start_of(filled)
+    # Day 0 comes from the case's schedule state (one sealed value), not from its forms.
+    facts = open_facts(session, actor, patient, state_of(session, patient.id))
+    start = start_of([f.filled for f in facts])
     window = visit_window(definition, start, code) if start is not None else None
     if window is None:
         return None

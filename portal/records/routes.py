@@ -228,7 +228,7 @@ def patient(handle: str) -> str:
     view = view_for(session, actor)
     identity = identities.shown_identity(session, actor, found, view)
     subs = submissions.patient_submissions(session, found)
-    schedule = overview.schedule_of(session, actor, found, subs)
+    schedule = overview.schedule_of(session, actor, found)
     choices = overview.form_choices(session, found, subs)
     titles = {c.key: c.title for c in choices}
     session.commit()

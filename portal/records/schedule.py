@@ -277,3 +277,60 @@ def _locale() -> str:
     from portal.protocols.builder import current_locale
 
     return current_locale()
+
+
+#: the answers `compute` reads by name
+_NAMED_INPUTS = ("start_date", "stop_date")
+#: the field types whose answers `compute` may read (visit codes, visit dates)
+_INPUT_TYPES = frozenset({"date", "single_choice"})
+#: a day after every visit the schedule can plan (`MAX_YEARS`)
+_BEYOND = date(9000, 1, 1)
+
+
+def schedule_inputs(form: Any, answers: Mapping[str, Any]) -> dict[str, str]:
+    """Return the part of a form's answers the schedule reads: its dates and single choices.
+
+    A later version of the protocol keeps these fields and their types (an install refusing
+    otherwise), so the schedule computed from them under any version in force is the one
+    computed from the whole answers.
+    """
+    keys = {fld.key for _si, _fi, _section, fld in form.iter_fields() if fld.type in _INPUT_TYPES}
+    keys.update(_NAMED_INPUTS)
+    return {k: v for k, v in answers.items() if k in keys and isinstance(v, str)}
+
+
+@dataclass(frozen=True)
+class NextVisit:
+    """The first visit of a schedule not done yet, whatever today is (None: none left)."""
+
+    code: str | None
+    form_key: str | None
+    window_start: date | None
+    window_end: date | None
+    ended: bool
+
+    def due_on(self, today: date) -> bool:
+        """Whether the case has a visit due or overdue on `today` (what the overview lists)."""
+        if self.ended or self.code is None:
+            return False
+        return self.window_start is None or self.window_start <= today
+
+
+def next_visit(protocol: Protocol, filled: list[Filled]) -> NextVisit:
+    """Return the visit whose window opens first among those not done.
+
+    Computed as if every visit had come (a day after them all), so that the answer does not
+    change as days pass: a case has a visit due on a day exactly when this one's window has
+    opened by then.
+    """
+    schedule = compute(protocol, filled, _BEYOND)
+    if schedule.ended is not None:
+        return NextVisit(None, None, None, None, True)
+    if schedule.start is None:
+        first = schedule.visits[0]
+        return NextVisit(first.code, first.form_key, None, None, False)
+    open_ = [v for v in schedule.visits if not v.is_done and v.window_start is not None]
+    if not open_:
+        return NextVisit(None, None, None, None, False)
+    first = min(open_, key=lambda v: (v.window_start or _BEYOND, v.due or _BEYOND))
+    return NextVisit(first.code, first.form_key, first.window_start, first.window_end, False)

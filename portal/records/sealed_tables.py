@@ -9,13 +9,14 @@ from sqlalchemy import select
 from portal.db import table_of
 from portal.protocols.models import ProtocolVersion
 from portal.records.integrity import report_integrity_failure
-from portal.records.models import Patient, Submission, SubmissionRevision
+from portal.records.models import Patient, ScheduleState, Submission, SubmissionRevision
 from portal.sealing import (
     WrappedTable,
     patient_aad,
     register_integrity_reporter,
     register_wrapped_table,
     revision_aad,
+    schedule_state_aad,
 )
 
 
@@ -37,8 +38,16 @@ def _revisions() -> Any:
     )
 
 
+def _schedule_states() -> Any:
+    return (select(ScheduleState.id, ScheduleState.kek_version, ScheduleState.wrapped_key,
+                   Patient.handle, Patient.protocol_key)
+            .join(Patient, Patient.id == ScheduleState.patient_id)
+            .where(ScheduleState.wrapped_key.is_not(None)))
+
+
 def register() -> None:
-    """Let `portal keys rotate` re-wrap the patients' and revisions' data keys."""
+    """Let `portal keys rotate` re-wrap the patients', revisions' and schedule states' data
+    keys."""
     register_wrapped_table(WrappedTable(
         "patient", table_of(Patient), _patients,
         lambda row: patient_aad(row.handle, row.protocol_key),
@@ -48,6 +57,10 @@ def register() -> None:
         lambda row: revision_aad(row.submission_handle, row.number, row.kind,
                                  row.patient_handle, row.protocol_key, row.content_hash,
                                  row.form_key),
+    ))
+    register_wrapped_table(WrappedTable(
+        "schedule_state", table_of(ScheduleState), _schedule_states,
+        lambda row: schedule_state_aad(row.handle, row.protocol_key),
     ))
     # A row whose key fails authentication during a rotation alerts the DPO like a read would.
     register_integrity_reporter(report_integrity_failure)

@@ -26,7 +26,7 @@ from portal.protocols.builder import FormPlan, form_plan, validate_answers, vali
 from portal.protocols.loader import LoadedProtocol
 from portal.protocols.models import ProtocolVersion
 from portal.protocols.schema import Form, FormKind
-from portal.records import pharmacovigilance
+from portal.records import pharmacovigilance, schedule_state
 from portal.records.actions import RecordsAction, RectificationReason
 from portal.records.clinic_time import clinical_today
 from portal.records.form_codes import form_code
@@ -354,9 +354,102 @@ def submit(session: Session, actor: Any, patient: Patient, ref: FormRef,
     record(session, actor, RecordsAction.SUBMISSION_CREATE, submission,
            patient=patient.audit_ref, form=form_code(session, submission.form_key),
            protocol_version=ref.version.version_label, notice_version=notice)
+    keep_schedule(session, actor, submission, ref.definition, answers)
     if pharmacovigilance.is_serious(ref.definition.kind, answers):
         pharmacovigilance.notify_serious(session, actor, submission)
     return submission
+
+
+def keep_schedule(session: Session, actor: Any, submission: Submission, form: Form,
+                  answers: dict[str, Any]) -> None:
+    """Bring the case's schedule state up to date with a form just stored or rectified.
+
+    The state takes in this form's inputs alone; it is rebuilt from the case's submissions
+    only when it cannot be (the case's first such form, a state that failed its check).
+    """
+    if form.kind not in schedule_state.SCHEDULE_KINDS or submission.submitted_at is None:
+        return
+    fact = schedule_state.fact_of(submission.id, submission.handle, form,
+                                  submission.submitted_at.date(), answers)
+    if not schedule_state.apply(session, actor, submission.patient, fact):
+        rebuild_schedule(session, actor, submission.patient)
+    session.flush()
+
+
+def rebuild_schedule(session: Session, actor: Any, patient: Patient) -> bool:
+    """Recompute a case's schedule state from its submitted forms (decrypts each of them).
+
+    A form failing its integrity check marks the state failed (alert raised): the overview
+    lists the case as failed until a rebuild succeeds. Returns False when the protocol has
+    no version in force (nothing is written then).
+    """
+    found = in_force(session, patient.protocol_key)
+    if found is None:
+        return False
+    facts = []
+    for submission in patient_submissions(session, patient):
+        if submission.is_draft or submission.submitted_at is None:
+            continue
+        form = submission_form(submission).definition
+        if form.kind not in schedule_state.SCHEDULE_KINDS:
+            continue
+        try:
+            answers = read_answers(session, actor, submission)
+        except RecordIntegrityError:
+            schedule_state.store(session, patient, found, protocol_of(found).definition, [],
+                                 failed=True)
+            return True
+        facts.append(schedule_state.fact_of(submission.id, submission.handle, form,
+                                            submission.submitted_at.date(), answers))
+    schedule_state.store(session, patient, found, protocol_of(found).definition, facts)
+    return True
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What `rebuild_schedules` did."""
+
+    cases: int
+    failed: int
+    skipped: int
+
+
+def rebuild_schedules(session: Session, actor: Any, *, missing_only: bool = False,
+                      batch: int = 500) -> Rebuilt:
+    """Recompute every case's schedule state from its forms, committing a batch of cases at a
+    time (the command `portal records rebuild-schedules`); one audit entry for the run.
+
+    :param missing_only: only the cases with a submitted form and no state (after upgrading
+        to the revision that created the table).
+    """
+    from portal.records.models import ScheduleState
+
+    query = select(Patient).order_by(Patient.id)
+    if missing_only:
+        query = query.where(
+            ~select(ScheduleState.id).where(ScheduleState.patient_id == Patient.id).exists(),
+            select(Submission.id).where(Submission.patient_id == Patient.id,
+                                        Submission.status == "submitted").exists())
+    cases = failed = skipped = 0
+    last = 0
+    while True:
+        patients = list(session.scalars(query.where(Patient.id > last).limit(batch)))
+        if not patients:
+            break
+        for patient in patients:
+            if rebuild_schedule(session, actor, patient):
+                cases += 1
+                state = schedule_state.state_of(session, patient.id)
+                failed += bool(state is not None and state.failed)
+            else:
+                skipped += 1
+        last = patients[-1].id
+        session.commit()
+        session.expunge_all()
+    record(session, actor, RecordsAction.SCHEDULE_REBUILD, None, cases=cases, failed=failed,
+           skipped=skipped, missing_only=missing_only)
+    session.commit()
+    return Rebuilt(cases, failed, skipped)
 
 
 def flatten(answers: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
@@ -413,6 +506,7 @@ def rectify(session: Session, actor: Any, submission: Submission, answers: dict[
     record(session, actor, RecordsAction.SUBMISSION_RECTIFY, submission,
            patient=patient.audit_ref, form=form_code(session, submission.form_key), revision=number,
            reason=reason, changed=len(changed), request=request_ref)
+    keep_schedule(session, actor, submission, ref.definition, answers)
     kind = ref.definition.kind
     if pharmacovigilance.is_serious(kind, answers) and \
             not pharmacovigilance.is_serious(kind, before):

@@ -2,8 +2,8 @@
 
 Everything a person typed about the patient is sealed under per-row data keys; overwriting the
 wrapped keys makes the sealed identity and answers unreadable even where a row's old bytes
-linger. Then the rows go: hand-offs, revisions, submissions, the patient. A rights request about
-the patient keeps only the case's opaque reference.
+linger. Then the rows go: the schedule state, hand-offs, revisions, submissions, the patient.
+A rights request about the patient keeps only the case's opaque reference.
 """
 
 from __future__ import annotations
@@ -12,7 +12,13 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from portal.records import event_refs_of
-from portal.records.models import EventHandOff, Patient, Submission, SubmissionRevision
+from portal.records.models import (
+    EventHandOff,
+    Patient,
+    ScheduleState,
+    Submission,
+    SubmissionRevision,
+)
 from portal.rights.models import RightsRequest
 
 #: what a destroyed data key is overwritten with (the columns are NOT NULL)
@@ -29,6 +35,8 @@ def destroy_active_case(session: Session, patient_id: int, reference: str) -> bo
                     .values(wrapped_key=SHREDDED, payload=SHREDDED))
     session.execute(update(Patient).where(Patient.id == patient_id)
                     .values(wrapped_key=SHREDDED, identity=SHREDDED))
+    # The schedule's sealed inputs are the answers' dates: shredded, then gone with the case.
+    session.execute(delete(ScheduleState).where(ScheduleState.patient_id == patient_id))
     session.flush()
     session.execute(update(RightsRequest).where(RightsRequest.patient_id == patient_id)
                     .where(RightsRequest.case_index.is_(None)).values(case_index=reference))

@@ -54,6 +54,7 @@ from portal.sealing.layouts import (
     revision_aad_maker,
     rights_answer_aad,
     rights_details_aad,
+    schedule_state_aad,
     totp_aad,
 )
 from portal.sealing.ring import open_with_refresh, ring_of
@@ -101,6 +102,7 @@ __all__ = [
     "rewrap_data_key",
     "rights_answer_aad",
     "rights_details_aad",
+    "schedule_state_aad",
     "ring_of",
     "rotate_command",
     "rotate_kek",

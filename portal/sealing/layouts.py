@@ -32,6 +32,11 @@ def patient_aad(handle: str, protocol_key: str) -> bytes:
     return associated_data("patient", handle, protocol_key)
 
 
+def schedule_state_aad(patient_handle: str, protocol_key: str) -> bytes:
+    """Return the AAD of a case's sealed schedule inputs (`records.schedule_state`)."""
+    return associated_data("schedule_state", patient_handle, protocol_key)
+
+
 def revision_aad(submission_handle: str, number: int, kind: str, patient_handle: str,
                  protocol_key: str, content_hash: str, form_key: str) -> bytes:
     """Return the AAD of a submission revision: row, patient, form and protocol version.

@@ -14,8 +14,8 @@ from sqlalchemy import func, select, update
 from portal import clock
 from portal.audit.models import AuditAlert, AuditEvent
 from portal.permissions import Role
-from portal.records import limitation, overview
-from portal.records.models import Patient, SubmissionRevision
+from portal.records import limitation, overview, submissions
+from portal.records.models import Patient, ScheduleState, SubmissionRevision
 from tests.helpers_auth import login, make_user
 from tests.records import helpers
 
@@ -73,7 +73,31 @@ def test_a_tampered_patient_fails_alone_in_the_list(db, client, prescriber, site
     assert alert.count == 2
 
 
-def test_a_tampered_form_fails_alone_in_my_patients(db, client, prescriber, site_a):
+def test_a_tampered_schedule_fails_alone_in_my_patients(db, client, prescriber, site_a):
+    # The overview reads each case's schedule state, not its forms: the sealed state is what
+    # a row opens, and what fails alone when altered.
+    with clock.frozen(_later()) as frozen:
+        start = frozen.at.date() - timedelta(days=60)
+        late = helpers.register(db, prescriber, site_a, surname_letters="Lat")
+        broken = helpers.register(db, prescriber, site_a, surname_letters="Cas")
+        for patient in (late, broken):
+            helpers.submit(db, prescriber, patient, "initiation",
+                           helpers.initiation_answers(start))
+        state = db.scalar(select(ScheduleState).where(ScheduleState.patient_id == broken.id))
+        _flip(db, ScheduleState, state.id, "facts")
+        login(client, prescriber)
+        response = client.get("/my-patients")
+        page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert f"/patients/{late.handle}" in page and "Overdue" in page
+    assert broken.case_number in page and f"/patients/{broken.handle}" not in page
+    assert "Integrity check failed" in page
+    [alert] = _alerts(db)
+    assert alert.target_ref == broken.reference
+
+
+def test_a_tampered_form_fails_alone_in_my_patients_once_rebuilt(db, client, prescriber,
+                                                                 site_a):
     with clock.frozen(_later()) as frozen:
         start = frozen.at.date() - timedelta(days=60)
         late = helpers.register(db, prescriber, site_a, surname_letters="Lat")
@@ -84,6 +108,8 @@ def test_a_tampered_form_fails_alone_in_my_patients(db, client, prescriber, site
         initiation = db.scalar(select(SubmissionRevision).join(SubmissionRevision.submission)
                                .where(SubmissionRevision.submission.has(patient_id=broken.id)))
         _flip(db, SubmissionRevision, initiation.id, "payload")
+        done = submissions.rebuild_schedules(db, helpers.CLI)
+        assert (done.cases, done.failed) == (2, 1)
         login(client, prescriber)
         response = client.get("/my-patients")
         page = response.get_data(as_text=True)
@@ -233,23 +259,30 @@ def test_a_search_continues_on_the_next_page_by_post(db, client, prescriber, fiv
     assert f"q={prefix}" not in page
 
 
-def test_my_patients_pages_look_at_a_bounded_number_of_patients(db, prescriber, site_a):
+def test_my_patients_pages_are_full_whatever_lies_between(db, prescriber, site_a):
+    # Cases with nothing due (a visit done, a discontinuation) lie between the due ones: the
+    # query leaves them out, so every page but the last is full.
     with clock.frozen(_later()) as frozen:
         start = frozen.at.date() - timedelta(days=60)
-        made = []
-        for letters in ("Aaa", "Bbb", "Ccc", "Ddd"):
+        due = []
+        for index, letters in enumerate(("Aaa", "Bbb", "Ccc", "Ddd", "Eee")):
             patient = helpers.register(db, prescriber, site_a, surname_letters=letters)
             helpers.submit(db, prescriber, patient, "initiation",
                            helpers.initiation_answers(start))
-            made.append(patient)
-        first = overview.my_patients(db, prescriber, sort="oldest", page_size=10,
-                                     scan_limit=3)
-        assert first.scanned == 3 and first.next_after == made[2].handle
-        rest = overview.my_patients(db, prescriber, sort="oldest", page_size=10,
-                                    scan_limit=3, after=first.next_after)
-        assert rest.next_after is None
-    listed = [r.patient.case_number for r in first.rows + rest.rows]
-    assert listed == [p.case_number for p in made]
+            due.append(patient)
+            for other in range(index % 2 + 1):
+                quiet = helpers.register(db, prescriber, site_a,
+                                         surname_letters=f"Z{letters[0]}{'yx'[other]}")
+                helpers.submit(db, prescriber, quiet, "initiation",
+                               helpers.initiation_answers(start))
+                helpers.submit(db, prescriber, quiet, "discontinuation")
+        pages = [overview.my_patients(db, prescriber, sort="oldest", page_size=2)]
+        while pages[-1].next_after:
+            pages.append(overview.my_patients(db, prescriber, sort="oldest", page_size=2,
+                                              after=pages[-1].next_after))
+    assert [len(p.rows) for p in pages] == [2, 2, 1]
+    listed = [r.patient.case_number for p in pages for r in p.rows]
+    assert listed == [p.case_number for p in due]
 
 
 # --- the pharmacovigilance review list ---------------------------------------------------

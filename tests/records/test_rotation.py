@@ -13,8 +13,8 @@ from portal import create_app
 from portal import sealing as rotation
 from portal.db import new_session
 from portal.keys import KeyFileError, load_key_file, new_keyring, write_key_file
-from portal.records import identities, submissions
-from portal.records.models import Patient, Submission, SubmissionRevision
+from portal.records import identities, schedule_state, submissions
+from portal.records.models import Patient, ScheduleState, Submission, SubmissionRevision
 from portal.sealing import KeyCheck, retire_kek_command, rotate_command
 from tests.conftest import make_test_config
 from tests.helpers_auth import CHEAP_ARGON2
@@ -53,16 +53,19 @@ def records(db, prescriber, site_a):  # noqa: ANN001, ANN201
 def _versions(db) -> set[int]:  # noqa: ANN001
     db.expire_all()
     return set(db.scalars(select(Patient.kek_version))) | set(
-        db.scalars(select(SubmissionRevision.kek_version)))
+        db.scalars(select(SubmissionRevision.kek_version))) | set(
+        db.scalars(select(ScheduleState.kek_version)))
 
 
 def _everything_decrypts(app, actor) -> int:  # noqa: ANN001
-    """Open every identity and revision with a freshly started portal (the key file as is)."""
+    """Open every identity, revision and schedule state with a freshly started portal (the key
+    file as is)."""
     count = 0
     with new_session(app) as session:
         for patient in session.scalars(select(Patient)):
             identities.read_identity(session, actor, patient)
-            count += 1
+            state = schedule_state.state_of(session, patient.id)
+            count += 1 + len(schedule_state.open_facts(session, actor, patient, state)[:1])
         for submission in session.scalars(select(Submission)):
             if submission.is_draft:
                 submissions.read_draft(session, actor, submission)
@@ -99,7 +102,7 @@ def test_rotation_rewraps_every_key_and_the_old_one_can_go(
     db.expire_all()
     assert db.get(KeyCheck, "kek:1") is None and db.get(KeyCheck, "kek:2") is not None
     restarted = _restart(app_config, tmp_path, monkeypatch)
-    assert _everything_decrypts(restarted, prescriber) == 10
+    assert _everything_decrypts(restarted, prescriber) == 13
     # New records are sealed under the new key.
     patient = helpers.register(db, prescriber, records[0].establishment, surname_letters="Jkl")
     assert patient.kek_version == 2
@@ -140,7 +143,7 @@ def test_a_running_portal_picks_up_the_new_key(app, db, records, prescriber, app
     with new_session(operator) as session:
         rotation.rotate_kek(session, helpers.CLI)
     assert app.extensions["portal.keys"].current_kek == 1
-    assert _everything_decrypts(app, prescriber) == 10
+    assert _everything_decrypts(app, prescriber) == 13
     assert app.extensions["portal.keys"].current_kek == 2
 
 
@@ -148,7 +151,7 @@ def test_rotation_and_retirement_commands(app, db, records, runner, own_key_file
     result = runner.invoke(rotate_command, ["--batch-size", "4"])
     assert result.exit_code == 0, result.output
     assert "Key-encryption key 2 added" in result.output
-    assert "10 data keys re-wrapped" in result.output
+    assert "13 data keys re-wrapped" in result.output
     result = runner.invoke(retire_kek_command, ["1"])
     assert result.exit_code == 0, result.output
     assert set(load_key_file(own_key_file).keks) == {2}
