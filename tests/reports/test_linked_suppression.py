@@ -246,7 +246,14 @@ class Reader:
                 matrix.append(row)
         basis = _null_space(matrix, len(hidden))
         for cell in hidden:
-            assert any(vector[column[cell]] for vector in basis), f"{cell} can be recomputed"
+            moving = next((v for v in basis if v[column[cell]]), None)
+            assert moving is not None, f"{cell} can be recomputed"
+            # Not the elimination's word for it: the other table it gives (the hidden cells
+            # moved along `moving`, the shown ones as they are) is put back into every
+            # equation the reader knows, and each must still hold.
+            for eq in self.equations:
+                assert sum(value * moving[column[c]] for c, value in eq if c in column) == 0, \
+                    f"{cell}: the other table found breaks {eq}"
 
 
 def _null_space(matrix: list[list[Fraction]], width: int) -> list[list[Fraction]]:
