@@ -339,6 +339,12 @@ def _decide(session: Session, actor: Any, draft: ProtocolDraft, status: str,
     draft.revision += 1
 
 
+def may_decide(draft: ProtocolDraft, actor: Any) -> bool:
+    """Whether `actor` is a second person for this submitted draft (permission aside)."""
+    _kind, _id, label = actor_fields(actor)
+    return draft.status == DraftStatus.SUBMITTED and label not in _contributors(draft)
+
+
 def _checker(draft: ProtocolDraft, actor: Any) -> None:
     if draft.status != DraftStatus.SUBMITTED:
         raise Conflict("only a submitted draft can be approved or refused")
