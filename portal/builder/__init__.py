@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     """Register the builder's pages, its script and the menu entry."""
     from flask_babel import lazy_gettext as _l
 
+    from portal.builder import structure_routes  # noqa: F401 - the structured editor's views
     from portal.builder.routes import bp
     from portal.navigation import NavEntry, add_menu_entry
     from portal.permissions import Permission, public

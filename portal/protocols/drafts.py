@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from portal import clock
 from portal.audit.services import actor_fields, record
 from portal.db import rows_affected
 from portal.errors import BadRequest, Conflict, Forbidden, NotFound
+from portal.protocols import structure
 from portal.protocols.compare import Change, compare
 from portal.protocols.importers.common import ImportFormatError, ImportReport, dump_yaml
 from portal.protocols.importers.odm import import_odm_file
@@ -287,6 +288,23 @@ def save_text(session: Session, actor: Any, draft_id: int, text: str, revision: 
     record(session, actor, "protocols:draft:save", draft, revision=draft.revision,
            problems=len(result.problems), warnings=len(result.warnings))
     return Saved(draft, result)
+
+
+def edit_structure(session: Session, actor: Any, draft_id: int, revision: int,
+                   edit: Callable[[dict[str, Any]], Any]) -> tuple[Saved, Any]:
+    """Apply a structured edit to the draft's text and save it like a typed text.
+
+    :param edit: changes the parsed definition in place; what it returns is handed back.
+    :raises StructureError: when the text does not parse or the target is missing.
+    :raises DraftConflict: when someone saved since `revision`.
+    """
+    draft = get_draft(session, draft_id)
+    if draft.revision != revision:
+        raise DraftConflict(draft)
+    data = structure.parse(draft.text, draft.source_name)
+    outcome = edit(data)
+    text = structure.dump(data, draft.source_name)
+    return save_text(session, actor, draft_id, text, revision), outcome
 
 
 def _contributors(draft: ProtocolDraft) -> set[str]:
