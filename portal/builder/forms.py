@@ -31,7 +31,7 @@ class StartForm(FlaskForm):
                         validators=[InputRequired()])
     protocol_key = SelectField(_l("Protocol in force"), choices=[], validate_choice=False,
                                validators=[Optional()])
-    main = FileField(_l("File"), description=_l(
+    upload = FileField(_l("File"), description=_l(
         "The definition, the REDCap data dictionary, the ODM study or the XLSForm."))
     events = FileField(_l("REDCap events (optional)"))
     mapping = FileField(_l("REDCap instrument-event mapping (optional)"))

@@ -92,7 +92,7 @@ def start() -> Any:
                     raise drafts.DraftError(_("Choose a protocol in force."))
                 draft = drafts.start_from_current(session, _actor(), form.protocol_key.data)
             else:
-                main = _upload("main")
+                main = _upload("upload")
                 if main is None:
                     raise drafts.DraftError(_("Choose the file to start from."))
                 if origin == "file":
@@ -111,7 +111,7 @@ def start() -> Any:
             session.commit()
             return redirect(url_for(".draft", draft_id=draft.id), 303)
     if error:
-        form.main.errors = [error]
+        form.upload.errors = [error]
     return render_template("builder/index.html", drafts=drafts.list_drafts(session), form=form,
                            keys=keys), 422
 

@@ -77,7 +77,7 @@ def test_a_redcap_import_shows_the_fate_of_each_field(client, author) -> None:  
     login(client, author)
     data = (DATA / "redcap" / "followup_ui.csv").read_bytes()
     response = client.post("/builder/start", data={
-        "origin": "redcap", "main": (io.BytesIO(data), "followup_ui.csv"),
+        "origin": "redcap", "upload": (io.BytesIO(data), "followup_ui.csv"),
         **csrf_token(client, "/builder/")}, content_type="multipart/form-data")
     assert response.status_code == 303
     html = client.get(response.headers["Location"]).get_data(as_text=True)
