@@ -20,6 +20,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import io
 import re
 import statistics
 import sys
@@ -54,6 +55,8 @@ def _manager(app: Any) -> Any:
     """A pharmacist in charge with an approved grant, and a logged-in session cookie."""
     from datetime import timedelta
 
+    from sqlalchemy import select
+
     from portal import clock
     from portal.access import services as access
     from portal.access.models import Category, Scope
@@ -68,8 +71,7 @@ def _manager(app: Any) -> Any:
                     first_name="Banc", last_name="Gestion", email="manager@example.org")
         db.add(user)
         db.flush()
-        approver = db.scalar(__import__("sqlalchemy").select(User).where(
-            User.login == "bench.admin2"))
+        approver = db.scalar(select(User).where(User.login == "bench.admin2"))
         now = clock.now()
         grant = access.request_grant(db, cli, access.GrantRequest(
             user, Role.PHARMACIST_IN_CHARGE, Scope.PSEUDONYMISED, Category.HEALTH, now,
@@ -137,7 +139,7 @@ def main() -> None:
     text = big_definition(args.fields)
     start = client.post("/builder/start", data={
         "origin": "file", "csrf_token": _csrf(client, "/builder/"),
-        "upload": (__import__("io").BytesIO(text.encode()), "big.yaml")},
+        "upload": (io.BytesIO(text.encode()), "big.yaml")},
         content_type="multipart/form-data")
     assert start.status_code == 303, start.status_code
     draft_url = start.headers["Location"]
@@ -145,9 +147,11 @@ def main() -> None:
     csrf = _csrf(client, draft_url)
     revision = int(re.search(r'id="revision" name="revision" type="hidden" value="(\d+)"',
                              page)[1])
-    fields = text.count("\n  - key:") + text.count("\n    - key:") + text.count("      - key:")
+    import yaml
+
+    fields = sum(len(s["fields"]) for f in yaml.safe_load(text)["forms"] for s in f["sections"])
     print(f"Definition: {len(text.splitlines())} lines, {len(text) // 1024} KiB, "
-          f"{args.fields} fields (about {fields} keys), draft {draft_url}")
+          f"{fields} fields, draft {draft_url}")
 
     counter = [0]
 
