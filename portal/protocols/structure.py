@@ -280,20 +280,27 @@ def update_field(data: dict[str, Any], form_key: str, section_key: str, field_ke
     if new_key != field_key and new_key in _keys(data):
         raise StructureError(f"the key {new_key!r} is already used")
     fld["key"] = new_key
-    fld["label"] = _text(values.get("label_fr"), values.get("label_en")) or fld.get("label")
-    _set(fld, "help", _text(values.get("help_fr"), values.get("help_en")))
-    _set(fld, "required", True if values.get("required") else None)
+    # An input the editor did not send leaves its part of the field as it is.
+    if "label_fr" in values or "label_en" in values:
+        fld["label"] = _text(values.get("label_fr", (fld.get("label") or {}).get("fr")),
+                             values.get("label_en", (fld.get("label") or {}).get("en"))
+                             ) or fld.get("label")
+    if "help_fr" in values or "help_en" in values:
+        _set(fld, "help", _text(values.get("help_fr"), values.get("help_en")))
+    if "required" in values:
+        _set(fld, "required", True if values.get("required") else None)
     category = values.get("category") or fld.get("category")
     if category not in CATEGORIES:
         raise StructureError(f"unknown category {category!r}")
     fld["category"] = category
-    _set(fld, "necessity_justification", (values.get("necessity_justification") or "").strip())
-    identifies = values.get("identifies") or None
-    if identifies is not None and identifies not in IDENTIFIES:
-        raise StructureError(f"{identifies!r} is not an allowed identification item")
-    _set(fld, "identifies", identifies)
-    _set(fld, "visible_if", (values.get("visible_if") or "").strip())
-    _set(fld, "put_ref", (values.get("put_ref") or "").strip())
+    if "identifies" in values:
+        identifies = values.get("identifies") or None
+        if identifies is not None and identifies not in IDENTIFIES:
+            raise StructureError(f"{identifies!r} is not an allowed identification item")
+        _set(fld, "identifies", identifies)
+    for name in ("necessity_justification", "visible_if", "put_ref"):
+        if name in values:
+            _set(fld, name, (values.get(name) or "").strip())
     keys = TYPE_KEYS[kind]
     whole = kind in ("integer", "year")
     for name in ("min", "max"):
@@ -311,7 +318,7 @@ def update_field(data: dict[str, Any], form_key: str, section_key: str, field_ke
             _set(fld, name, str(values.get(name) or "").strip())
     if "choices" in keys and "choices" in values:
         fld["choices"] = parse_choices(str(values.get("choices") or ""))
-    if "unknown" in keys:
+    if "unknown" in keys and "unknown" in values:
         _set(fld, "unknown", True if values.get("unknown") else None)
     if fld.get("review") and values.get("review_confirmed"):
         fld["review"] = {**fld["review"], "status": "confirmed",
