@@ -19,11 +19,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("protocol_version") as batch:
-        batch.add_column(sa.Column("author_label", sa.String(length=128), nullable=True))
-        batch.add_column(sa.Column("approved_by_label", sa.String(length=128), nullable=True))
-        batch.add_column(sa.Column("approved_at", portal.db.UTCDateTime(), nullable=True))
-        batch.add_column(sa.Column("changes", sa.Text(), nullable=True))
+    # Plain ALTER TABLE on both databases: a batch would recreate protocol_version, which
+    # the submissions reference (SQLite refuses to drop it with foreign keys on).
+    op.add_column("protocol_version", sa.Column("author_label", sa.String(length=128),
+                                                nullable=True))
+    op.add_column("protocol_version", sa.Column("approved_by_label", sa.String(length=128),
+                                                nullable=True))
+    op.add_column("protocol_version", sa.Column("approved_at", portal.db.UTCDateTime(),
+                                                nullable=True))
     op.create_table(
         "protocol_draft",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -63,9 +66,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_protocol_draft_protocol_key"), table_name="protocol_draft")
     op.drop_table("protocol_draft")
-    with op.batch_alter_table("protocol_version") as batch:
-        batch.drop_column("changes")
-        batch.drop_column("approved_at")
-        batch.drop_column("approved_by_label")
-        batch.drop_column("author_label")
+    for column in ("approved_at", "approved_by_label", "author_label"):
+        # SQLite 3.35+ drops a column in place (no table copy, see upgrade()).
+        op.execute(f"ALTER TABLE protocol_version DROP COLUMN {column}")
 

@@ -20,7 +20,7 @@ from portal.i18n import local_zone, page_language
 from portal.permissions import Permission, granted_permissions, requires
 from portal.protocols import drafts
 from portal.protocols.builder import form_class
-from portal.protocols.compare import changes_from_json, compare
+from portal.protocols.compare import version_changes
 from portal.protocols.loader import Problem
 from portal.protocols.models import DraftStatus, ProtocolDraft, ProtocolVersion
 from portal.protocols.render import render_answers, render_form
@@ -305,14 +305,8 @@ def versions(protocol_key: str) -> Any:
     found = drafts.versions(session, protocol_key[:64])
     if not found:
         raise NotFound()
-    rows = []
-    for index, version in enumerate(found):
-        changes = changes_from_json(version.changes)
-        if version.changes is None:  # installed before changes were recorded
-            previous = found[index + 1] if index + 1 < len(found) else None
-            changes = compare(loaded(previous).definition if previous else None,
-                              loaded(version).definition)
-        rows.append(SimpleNamespace(version=version, changes=changes))
+    changes = version_changes(found, lambda v: loaded(v).definition)
+    rows = [SimpleNamespace(version=v, changes=c) for v, c in zip(found, changes, strict=True)]
     return render_template("builder/versions.html", protocol_key=protocol_key, rows=rows)
 
 

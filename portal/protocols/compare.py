@@ -6,8 +6,7 @@ The builder's compare page and the versions page show these changes; `breaking_c
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from portal.protocols.schema import Form, Protocol
@@ -127,13 +126,16 @@ def compare(old: Protocol | None, new: Protocol) -> list[Change]:
     return found
 
 
-def changes_json(changes: list[Change]) -> str:
-    """The changes as stored with a version."""
-    return json.dumps([asdict(c) for c in changes], ensure_ascii=False, default=str)
-
-
-def changes_from_json(text: str | None) -> list[Change]:
-    """The changes stored with a version (none for a version installed before they were)."""
-    if not text:
-        return []
-    return [Change(**item) for item in json.loads(text)]
+def version_changes(versions: list[Any], definition_of: Any) -> list[list[Change]]:
+    """The changes of each version against the one installed before it (`versions` newest
+    first, as the versions page lists them). Both texts are kept verbatim, so the diff is
+    recomputed rather than stored: it names form and field keys, which the database keeps in
+    the definitions only (tests/records/test_form_codes.py)."""
+    ordered = sorted(versions, key=lambda v: (v.installed_at, v.id))
+    found: dict[int, list[Change]] = {}
+    previous = None
+    for version in ordered:
+        found[version.id] = compare(definition_of(previous) if previous is not None else None,
+                                    definition_of(version))
+        previous = version
+    return [found[v.id] for v in versions]

@@ -42,8 +42,6 @@ class ProtocolVersion(Base):
     #: who approved it (maker-checker), and when; None for a CLI install
     approved_by_label: Mapped[str | None] = mapped_column(String(128))
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    #: the changes against the version it replaced, as JSON (a list of {form, field, kind, detail})
-    changes: Mapped[str | None] = mapped_column(Text)
 
     audit_type = "protocol_version"
 

@@ -16,7 +16,7 @@ from portal.audit.services import actor_fields, record
 from portal.db import app_of
 from portal.errors import Conflict
 from portal.in_force import changed
-from portal.protocols.compare import changes_json, compare
+from portal.protocols.compare import compare
 from portal.protocols.loader import (
     LoadedProtocol,
     ProtocolDefinitionError,
@@ -210,7 +210,6 @@ def install_loaded(session: Session, actor: Any, protocol: LoadedProtocol, text:
             author_label=author_label,
             approved_by_label=label if approved else None,
             approved_at=clock.now() if approved else None,
-            changes=changes_json(changes),
         )
         session.add(existing)
     existing.is_current = True

@@ -13,7 +13,7 @@ from portal.audit.models import AuditEvent
 from portal.errors import Conflict, Forbidden
 from portal.permissions import Role
 from portal.protocols import drafts
-from portal.protocols.compare import changes_from_json
+from portal.protocols.compare import version_changes
 from portal.protocols.demo import DEMO_PROTOCOL
 from portal.protocols.models import DraftStatus, ProtocolVersion
 from portal.protocols.services import (
@@ -58,6 +58,12 @@ def _drop_heart_rate(data: dict) -> None:
     """Remove a follow-up field nothing else refers to."""
     section = next(s for s in _follow_up(data)["sections"] if s["key"] == "clinical")
     section["fields"] = [f for f in section["fields"] if f["key"] != "heart_rate"]
+
+
+def loaded_definition(version):  # noqa: ANN001, ANN201
+    from portal.protocols.services import loaded
+
+    return loaded(version).definition
 
 
 def _actions(db) -> list[str]:  # noqa: ANN001
@@ -216,7 +222,9 @@ def test_the_author_cannot_approve_a_second_manager_puts_it_in_force(
     assert version.author_label == "a.auteur" and version.approved_by_label == "v.verif"
     assert version.approved_at is not None and version.approved_at.tzinfo is not None
     assert version.source_text == draft.text
-    assert [c.kind for c in changes_from_json(version.changes)] == []  # only the version label
+    changes = version_changes(drafts.versions(db, version.protocol_key),
+                              loaded_definition)
+    assert changes[0] == []  # only the version label changed
     assert draft.status == DraftStatus.APPROVED and draft.installed_version_id == version.id
     assert _actions(db)[-2:] == ["protocols:draft:submit", "protocols:draft:approve"]
     with pytest.raises(Conflict):
@@ -257,5 +265,7 @@ def test_a_cli_install_records_its_changes_too(db, in_force, tmp_path) -> None: 
     path.write_text(_edited(DEMO_TEXT, lambda d: _follow_up(d)["title"].update(en="Visit")),
                     encoding="utf-8")
     version = install_protocol(db, OPERATOR, path).version
-    assert [c.kind for c in changes_from_json(version.changes)] == ["label"]
+    changes = version_changes(drafts.versions(db, version.protocol_key), loaded_definition)
+    assert [c.kind for c in changes[0]] == ["label"]
+    assert [c.kind for c in changes[1]] == ["form_added"] * 6  # the first version
     assert version.approved_by_label is None and version.author_label is None
