@@ -6,4 +6,4 @@ without importing each other.
 
 AREAS = ("accounts", "access", "audit", "meddra", "protocols", "notices", "records", "reports",
          "rights", "retention", "backups", "registers", "outbox",
-         "jobs")
+         "jobs", "builder")

@@ -33,6 +33,8 @@ class Permission(enum.StrEnum):
     #: install and read protocol versions
     PROTOCOL_MANAGE = "protocols:protocol:manage"
     PROTOCOL_READ = "protocols:protocol:read"
+    #: approve or refuse a draft another manager wrote, which puts it in force (maker-checker)
+    PROTOCOL_APPROVE = "protocols:protocol:approve"
     #: register a patient of one's establishment
     PATIENT_CREATE = "records:patient:create"
     #: read a patient record (limited by the grant's scope)
@@ -111,10 +113,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PRESCRIBER: frozenset(_HEALTHCARE),
     Role.HOSPITAL_PHARMACIST: frozenset(_HEALTHCARE),
     Role.HEALTHCARE_STAFF: frozenset(_HEALTHCARE - {P.PATIENT_CREATE}),
-    Role.PHARMACIST_IN_CHARGE: frozenset(_LAB_READER | {P.PROTOCOL_MANAGE, P.SUBMISSION_WRITE,
-                                                        P.AAC_RECORD}),
+    Role.PHARMACIST_IN_CHARGE: frozenset(_LAB_READER | {P.PROTOCOL_MANAGE, P.PROTOCOL_APPROVE,
+                                                        P.SUBMISSION_WRITE, P.AAC_RECORD}),
     Role.PHARMACOVIGILANCE: frozenset(_LAB_READER),
-    Role.MEDICAL_AFFAIRS: frozenset(_LAB_READER),
+    #: medical affairs design protocols with the pharmacist in charge (issue 20)
+    Role.MEDICAL_AFFAIRS: frozenset(_LAB_READER | {P.PROTOCOL_MANAGE, P.PROTOCOL_APPROVE}),
     Role.SUPPLY: frozenset({P.SESSION_USE, P.SUPPLY_MANAGE, P.RIGHTS_SUBMIT}),
     Role.AUDITOR: frozenset({P.SESSION_USE, P.AUDIT_READ, P.PATIENT_READ, P.SUBMISSION_READ,
                              P.AGGREGATE_READ, P.PROTOCOL_READ}),

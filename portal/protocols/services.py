@@ -12,10 +12,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.audit.services import record
+from portal.audit.services import actor_fields, record
 from portal.db import app_of
 from portal.errors import Conflict
 from portal.in_force import changed
+from portal.protocols.compare import compare
 from portal.protocols.loader import (
     LoadedProtocol,
     ProtocolDefinitionError,
@@ -154,6 +155,39 @@ def install_protocol(session: Session, actor: Any, path: str | Path) -> Installe
     text = Path(path).read_text(encoding="utf-8")
     if load_text(text, str(path)).content_hash != protocol.content_hash:
         raise Conflict(f"{path} changed while it was being installed; try again")
+    return install_loaded(session, actor, protocol, text, Path(path).name)
+
+
+def stored_breaks(session: Session, protocol: LoadedProtocol) -> list[str]:
+    """What `protocol` would break among stored submissions, against every installed version
+    of its key (a field removed, retyped, a choice removed); empty when it breaks nothing."""
+    in_use = used_forms(session, protocol.key)
+    breaks: list[str] = []
+    if not in_use:
+        return breaks
+    versions = session.scalars(
+        select(ProtocolVersion).where(ProtocolVersion.protocol_key == protocol.key)
+    )
+    for version in versions:
+        breaks.extend(b for b in breaking_changes(loaded(version).definition,
+                                                  protocol.definition, in_use)
+                      if b not in breaks)
+    return breaks
+
+
+def install_loaded(session: Session, actor: Any, protocol: LoadedProtocol, text: str,
+                   source_name: str, *, author_label: str | None = None,
+                   approved: bool = False) -> Installed:
+    """Put a validated definition in force: the one step `protocol install` and a draft's
+    approval share. `approved` records `actor` as the approver (maker-checker) beside the
+    author.
+
+    :raises ProtocolDefinitionError: when points remain to settle (reviews, placeholders).
+    :raises IncompatibleVersion: when it would break stored submissions.
+    :raises ReleaseBlocked: when a check of another area refuses it for now (nothing changed).
+    """
+    if protocol.warnings:
+        raise ProtocolDefinitionError(list(protocol.warnings))
     existing = session.scalar(
         select(ProtocolVersion).where(
             ProtocolVersion.protocol_key == protocol.key,
@@ -164,18 +198,11 @@ def install_protocol(session: Session, actor: Any, path: str | Path) -> Installe
         return Installed(existing, created=False)
     for check in app_of(session).extensions.get(_RELEASE_CHECKS, []):
         check(session, actor, protocol)
-    in_use = used_forms(session, protocol.key)
-    if in_use:
-        breaks: list[str] = []
-        versions = session.scalars(
-            select(ProtocolVersion).where(ProtocolVersion.protocol_key == protocol.key)
-        )
-        for version in versions:
-            breaks.extend(b for b in breaking_changes(loaded(version).definition,
-                                                      protocol.definition, in_use)
-                          if b not in breaks)
-        if breaks:
-            raise IncompatibleVersion(breaks)
+    breaks = stored_breaks(session, protocol)
+    if breaks:
+        raise IncompatibleVersion(breaks)
+    previous = current_version(session, protocol.key)
+    changes = compare(loaded(previous).definition if previous else None, protocol.definition)
     changed(session, VERSION_IN_FORCE)
     session.execute(
         update(ProtocolVersion)
@@ -183,16 +210,20 @@ def install_protocol(session: Session, actor: Any, path: str | Path) -> Installe
         .values(is_current=False)
     )
     created = existing is None
+    _kind, actor_id, label = actor_fields(actor)
     if existing is None:
         existing = ProtocolVersion(
             protocol_key=protocol.key,
             version_label=str(protocol.definition.version),
             content_hash=protocol.content_hash,
-            source_name=Path(path).name,
+            source_name=source_name,
             source_text=text,
             installed_at=clock.now(),
-            installed_by_id=getattr(actor, "id", None) if not hasattr(actor, "kind") else None,
-            installed_by_label=str(getattr(actor, "login", None) or getattr(actor, "label", "")),
+            installed_by_id=actor_id if _kind == "user" else None,
+            installed_by_label=label,
+            author_label=author_label,
+            approved_by_label=label if approved else None,
+            approved_at=clock.now() if approved else None,
         )
         session.add(existing)
     existing.is_current = True
@@ -200,5 +231,5 @@ def install_protocol(session: Session, actor: Any, path: str | Path) -> Installe
     for hook in app_of(session).extensions.get(VERSION_INSTALLED, ()):
         hook(session, actor, existing)
     record(session, actor, "protocols:version:install", existing,
-           version=existing.version_label, created=created)
+           version=existing.version_label, created=created, changes=len(changes))
     return Installed(existing, created=created)

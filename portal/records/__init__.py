@@ -79,3 +79,11 @@ def event_refs_of(session: Any, submission_ids: list[int]) -> list[str]:
     from portal.records.pharmacovigilance import event_ref
 
     return sorted(event_ref(session, i) for i in submission_ids)
+
+
+def paper_sections(protocol: Any, form: Any, locale: str | None = None) -> list[Any]:
+    """The paper version of a form, as the print page lays it out (public face: the form
+    builder previews a draft's paper version with it)."""
+    from portal.records.paper import paper_form
+
+    return paper_form(protocol, form, locale)
