@@ -1,7 +1,7 @@
 """protocols: drafts written in the browser, and who wrote and approved each version
 
 Revision ID: f1b7d3c9e5a2
-Revises: b8f4d2e6a1c3
+Revises: a73fbe58d7ff
 Create Date: 2026-12-04 23:10:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import portal.db
 
 revision = "f1b7d3c9e5a2"
-down_revision = "b8f4d2e6a1c3"
+down_revision = "a73fbe58d7ff"
 branch_labels = None
 depends_on = None
 
