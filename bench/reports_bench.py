@@ -4,8 +4,9 @@ Computes the demo protocol's report over N sealed follow-ups (default 100,000) t
 records door, as `portal report generate` does, against the floor of decrypting and parsing the
 same submissions once: read from the database in one plain query, unwrapped, decrypted and
 parsed (also printed: the same without the database read, which no report can reach). Prints
-the times, the ratio to the read floor (target within 1.5x) and the peak traced memory of a report run (bounded: the door streams
-in batches and the report keeps counters, plus the numbers a median needs).
+the times, the ratio to the read floor (target within 1.5x) and the peak traced memory of a
+report run (bounded: the door streams in batches and the report keeps counters, plus the
+numbers a median needs).
 
 Usage:
 
