@@ -38,11 +38,14 @@ BEGIN
        AND current_setting('portal.audit_purge', true) = 'on' THEN
         RETURN OLD;
     END IF;
-    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'audit_event'
-       AND OLD.hash IS NULL AND OLD.prev_hash IS NULL
-       AND NEW.hash IS NOT NULL AND NEW.prev_hash IS NOT NULL
-       AND (to_jsonb(NEW) - 'hash' - 'prev_hash') = (to_jsonb(OLD) - 'hash' - 'prev_hash') THEN
-        RETURN NEW;
+    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'audit_event' THEN
+        -- The sealer's one change: an unsealed entry gets prev_hash and hash, nothing else.
+        IF OLD.hash IS NULL AND OLD.prev_hash IS NULL
+           AND NEW.hash IS NOT NULL AND NEW.prev_hash IS NOT NULL
+           AND (to_jsonb(NEW) - 'hash' - 'prev_hash') = (to_jsonb(OLD) - 'hash' - 'prev_hash')
+        THEN
+            RETURN NEW;
+        END IF;
     END IF;
     RAISE EXCEPTION USING
         ERRCODE = 'insufficient_privilege',

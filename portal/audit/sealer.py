@@ -35,7 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, event, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,6 +47,7 @@ from portal.audit.services import (
     entry_fields,
     entry_mac,
     lock_head,
+    wrote_entries,
 )
 from portal.audit.settings import setting
 from portal.db import app_of, new_session, table_of
@@ -204,6 +205,12 @@ def seal(app: Flask, *, wait: bool = True) -> SealResult:
 _LAST_ATTEMPT = "portal.audit.last_seal_attempt"
 
 
+@event.listens_for(Session, "after_commit")
+def _seal_after_commit(session: Session) -> None:
+    if wrote_entries(session):
+        seal_after_commit(session)
+
+
 def seal_after_commit(session: Session) -> None:
     """Seal without waiting, at most once per AUDIT_SEAL_INTERVAL_SECONDS in this process.
 
@@ -226,3 +233,4 @@ def seal_after_commit(session: Session) -> None:
         seal(app, wait=False)
     except Exception:  # noqa: BLE001 - the caller's commit is done; the job runner seals later
         log.exception("sealing the audit trail after a commit failed")
+

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
-
-import logging
 
 from flask import g, has_request_context, request
 from sqlalchemy import bindparam, event, func, insert, select, update
@@ -325,10 +324,11 @@ def _savepoint_rolled_back(session: Session, previous_transaction: Any) -> None:
 def _committed(session: Session) -> None:
     session.info.pop(_TAKEN, None)
     session.info.pop(_SAVEPOINTS, None)
-    if session.info.pop(_WROTE, None):
-        from portal.audit.sealer import seal_after_commit
 
-        seal_after_commit(session)
+
+def wrote_entries(session: Session) -> bool:
+    """True once, after a commit of a transaction that wrote entries (the sealer asks)."""
+    return bool(session.info.pop(_WROTE, None))
 
 
 @event.listens_for(Session, "after_transaction_end")
