@@ -96,7 +96,8 @@ def child(tree: str | None, url: str, duration: int, out: str) -> None:
     Path(out).write_text(json.dumps({
         "rps": result.rps, "p50": result.p50, "p99": result.p99, "errors": result.errors,
         "count": result.count, "samples": len(samples),
-        "waiting": sum(1 for w, _a in samples if w), "audit_waits": sum(1 for _w, a in samples if a),
+        "waiting": sum(1 for w, _a in samples if w),
+        "audit_waits": sum(1 for _w, a in samples if a),
         "max_waiting": max((w for w, _a in samples), default=0), "entries": entries,
     }))
 

@@ -88,8 +88,9 @@ def purge(session: Session, actor: Any, retention_days: int | None = None) -> Pu
     deleted = 0
     if up_to is not None:
         last = session.get(AuditEvent, up_to)
-        if last is None:
-            raise RetentionError(f"entry {up_to} is missing: run `portal audit verify` first")
+        if last is None or last.hash is None:
+            raise RetentionError(f"entry {up_to} is missing or unsealed: run `portal audit "
+                                 "verify` first")
         kind, _id, label = actor_fields(actor)
         checkpoint = AuditCheckpoint(
             seq=up_to, hash=bytes(last.hash), created_at=now, actor_kind=kind,

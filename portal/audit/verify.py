@@ -336,9 +336,9 @@ def _check_numbers_given_out(session: Session, result: VerifyResult, next_seq: i
                 f"numbers {next_seq} to {last_given} are given out without an entry yet "
                 "(transactions in progress, or rolled back)")
         return
-    last_given = connection.execute(select(AuditSequence.value)).scalar()
-    if last_given is not None and last_given >= next_seq:
-        result.problem = Break(next_seq, DELETED, _missing(next_seq, last_given + 1)
+    counter = connection.execute(select(AuditSequence.value)).scalar()
+    if counter is not None and counter >= next_seq:
+        result.problem = Break(next_seq, DELETED, _missing(next_seq, counter + 1)
                                + " (the trail's newest entries)")
 
 
