@@ -195,7 +195,7 @@ def describe_seal(result: SealResult) -> str:
 @audit_cli.command("seal")
 def seal_command() -> None:
     """Chain every committed entry into the HMAC chain now (the portal does it after each commit
-    and `portal jobs run` every minute); exit 1 when an entry fails its own MAC."""
+    and `portal jobs run`); exit 1 when an entry fails its own MAC."""
     result = seal(current_app)
     click.echo(describe_seal(result))
     if result.refused_seq is not None:

@@ -21,7 +21,7 @@ A missing number stops the sealer until it is explained:
 
 It runs after every commit that wrote entries (at most once per AUDIT_SEAL_INTERVAL_SECONDS per
 process; on PostgreSQL it never waits: a busy sealer lock means another process is sealing), from
-`portal jobs run` every minute, and from `portal audit seal`, `head`, `check` and `purge`.
+`portal jobs run` (duty `audit-seal`), and from `portal audit seal`, `head`, `check` and `purge`.
 """
 
 from __future__ import annotations

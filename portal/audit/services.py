@@ -6,8 +6,8 @@ the entry with a MAC over its fields and its number, and touches nothing else. T
 back with the caller's change; on PostgreSQL its number does not, and a `audit:entry:void` entry
 written in a short transaction of its own says so. The sealer (sealer.py) then chains the
 committed entries into the HMAC chain in number order, shortly after (after each commit that
-wrote entries, at most once a second per process, without waiting for a lock; and every minute
-from `portal jobs run`).
+wrote entries, at most once a second per process, without waiting for a lock; and from
+`portal jobs run`).
 """
 
 from __future__ import annotations
