@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import g, has_request_context, request
-from sqlalchemy import bindparam, event, func, insert, select, update
+from sqlalchemy import Engine, bindparam, event, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -35,7 +35,7 @@ from portal.audit.models import (
     AuditHead,
     AuditSequence,
 )
-from portal.db import app_of, get_engine, table_of
+from portal.db import app_of, table_of
 from portal.keys import keyring_of
 
 ACTION_PATTERN = re.compile(r"^[a-z][a-z_]*:[a-z][a-z_]*:[a-z][a-z_]*$")
@@ -354,7 +354,9 @@ def write_void_entries(session: Session, numbers: list[int]) -> None:
     except KeyError:
         log.error("audit numbers %s rolled back but cannot be voided: no app", numbers)
         return
-    engine = get_engine(app)
+    # The session's own database: a backup drill's scratch copy is not the live trail.
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
     if engine.dialect.name != "postgresql":
         return
     key = app.extensions["portal.keys"].key("audit")
