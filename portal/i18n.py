@@ -130,14 +130,16 @@ def _catalogue() -> Any:
     """
     if not has_app_context():
         return get_translations()
-    state = getattr(g, "_flask_babel", None)
+    # One look through the proxy rather than one per attribute.
+    here = g._get_current_object()  # type: ignore[attr-defined]
+    state = getattr(here, "_flask_babel", None)
     locale = getattr(state, "babel_locale", None)
-    memo = getattr(g, _CATALOGUE, None)
+    memo = getattr(here, _CATALOGUE, None)
     if locale is not None and memo is not None and memo[0] is locale:
         return memo[1]
     translations = get_translations()
-    state = getattr(g, "_flask_babel", None)
-    setattr(g, _CATALOGUE, (getattr(state, "babel_locale", None), translations))
+    state = getattr(here, "_flask_babel", None)
+    setattr(here, _CATALOGUE, (getattr(state, "babel_locale", None), translations))
     return translations
 
 
