@@ -131,7 +131,7 @@ def _catalogue() -> Any:
     if not has_app_context():
         return get_translations()
     # One look through the proxy rather than one per attribute.
-    here = g._get_current_object()  # type: ignore[attr-defined]
+    here = g._get_current_object()
     state = getattr(here, "_flask_babel", None)
     locale = getattr(state, "babel_locale", None)
     memo = getattr(here, _CATALOGUE, None)
