@@ -94,7 +94,7 @@ def main() -> None:
     key_file = workdir / "portal.keys"
     write_key_file(key_file, new_keyring())
     database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
-    label = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
+    label = database = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
     print(f"forms bench, {time.strftime('%Y-%m-%d %H:%M %Z')}: gunicorn {WORKERS} sync workers, "
           f"{common.CONNECTIONS} connections, {args.duration} s per run, load generator "
           f"{common.generator_name()}, {label}")
@@ -151,7 +151,7 @@ def main() -> None:
     print(f"  median of {len(rounds)} rounds, ratio to the bare page in the same round:")
     for key in ("account", "page", "invalid"):
         ratio = statistics.median(ratios[key])
-        target = TARGETS[(key, label)]
+        target = TARGETS[(key, database)]
         print(f"    {labels[key]:<44} {ratio:.3f}  target >= {target:.2f}: "
               f"{'met' if ratio >= target else 'NOT met'}")
     if opened is None:
