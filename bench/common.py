@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -112,27 +113,53 @@ def gunicorn(target: str, env: dict[str, str], ready_path: str,
 
 
 class Result:
-    """Requests per second and latency percentiles of one load run."""
+    """Requests per second and latency percentiles of one load run, the answers' statuses and
+    how busy the load generator itself was."""
 
     def __init__(self, requests_per_s: float, p50: float, p99: float, count: int,
-                 errors: int) -> None:
+                 errors: int, statuses: dict[int, int] | None = None,
+                 generator_cpu: float = 0.0, generator_capacity: float = 1.0) -> None:
         self.rps, self.p50, self.p99, self.count, self.errors = (
             requests_per_s, p50, p99, count, errors)
+        self.statuses = statuses or {}
+        #: CPU seconds per second the generator used, and what it could use at most (wrk: its
+        #: threads; the Python generator: one core, because of the GIL)
+        self.generator_cpu, self.generator_capacity = generator_cpu, generator_capacity
+
+    @property
+    def acknowledged(self) -> int:
+        """Answers with a 2xx or 3xx status."""
+        return sum(n for status, n in self.statuses.items() if 200 <= status < 400)
+
+    @property
+    def saturated(self) -> bool:
+        """The generator used 90 % or more of what it can: the figure may be its own limit."""
+        return self.generator_cpu >= 0.9 * self.generator_capacity
+
+    def generator_note(self) -> str:
+        verdict = ("SATURATED: the figure may be the generator's" if self.saturated
+                   else "not saturated")
+        return (f"generator CPU {self.generator_cpu:.2f} of {self.generator_capacity:.0f} "
+                f"core(s): {verdict}")
 
     def __str__(self) -> str:
         return (f"{self.rps:8.1f} req/s   p50 {self.p50:6.1f} ms   p99 {self.p99:6.1f} ms   "
-                f"({self.count} requests, {self.errors} errors)")
+                f"({self.count} requests, {self.errors} errors; {self.generator_note()})")
 
 
+#: wrk's script: one cookie and CSRF token per request in turn, statuses counted per thread
 WRK_SCRIPT = r"""
 local creds = %(creds)s
 local paths = %(paths)s
 local body = %(body)s
 local counter = 0
 local thread_number = 0
+local threads = {}
+statuses = {}
 function setup(thread)
   thread_number = thread_number + 1
   thread:set("id", thread_number)
+  table.insert(threads, thread)
 end
 function init(args)
   math.randomseed(id * 7919 + os.time())
@@ -142,18 +169,119 @@ function request()
   local c = creds[(counter %% #creds) + 1]
   if body == "" then
     if c[1] == "" then
-      return wrk.format("GET", paths[1])
+      return wrk.format("GET", paths[(counter %% #paths) + 1])
     end
-    return wrk.format("GET", paths[1], {["Cookie"] = c[1]})
+    return wrk.format("GET", paths[(counter %% #paths) + 1], {["Cookie"] = c[1]})
   end
   local token = string.format("bench-%%d-%%d-%%d", id, counter, math.random(1, 1000000000))
   return wrk.format("POST", paths[(counter %% #paths) + 1], {
     ["Cookie"] = c[1], ["Content-Type"] = "application/x-www-form-urlencoded"
   }, body .. "&token=" .. token .. "&csrf_token=" .. c[2])
 end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
 done = function(summary, latency, requests)
-  io.write(string.format("JSON{\"p50\": %%f, \"p99\": %%f}\n",
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+  local all = {}
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("statuses")) do
+      all[status] = (all[status] or 0) + n
+    end
+  end
+  local parts = {}
+  for status, n in pairs(all) do
+    table.insert(parts, string.format("\"%%d\": %%d", status, n))
+  end
+  io.write(string.format("JSON{\"p50\": %%f, \"p99\": %%f, \"statuses\": {%%s}}\n",
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, table.concat(parts, ", ")))
+end
+"""
+
+#: The open-loop script (wrk2's way, with wrk): one connection per wrk thread, each sending on
+#: its own fixed schedule (`interval` apart, the connections staggered), and the latency of an
+#: answer counted from the time its request was *scheduled*, not sent. When an answer is late,
+#: the requests due meanwhile go out at once and carry the wait in their latency, so a slow
+#: answer cannot hide the ones queued behind it (no coordinated omission). wrk's own delay()
+#: timer has a 1 ms resolution; the clock is CLOCK_MONOTONIC read through LuaJIT's ffi.
+OPEN_LOOP_SCRIPT = r"""
+local ffi = require("ffi")
+ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } portal_ts;
+           int clock_gettime(int, portal_ts*); ]]
+local ts = ffi.new("portal_ts")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+local creds = %(creds)s
+local paths = %(paths)s
+local body = %(body)s
+local interval = %(interval)f
+local connections = %(connections)d
+local thread_number = 0
+local threads = {}
+latencies = {}
+statuses = {}
+local counter = 0
+local next_at = nil
+local sent_at = {}
+function setup(thread)
+  thread_number = thread_number + 1
+  thread:set("id", thread_number)
+  table.insert(threads, thread)
+end
+function init(args)
+  math.randomseed(id * 7919 + os.time())
+end
+function delay()
+  if next_at == nil then
+    next_at = now_ms() + 50 + (id - 1) * interval / connections
+  end
+  local wait = next_at - now_ms()
+  if wait < 0 then return 0 end
+  return math.floor(wait)
+end
+function request()
+  counter = counter + 1
+  if next_at == nil then next_at = now_ms() end  -- wrk sends the first request undelayed
+  table.insert(sent_at, next_at)
+  next_at = next_at + interval
+  local c = creds[((counter + id) %% #creds) + 1]
+  local path = paths[((counter + id) %% #paths) + 1]
+  if body == "" then
+    if c[1] == "" then return wrk.format("GET", path) end
+    return wrk.format("GET", path, {["Cookie"] = c[1]})
+  end
+  local token = string.format("open-%%d-%%d-%%d", id, counter, math.random(1, 1000000000))
+  return wrk.format("POST", path, {
+    ["Cookie"] = c[1], ["Content-Type"] = "application/x-www-form-urlencoded"
+  }, body .. "&token=" .. token .. "&csrf_token=" .. c[2])
+end
+function response(status, headers, body)
+  local scheduled = table.remove(sent_at, 1)
+  table.insert(latencies, now_ms() - scheduled)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+done = function(summary, latency, requests)
+  local all = {}
+  local counts = {}
+  for _, thread in ipairs(threads) do
+    for _, value in ipairs(thread:get("latencies")) do table.insert(all, value) end
+    for status, n in pairs(thread:get("statuses")) do
+      counts[status] = (counts[status] or 0) + n
+    end
+  end
+  table.sort(all)
+  local function pct(p)
+    if #all == 0 then return 0 end
+    return all[math.max(1, math.ceil(#all * p / 100))]
+  end
+  local parts = {}
+  for status, n in pairs(counts) do
+    table.insert(parts, string.format("\"%%d\": %%d", status, n))
+  end
+  io.write(string.format(
+    "JSON{\"p50\": %%f, \"p99\": %%f, \"max\": %%f, \"count\": %%d, \"statuses\": {%%s}}\n",
+    pct(50), pct(99), pct(100), #all, table.concat(parts, ", ")))
 end
 """
 
@@ -171,35 +299,80 @@ def _lua_list(items: list[Any]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-def run_wrk(base: str, paths: list[str], duration: int, body: str = "",
-            creds: list[tuple[str, str]] | None = None, connections: int = 0,
-            expect: int | None = None) -> Result:
-    """Drive the load with wrk; with `expect`, non-2xx/3xx answers are not counted as errors
-    (wrk does not tell which status they had)."""
-    connections = connections or CONNECTIONS
-    script = WRK_SCRIPT % {"creds": _lua_list(creds or [("", "")]), "paths": _lua_list(paths),
-                           "body": _lua_list([body])[1:-1]}
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _wrk(script: str, arguments: list[str], base: str) -> tuple[str, float]:
+    """Run wrk with `script`; return its output and the CPU seconds it used."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt install wrk), or pass --generator python")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
-        output = subprocess.run(
-            ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d",
-             f"{duration}s", "--timeout", "10s", "-s", handle.name, base],
-            capture_output=True, text=True, check=True).stdout
+        before = _children_cpu()
+        done = subprocess.run(["wrk", *arguments, "-s", handle.name, base],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        return done.stdout, _children_cpu() - before
     finally:
         os.unlink(handle.name)
+
+
+def _statuses(figures: dict[str, Any]) -> dict[int, int]:
+    return {int(status): int(n) for status, n in figures.get("statuses", {}).items()}
+
+
+def _errors(statuses: dict[int, int], expect: int | None) -> int:
+    """An answer is an error if its status is 400 or more, or, with `expect`, any other."""
+    return sum(n for status, n in statuses.items()
+               if (status != expect if expect is not None else status >= 400))
+
+
+def run_wrk(base: str, paths: list[str], duration: int, body: str = "",
+            creds: list[tuple[str, str]] | None = None, connections: int = 0,
+            expect: int | None = None) -> Result:
+    """Drive the load with wrk (closed loop: each connection sends when it has its answer)."""
+    connections = connections or CONNECTIONS
+    threads = min(2, connections)
+    script = WRK_SCRIPT % {"creds": _lua_list(creds or [("", "")]), "paths": _lua_list(paths),
+                           "body": _lua_list([body])[1:-1]}
+    output, cpu = _wrk(script, ["-t", str(threads), "-c", str(connections), "-d",
+                                f"{duration}s", "--timeout", "10s"], base)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     count = int(re.search(r"(\d+) requests in", output).group(1))
-    errors = 0
-    match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if match and expect is None:
-        errors += int(match.group(1))
+    figures = json.loads(output.split("JSON", 1)[1].splitlines()[0])
+    statuses = _statuses(figures)
+    errors = _errors(statuses, expect)
     match = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
                       output)
     if match:
         errors += sum(int(x) for x in match.groups())
+    return Result(rps, figures["p50"], figures["p99"], count, errors, statuses,
+                  cpu / duration, threads)
+
+
+def open_loop(base: str, paths: list[str], rate: float, duration: int, body: str = "",
+              creds: list[tuple[str, str]] | None = None, connections: int = 0,
+              expect: int | None = None) -> Result:
+    """Send `rate` requests/s on a fixed schedule (wrk and OPEN_LOOP_SCRIPT); latency counted
+    from each request's scheduled time. Needs wrk."""
+    connections = connections or CONNECTIONS
+    script = OPEN_LOOP_SCRIPT % {
+        "creds": _lua_list(creds or [("", "")]), "paths": _lua_list(paths),
+        "body": _lua_list([body])[1:-1], "interval": 1000.0 * connections / rate,
+        "connections": connections}
+    output, cpu = _wrk(script, ["-t", str(connections), "-c", str(connections), "-d",
+                                f"{duration}s", "--timeout", "10s"], base)
     figures = json.loads(output.split("JSON", 1)[1].splitlines()[0])
-    return Result(rps, figures["p50"], figures["p99"], count, errors)
+    statuses = _statuses(figures)
+    return Result(figures["count"] / duration, figures["p50"], figures["p99"],
+                  figures["count"], _errors(statuses, expect), statuses, cpu / duration,
+                  min(connections, os.cpu_count() or 1))
 
 
 def run_python(base: str, paths: list[str], duration: int, body: str = "",
@@ -213,7 +386,7 @@ def run_python(base: str, paths: list[str], duration: int, body: str = "",
     import requests
 
     latencies: list[float] = []
-    errors = [0]
+    statuses: dict[int, int] = {}
     lock = threading.Lock()
     stop = time.monotonic() + duration
 
@@ -221,6 +394,7 @@ def run_python(base: str, paths: list[str], duration: int, body: str = "",
         web = requests.Session()
         cookie, csrf = (creds or [("", "")])[index % len(creds or [("", "")])]
         mine = []
+        seen: dict[int, int] = {}
         count = 0
         while time.monotonic() < stop:
             count += 1
@@ -234,29 +408,30 @@ def run_python(base: str, paths: list[str], duration: int, body: str = "",
             else:
                 answer = web.get(base + path, headers={"Cookie": cookie} if cookie else {})
             mine.append((time.perf_counter() - started) * 1000)
-            if (answer.status_code != expect if expect is not None
-                    else answer.status_code >= 400):
-                with lock:
-                    errors[0] += 1
+            seen[answer.status_code] = seen.get(answer.status_code, 0) + 1
         with lock:
             latencies.extend(mine)
+            for status, n in seen.items():
+                statuses[status] = statuses.get(status, 0) + n
 
     began = time.monotonic()
+    cpu = time.process_time()
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - began
+    cpu = time.process_time() - cpu
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else 0.0
     return Result(len(latencies) / elapsed, statistics.median(latencies) if latencies else 0.0,
-                  p99, len(latencies), errors[0])
+                  p99, len(latencies), _errors(statuses, expect), statuses, cpu / elapsed, 1.0)
 
 
-#: the Python generator by default, as the targets were set with; wrk drives the bare page
-#: several times faster, so its ratios are much lower (run both with --generator)
-GENERATOR = "python"
+#: wrk by default: the Python generator shares the CPUs with the server and caps the bare page
+#: (its ratios are squeezed toward 1); every result says whether its generator was saturated
+GENERATOR = "wrk"
 
 
 def configure(*, connections: int | None = None, generator: str | None = None) -> None:
@@ -271,6 +446,28 @@ def configure(*, connections: int | None = None, generator: str | None = None) -
 def load(*args: Any, **kwargs: Any) -> Result:
     """Load `paths` for `duration` seconds with the configured generator (see run_python)."""
     return (run_wrk if GENERATOR == "wrk" else run_python)(*args, **kwargs)
+
+
+def generator_name() -> str:
+    return ("wrk (2 threads, closed loop)" if GENERATOR == "wrk"
+            else "Python threads and requests.Session")
+
+
+def machine() -> str:
+    """One line naming the machine, for the figures."""
+    import platform
+
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return (f"{platform.node()}, {os.cpu_count()} CPUs ({model or platform.machine()}), "
+            f"Python {platform.python_version()}, load average {load1:.1f} at start")
 
 
 # --- the portal under test -----------------------------------------------------------------------

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_date, format_time
 from babel.numbers import format_decimal
-from flask import Flask, current_app, has_app_context, has_request_context, request, session
-from flask_babel import get_locale
+from flask import Flask, current_app, g, has_app_context, has_request_context, request, session
+from flask_babel import get_locale, get_translations
 from flask_login import current_user
 
 from portal.config import DEFAULT_TIMEZONE
@@ -118,10 +118,46 @@ def local_number(value: Any, language: str | None = None) -> str:
                           decimal_quantization=False)
 
 
+_CATALOGUE = "_portal_catalogue"
+
+
+def _catalogue() -> Any:
+    """The catalogue of the current locale, looked up once per locale within an app context.
+
+    Flask-Babel looks the domain, the context and the locale's name up again at every string
+    of a template (a page has dozens). The locale object is the key: `force_locale` and
+    `refresh` put another one in place, which makes this look the catalogue up again.
+    """
+    if not has_app_context():
+        return get_translations()
+    # One look through the proxy rather than one per attribute.
+    here = g._get_current_object()
+    state = getattr(here, "_flask_babel", None)
+    locale = getattr(state, "babel_locale", None)
+    memo = getattr(here, _CATALOGUE, None)
+    if locale is not None and memo is not None and memo[0] is locale:
+        return memo[1]
+    translations = get_translations()
+    state = getattr(here, "_flask_babel", None)
+    setattr(here, _CATALOGUE, (getattr(state, "babel_locale", None), translations))
+    return translations
+
+
+def _install_template_gettext(app: Flask) -> None:
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: _catalogue().ugettext(s),
+        ngettext=lambda s, p, n: _catalogue().ungettext(s, p, n),
+        pgettext=lambda c, s: _catalogue().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _catalogue().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
+
+
 def init_app(app: Flask) -> None:
     """Expose the language list and the time and number filters to templates."""
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(local_number, "local_number")
+    _install_template_gettext(app)
 
     @app.context_processor
     def _languages() -> dict[str, object]:

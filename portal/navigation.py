@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, request, url_for
+from flask import Flask, current_app, has_request_context, request, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
@@ -57,13 +57,41 @@ def add_footer_entry(app: Flask, entry: NavEntry) -> None:
     app.extensions.setdefault("portal.footer", []).append(entry)
 
 
+#: URLs kept per process: only those that depend on nothing but the endpoint (and a static
+#: file's name), at most this many
+_URL_CACHE_SIZE = 512
+
+
+def page_url(endpoint: str, **values: Any) -> str:
+    """`url_for`, remembering within the process the URLs without arguments (the menu, the
+    layout's links) and those of static files.
+
+    Such a URL depends only on the URL map, fixed once the app is built (the portal registers
+    no `url_defaults`), and on the request's script root, which is part of the key. Anything
+    else (arguments, `_external`, a blueprint-relative endpoint) is built at each call.
+    """
+    static = endpoint == "static" or endpoint.endswith(".static")
+    if (not has_request_context() or endpoint.startswith(".")
+            or (values and not (static and list(values) == ["filename"]))):
+        return url_for(endpoint, **values)
+    cache: dict[tuple[str, str, str], str] = current_app.extensions.setdefault(
+        "portal.url_cache", {})
+    key = (request.script_root, endpoint, str(values.get("filename", "")))
+    found = cache.get(key)
+    if found is None:
+        found = url_for(endpoint, **values)
+        if len(cache) < _URL_CACHE_SIZE:
+            cache[key] = found
+    return found
+
+
 def _shown(key: str) -> list[ShownEntry]:
     held = granted_permissions()
     shown = []
     for entry in current_app.extensions.get(key, []):
         if entry.permission is None or entry.permission in held:
             shown.append(
-                ShownEntry(url_for(entry.endpoint), str(entry.label),
+                ShownEntry(page_url(entry.endpoint), str(entry.label),
                            request.endpoint == entry.endpoint)
             )
     return shown
@@ -107,3 +135,4 @@ def init_app(app: Flask) -> None:
         "home_panels": home_panels,
     }
     app.context_processor(lambda: helpers)
+    app.jinja_env.globals["url_for"] = page_url

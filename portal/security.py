@@ -6,7 +6,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.routing import IntegerConverter
 
 from portal.errors import BadRequest
@@ -42,6 +44,22 @@ class RowIdConverter(IntegerConverter):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, with its signer built once per key rather than twice a
+    request (reading and writing the cookie); a changed key or fallback list builds a new one."""
+
+    _signer: tuple[Any, URLSafeTimedSerializer | None] = ((), None)
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached_keys, signer = self._signer
+        if cached_keys == keys and signer is not None:
+            return signer
+        signer = super().get_signing_serializer(app)
+        self._signer = (keys, signer)
+        return signer
+
+
 def _holds_nul(values: Any) -> bool:
     return any("\x00" in value for _key, value in values.items(multi=True))
 
@@ -52,6 +70,7 @@ def init_app(app: Flask) -> None:
     Runs before the areas register their routes: the converter is looked up then.
     """
     app.url_map.converters["int"] = RowIdConverter
+    app.session_interface = SessionCookies()
 
     @app.before_request
     def _refuse_nul() -> None:

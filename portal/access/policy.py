@@ -13,7 +13,7 @@ from datetime import datetime
 
 from flask import has_request_context
 from flask.globals import request_ctx
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -51,16 +51,18 @@ def valid_grants(session: Session, user: User, at: datetime | None = None) -> li
     return _query_valid_grants(session, user, at or clock.now())
 
 
+#: built once (every page asks): building a statement and its cache key costs about as much
+#: as running it
+_VALID_GRANTS = select(AccessGrant).where(
+    AccessGrant.user_id == bindparam("user_id"),
+    AccessGrant.status == GrantStatus.ACTIVE,
+    AccessGrant.valid_from <= bindparam("moment"),
+    AccessGrant.valid_until >= bindparam("moment"),
+)
+
+
 def _query_valid_grants(session: Session, user: User, moment: datetime) -> list[AccessGrant]:
-    grants = session.scalars(
-        select(AccessGrant).where(
-            AccessGrant.user_id == user.id,
-            AccessGrant.status == GrantStatus.ACTIVE,
-            AccessGrant.valid_from <= moment,
-            AccessGrant.valid_until >= moment,
-        )
-    ).all()
-    return list(grants)
+    return list(session.scalars(_VALID_GRANTS, {"user_id": user.id, "moment": moment}).all())
 
 
 def grant_permissions(grant: AccessGrant) -> frozenset[Permission]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -357,10 +357,14 @@ def use_recovery_code(session: Session, user: User, code: str) -> bool:
     return False
 
 
+#: built once: the account page asks at every view
+_UNUSED_CODES = select(func.count(RecoveryCode.id)).where(
+    RecoveryCode.user_id == bindparam("user_id"), RecoveryCode.used_at.is_(None))
+
+
 def remaining_recovery_codes(session: Session, user: User) -> int:
     """Count the unused recovery codes of `user`."""
-    return len(list(session.scalars(select(RecoveryCode.id).where(
-        RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)))))
+    return int(session.scalar(_UNUSED_CODES, {"user_id": user.id}) or 0)
 
 
 def regenerate_recovery_codes(session: Session, user: User, password: str,

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from flask import g
 from flask import session as flask_session
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -90,15 +90,19 @@ def forget_state() -> None:
     g.pop(_STATE, None)
 
 
+#: one query for both rows, built once: it runs before every page (building a statement and
+#: its cache key costs about as much as running it)
+_SESSION_AND_USER = (
+    select(UserSession, User).join(User, User.id == UserSession.user_id)
+    .where(UserSession.id_hash == bindparam("id_hash"))
+)
+
+
 def _load(now: datetime) -> SessionState:
     session_id = flask_session.get(SESSION_KEY)
     if not isinstance(session_id, str) or not session_id:
         return ANONYMOUS
-    # One query for both rows: it runs before every page.
-    found = get_session().execute(
-        select(UserSession, User).join(User, User.id == UserSession.user_id)
-        .where(UserSession.id_hash == hash_id(session_id))
-    ).first()
+    found = get_session().execute(_SESSION_AND_USER, {"id_hash": hash_id(session_id)}).first()
     if found is None:
         return ANONYMOUS
     record, user = found
