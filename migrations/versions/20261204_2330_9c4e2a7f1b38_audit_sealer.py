@@ -5,7 +5,7 @@ Writers no longer lock the chain head: an entry takes its number from `audit_eve
 sealer to fill `prev_hash` and `hash`, the one update the append-only trigger now allows.
 
 Revision ID: 9c4e2a7f1b38
-Revises: f1b7d3c9e5a2
+Revises: b8f4d2e6a1c3
 Create Date: 2026-12-04 23:30:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "9c4e2a7f1b38"
-down_revision = "f1b7d3c9e5a2"
+down_revision = "b8f4d2e6a1c3"
 branch_labels = None
 depends_on = None
 
