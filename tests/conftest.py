@@ -242,8 +242,6 @@ def make_test_config(tmp_path: Path, key_file: Path, **overrides: object) -> dic
         # The portal speaks French unless told otherwise; tests read the English message ids,
         # and the tests of the French default say so explicitly.
         "BABEL_DEFAULT_LOCALE": "en",
-        # Seal after every commit, not once a second: what a test reads next is sealed.
-        "AUDIT_SEAL_INTERVAL_SECONDS": 0,
     }
     config.update(overrides)
     return config

@@ -1,7 +1,6 @@
 """The tamper-evident audit trail that every area writes to (SEC-JOU).
 
-- services.record(): one entry per action, in the caller's transaction, with its own MAC;
-- sealer.seal() / `portal audit seal`: chains the committed entries into the HMAC chain in order;
+- services.record(): one entry per action, in the caller's transaction, HMAC-chained;
 - verify.verify() / `portal audit verify [--head FILE]`: the first broken entry, if any, also
   against the newest anchor;
 - anchor: the chain head, signed, kept outside the database by `check`, `purge` and `head`;

@@ -20,7 +20,6 @@ from portal.audit import anchor as anchors
 from portal.audit.actions import AuditAction
 from portal.audit.checks import check_status, record_failed_run, run_checks
 from portal.audit.purge import RetentionError, purge
-from portal.audit.sealer import SealResult, seal
 from portal.audit.services import Head, cli_actor, current_head, record
 from portal.audit.verify import ExportedHead, verify
 from portal.db import new_session
@@ -109,16 +108,6 @@ def verify_command(head_file: Path | None, anchor_dir: Path | None) -> None:
         session.commit()
     for note in result.notes:
         click.echo(f"Note: {note}.")
-    if result.gaps:
-        shown = ", ".join(str(n) for n in result.gaps[:20])
-        more = f" and {len(result.gaps) - 20} more" if len(result.gaps) > 20 else ""
-        click.echo(f"Warning: {len(result.gaps)} number(s) of the trail were sealed as gaps: no "
-                   "entry and no void entry ever came for them (a process that died during its "
-                   f"transaction, or an entry deleted before it was sealed): {shown}{more}.",
-                   err=True)
-    if result.pending_gaps:
-        click.echo(f"Note: {len(result.pending_gaps)} number(s) of the unsealed tail have no "
-                   "entry yet (transactions in progress, or not yet voided).")
     if scan is not None:
         _report_anchor_age(app, scan)
     if problem is not None:
@@ -126,9 +115,6 @@ def verify_command(head_file: Path | None, anchor_dir: Path | None) -> None:
                    err=True)
         click.get_current_context().exit(1)
     start = f" after checkpoint {result.checkpoint_seq}" if result.checkpoint_seq else ""
-    if result.unsealed:
-        start += (f", of which the newest {result.unsealed} not sealed yet (checked by their "
-                  "own MAC)")
     span = f" (seq {result.first_seq} to {result.last_seq})" if result.count else ""
     checked = f"; {exported.origin} {exported.seq} found" if exported is not None else ""
     anchored = f"; anchored head {anchor.seq} found" if anchor is not None else ""
@@ -139,8 +125,6 @@ def verify_command(head_file: Path | None, anchor_dir: Path | None) -> None:
 def _anchor(app: Flask, head: Head | None = None, *, job: str, err: bool = False) -> None:
     """Anchor the head outside the database once `job` is committed; fail loudly if it cannot."""
     if head is None:
-        # What `job` itself wrote is sealed first, so that the anchor covers it.
-        seal(app)
         with new_session(app) as session:
             head = current_head(session)
     try:
@@ -161,13 +145,11 @@ def _anchor(app: Flask, head: Head | None = None, *, job: str, err: bool = False
 def head_command(output: Path | None) -> None:
     """Print (or write) the chain head as JSON {seq, hash, at}, to keep it elsewhere."""
     with new_session(current_app) as session:
-        # The export is recorded and sealed first: the head exported covers it.
+        # The export is recorded first: the head exported is that very entry.
         record(session, cli_actor(), AuditAction.HEAD_EXPORT,
                to_file=bool(output))
-        session.commit()
-    seal(current_app)
-    with new_session(current_app) as session:
         head = current_head(session)
+        session.commit()
     text = json.dumps({**head.as_json(), "exported_at": clock.now().isoformat()}, indent=2)
     if output is None:
         click.echo(text)
@@ -178,30 +160,6 @@ def head_command(output: Path | None) -> None:
         click.echo(f"Chain head {head.seq} written to {output}.")
     # Printed JSON stays alone on stdout: the anchor's line then goes to stderr.
     _anchor(current_app, head, job="export", err=output is None)
-
-
-def describe_seal(result: SealResult) -> str:
-    """One line telling what a run of the sealer did."""
-    text = f"Sealed {result.sealed} entries"
-    if result.gaps:
-        text += f" and {result.gaps} gap(s) (numbers nothing came for)"
-    text += f"; the chain head is at {result.head_seq}"
-    if result.waiting_for is not None:
-        text += (f"; waiting for entry {result.waiting_for} (a transaction still running, or a "
-                 "gap not old enough to be recorded)")
-    return text + "."
-
-
-@audit_cli.command("seal")
-def seal_command() -> None:
-    """Chain every committed entry into the HMAC chain now (the portal does it after each commit
-    and `portal jobs run`); exit 1 when an entry fails its own MAC."""
-    result = seal(current_app)
-    click.echo(describe_seal(result))
-    if result.refused_seq is not None:
-        click.echo(f"Entry {result.refused_seq} is not sealed: {result.refused_reason}. Run "
-                   "`portal audit verify`.", err=True)
-        click.get_current_context().exit(1)
 
 
 @audit_cli.command("purge")

@@ -1,8 +1,5 @@
 """Database-side protection of the trail: audit rows can be added, never changed (SEC-JOU-3).
 
-The one change allowed on an entry is the sealer's: an unsealed entry (no `prev_hash`, no
-`hash`) gets both, every other column unchanged.
-
 The chain head (`audit_head`) may only move forward: its sequence number never decreases, its
 hash changes only to the hash of the entry stored at its new sequence number, and its row can
 be neither deleted nor doubled. Rewinding the head to hide deleted newest entries therefore
@@ -37,15 +34,6 @@ BEGIN
     IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_event'
        AND current_setting('portal.audit_purge', true) = 'on' THEN
         RETURN OLD;
-    END IF;
-    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'audit_event' THEN
-        -- The sealer's one change: an unsealed entry gets prev_hash and hash, nothing else.
-        IF OLD.hash IS NULL AND OLD.prev_hash IS NULL
-           AND NEW.hash IS NOT NULL AND NEW.prev_hash IS NOT NULL
-           AND (to_jsonb(NEW) - 'hash' - 'prev_hash') = (to_jsonb(OLD) - 'hash' - 'prev_hash')
-        THEN
-            RETURN NEW;
-        END IF;
     END IF;
     RAISE EXCEPTION USING
         ERRCODE = 'insufficient_privilege',
@@ -110,21 +98,6 @@ SQLITE_HEAD_TRIGGERS = (
 SQLITE_HEAD_TRIGGER_NAMES = ("audit_head_no_rewind", "audit_head_no_delete",
                              "audit_head_no_insert")
 
-#: the sealer's one change: an unsealed entry gets its prev_hash and hash, nothing else moves
-SQLITE_EVENT_UPDATE_TRIGGER = (
-    "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event "
-    "WHEN NOT (OLD.hash IS NULL AND OLD.prev_hash IS NULL AND NEW.hash IS NOT NULL "
-    "AND NEW.prev_hash IS NOT NULL AND NEW.seq IS OLD.seq AND NEW.at IS OLD.at "
-    "AND NEW.actor_kind IS OLD.actor_kind AND NEW.actor_id IS OLD.actor_id "
-    "AND NEW.actor_label IS OLD.actor_label AND NEW.session_hash IS OLD.session_hash "
-    "AND NEW.action IS OLD.action AND NEW.target_type IS OLD.target_type "
-    "AND NEW.target_ref IS OLD.target_ref AND NEW.outcome IS OLD.outcome "
-    "AND NEW.client_address IS OLD.client_address AND NEW.details IS OLD.details "
-    "AND NEW.mac IS OLD.mac) "
-    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: UPDATE on audit_event is "
-    "refused'); END"
-)
-
 SQLITE_TRIGGER = (
     "CREATE TRIGGER {table}_no_{verb} BEFORE {op} ON {table} BEGIN "
     "SELECT RAISE(ABORT, 'the audit trail is append-only: {op} on {table} is refused'); END"
@@ -136,8 +109,6 @@ PROTECTED_TABLES = ("audit_event", "audit_checkpoint")
 
 
 def _sqlite_trigger(table: str, op: str) -> str:
-    if table == "audit_event" and op == "UPDATE":
-        return SQLITE_EVENT_UPDATE_TRIGGER
     return SQLITE_TRIGGER.format(table=table, op=op, verb=op.lower())
 
 

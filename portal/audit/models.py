@@ -13,7 +13,6 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    Sequence,
     String,
     Table,
     event,
@@ -44,9 +43,7 @@ class AuditEvent(Base):
         Index("ix_audit_event_action_seq", "action", "seq"),
     )
 
-    #: the entry's place in the trail, from `audit_event_seq` (PostgreSQL) or `audit_sequence`
-    #: (SQLite); a number lost to a rolled-back transaction is filled by a void entry or, by
-    #: the sealer, by a gap entry (sealer.py)
+    #: gap-free sequence number: a deleted or inserted row breaks the numbering
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=False)
     #: when it happened (UTC)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
@@ -70,36 +67,14 @@ class AuditEvent(Base):
     client_address: Mapped[str | None] = mapped_column(String(64))
     #: short coded details (counts, codes, opaque references)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    #: HMAC-SHA-256(audit key, label || canonical entry), written with the entry: an unsealed
-    #: entry cannot be changed or renumbered unseen (None on entries written before sealing)
-    mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
-    #: the previous entry's hash; None until the sealer chains the entry
-    prev_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
-    #: HMAC-SHA-256(audit key, prev_hash || canonical entry); None until sealed
-    hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
-
-
-#: where entries get their numbers on PostgreSQL: taking one waits for nobody
-AUDIT_EVENT_SEQUENCE = Sequence("audit_event_seq", metadata=Base.metadata)
-
-
-class AuditSequence(Base):
-    """SQLite's counterpart of `audit_event_seq`: one row, incremented by each writer.
-
-    SQLite has one writer at a time anyway, and a rolled-back increment leaves no gap. Unused on
-    PostgreSQL.
-    """
-
-    __tablename__ = "audit_sequence"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    #: the last number given out
-    value: Mapped[int] = mapped_column(SeqType, default=0)
+    #: the previous entry's hash
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    #: HMAC-SHA-256(audit key, prev_hash || canonical entry)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 class AuditHead(Base):
-    """The single row holding the last sealed sequence number and hash; only the sealer moves it.
-    """
+    """The single row holding the last sequence number and hash; writers lock it in turn."""
 
     __tablename__ = "audit_head"
 
@@ -200,11 +175,6 @@ def _insert_head(target: Table, connection: Connection, **_kw: Any) -> None:
     connection.execute(target.insert().values(id=1, seq=0, last_hash=GENESIS_HASH))
 
 
-def _insert_counter(target: Table, connection: Connection, **_kw: Any) -> None:
-    connection.execute(target.insert().values(id=1, value=0))
-
-
 event.listen(AuditHead.__table__, "after_create", _insert_head)
-event.listen(AuditSequence.__table__, "after_create", _insert_counter)
 for _model in (AuditEvent, AuditCheckpoint, AuditHead):
     ddl.protect(table_of(_model))

@@ -19,7 +19,6 @@ from portal import clock
 from portal.audit import ddl
 from portal.audit.actions import AuditAction
 from portal.audit.models import AuditCheckpoint, AuditEvent
-from portal.audit.sealer import lock_sealer
 from portal.audit.services import actor_fields, lock_head, record
 from portal.audit.settings import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, setting
 from portal.audit.verify import checkpoint_mac, latest_checkpoint
@@ -66,21 +65,17 @@ def purge(session: Session, actor: Any, retention_days: int | None = None) -> Pu
     days = check_retention(
         setting(session, "AUDIT_RETENTION_DAYS") if retention_days is None else retention_days
     )
-    # Hold the sealer's lock and the head: nothing is sealed while we decide where to cut, and
-    # only sealed entries are cut (a checkpoint needs the hash of the last one).
-    lock_sealer(session, wait=True)
-    head_seq, _hash = lock_head(session)
+    # Hold the head: no entry is appended while we decide where to cut.
+    lock_head(session)
     now = clock.now()
     cutoff = now - timedelta(days=days)
     previous = latest_checkpoint(session)
     start = previous.seq if previous is not None else 0
     first_kept = session.scalar(
-        select(func.min(AuditEvent.seq)).where(AuditEvent.seq > start, AuditEvent.seq <= head_seq,
-                                               AuditEvent.at >= cutoff)
+        select(func.min(AuditEvent.seq)).where(AuditEvent.seq > start, AuditEvent.at >= cutoff)
     )
     if first_kept is None:
-        up_to = session.scalar(select(func.max(AuditEvent.seq)).where(
-            AuditEvent.seq > start, AuditEvent.seq <= head_seq))
+        up_to = session.scalar(select(func.max(AuditEvent.seq)).where(AuditEvent.seq > start))
     else:
         # Cut before the first recent entry: what remains is one contiguous chain.
         up_to = first_kept - 1 if first_kept - 1 > start else None
@@ -88,9 +83,8 @@ def purge(session: Session, actor: Any, retention_days: int | None = None) -> Pu
     deleted = 0
     if up_to is not None:
         last = session.get(AuditEvent, up_to)
-        if last is None or last.hash is None:
-            raise RetentionError(f"entry {up_to} is missing or unsealed: run `portal audit "
-                                 "verify` first")
+        if last is None:
+            raise RetentionError(f"entry {up_to} is missing: run `portal audit verify` first")
         kind, _id, label = actor_fields(actor)
         checkpoint = AuditCheckpoint(
             seq=up_to, hash=bytes(last.hash), created_at=now, actor_kind=kind,

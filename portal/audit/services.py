@@ -1,41 +1,29 @@
-"""Writing the audit trail: one `record` call, in the caller's transaction, waiting for nobody.
+"""Writing the audit trail: one `record` call, in the caller's transaction.
 
-`record` takes the entry's number from a sequence (`audit_event_seq` on PostgreSQL, which no
-transaction holds; on SQLite the `audit_sequence` row, SQLite having one writer anyway), writes
-the entry with a MAC over its fields and its number, and touches nothing else. The entry rolls
-back with the caller's change; on PostgreSQL its number does not, and a `audit:entry:void` entry
-written in a short transaction of its own says so. The sealer (sealer.py) then chains the
-committed entries into the HMAC chain in number order, shortly after (after each commit that
-wrote entries, at most once a second per process, without waiting for a lock; and from
-`portal jobs run`).
+`record` takes the single head row first (UPDATE ... RETURNING): that row lock serialises writers
+until the caller's transaction ends, so the sequence stays gap-free and ordered, and a rolled-back
+change takes its entry (and its sequence number) with it. Call it after your own writes, so that
+the head is held as briefly as possible.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-import logging
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from flask import g, has_request_context, request
-from sqlalchemy import Engine, bindparam, event, func, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.audit.models import (
-    AUDIT_EVENT_SEQUENCE,
-    GENESIS_HASH,
-    AuditCheckpoint,
-    AuditEvent,
-    AuditHead,
-    AuditSequence,
-)
-from portal.db import app_of, table_of
+from portal.audit.models import GENESIS_HASH, AuditEvent, AuditHead
+from portal.db import table_of
 from portal.keys import keyring_of
 
 ACTION_PATTERN = re.compile(r"^[a-z][a-z_]*:[a-z][a-z_]*:[a-z][a-z_]*$")
@@ -49,14 +37,6 @@ MAX_TARGET_TYPE_LENGTH = 32
 MAX_TARGET_REF_LENGTH = 96
 MAX_LABEL_LENGTH = 128
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-#: what an entry's own MAC is computed over, before the fields (domain separation from the chain)
-ENTRY_MAC_LABEL = b"aac-portal audit entry v1\x00"
-#: the entry that says a number was given out to a transaction that rolled back
-VOID_ACTION = "audit:entry:void"
-#: the entry the sealer writes for a number no entry and no void entry ever came for
-GAP_ACTION = "audit:trail:gap"
-
-log = logging.getLogger(__name__)
 
 
 class AuditError(ValueError):
@@ -153,33 +133,22 @@ def chain_hash(key: bytes, prev_hash: bytes, fields: dict[str, Any]) -> bytes:
     return hmac.digest(key, prev_hash + canonical(fields), "sha256")
 
 
-def entry_mac(key: bytes, fields: dict[str, Any]) -> bytes:
-    """Return an entry's own MAC: HMAC-SHA-256(key, label || canonical(fields)), seq included."""
-    return hmac.digest(key, ENTRY_MAC_LABEL + canonical(fields), "sha256")
-
-
 _EVENTS = table_of(AuditEvent)
 _HEAD = table_of(AuditHead)
-_COUNTER = table_of(AuditSequence)
 #: Core statements, built once: no ORM bookkeeping on the hot path of every request
 _INSERT_EVENT = insert(_EVENTS)
-_NEXTVAL = select(AUDIT_EVENT_SEQUENCE.next_value())
-_SQLITE_NEXT = (
-    update(_COUNTER).where(_COUNTER.c.id == 1).values(value=_COUNTER.c.value + 1)
-    .returning(_COUNTER.c.value)
+_NEXT_SEQ = (
+    update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + 1)
+    .returning(_HEAD.c.seq, _HEAD.c.last_hash)
 )
 _LOCK_HEAD = (
     update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq)
     .returning(_HEAD.c.seq, _HEAD.c.last_hash)
 )
+_SET_HASH = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=bindparam("new_hash"))
+_READ_FOR_UPDATE = select(_HEAD.c.seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
 _SET_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(
     seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
-
-#: session.info keys: the numbers this transaction took, and whether it wrote entries
-_TAKEN = "audit.taken_seqs"
-_VOIDED = "audit.voided_seqs"
-_SAVEPOINTS = "audit.savepoint_starts"
-_WROTE = "audit.wrote_entries"
 
 
 def ensure_head(session: Session) -> None:
@@ -205,36 +174,8 @@ def _head_update(session: Session, statement: Any) -> tuple[int, bytes]:
 
 
 def lock_head(session: Session) -> tuple[int, bytes]:
-    """Lock the head row until the transaction ends and return (seq, last_hash).
-
-    Only the sealer and the purge do this; writers never touch the head.
-    """
+    """Lock the head row until the transaction ends and return (seq, last_hash)."""
     return _head_update(session, _LOCK_HEAD)
-
-
-def _sqlite_next_seq(session: Session) -> int:
-    connection = session.connection()
-    value = connection.execute(_SQLITE_NEXT).scalar()
-    if value is None:
-        # A database emptied behind the portal's back: go on after the highest number used.
-        highest = max(
-            connection.execute(select(func.max(_EVENTS.c.seq))).scalar() or 0,
-            connection.execute(select(func.max(AuditCheckpoint.seq))).scalar() or 0,
-            connection.execute(select(_HEAD.c.seq)).scalar() or 0,
-        )
-        connection.execute(sqlite_insert(_COUNTER).values(id=1, value=highest)
-                           .on_conflict_do_nothing())
-        value = connection.execute(_SQLITE_NEXT).scalar_one()
-    return int(value)
-
-
-def next_seq(session: Session) -> int:
-    """Take the next entry number: on PostgreSQL from the sequence, which waits for nobody and
-    does not roll back; on SQLite from the counter row, under SQLite's single write lock."""
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        return int(connection.execute(_NEXTVAL).scalar_one())
-    return _sqlite_next_seq(session)
 
 
 def record(
@@ -249,8 +190,7 @@ def record(
     """Append one entry to the trail in the caller's transaction.
 
     The caller's pending changes are flushed first. The entry is written directly (not added
-    to the session); the returned AuditEvent carries its values. It is unsealed (no `hash`)
-    until the sealer chains it, shortly after the commit.
+    to the session); the returned AuditEvent carries its values.
 
     :param actor: a user, an `Actor` (CLI operator, system job) or None (anonymous).
     :param action: `<area>:<subject>:<action>`.
@@ -270,10 +210,18 @@ def record(
     if has_request_context():
         session_hash = g.get("audit_session_hash")
         client = request.remote_addr
+    # The caller's own writes go first: the head row is then held as briefly as possible.
     session.flush()
-    seq = next_seq(session)
-    # Noted at once: if the INSERT below fails, the number is void all the same.
-    session.info.setdefault(_TAKEN, []).append(seq)
+    connection = session.connection()
+    # PostgreSQL locks the head with SELECT ... FOR UPDATE and writes it once per entry (every
+    # UPDATE of a row leaves a version behind until commit); SQLite has no row locks: there the
+    # first statement must be a write, which takes the database's write lock.
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:
+        seq, prev_hash = _head_update(session, _READ_FOR_UPDATE)
+        seq += 1
+    else:
+        seq, prev_hash = _head_update(session, _NEXT_SEQ)
     values: dict[str, Any] = {
         "seq": seq,
         "at": clock.now(),
@@ -287,94 +235,16 @@ def record(
         "outcome": outcome,
         "client_address": client[:64] if client else None,
         "details": checked,
+        "prev_hash": prev_hash,
     }
-    entry = AuditEvent(**values)
-    entry.mac = entry_mac(keyring_of(session).key("audit"), entry_fields(entry))
-    session.connection().execute(_INSERT_EVENT, {**values, "mac": entry.mac, "prev_hash": None,
-                                                 "hash": None})
-    session.info[_WROTE] = True
-    return entry
-
-
-# --- numbers of rolled-back transactions, and sealing after commit -------------------------------
-# Only PostgreSQL's sequence keeps a rolled-back transaction's number given out: the void entry
-# written for it lets the sealer (and `verify`) tell that gap from an entry deleted later.
-
-
-@event.listens_for(Session, "after_transaction_create")
-def _note_savepoint(session: Session, transaction: Any) -> None:
-    if transaction.nested and _TAKEN in session.info:
-        session.info.setdefault(_SAVEPOINTS, {})[id(transaction)] = len(session.info[_TAKEN])
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _savepoint_rolled_back(session: Session, previous_transaction: Any) -> None:
-    if not previous_transaction.nested:
-        return
-    start = session.info.get(_SAVEPOINTS, {}).pop(id(previous_transaction), None)
-    taken = session.info.get(_TAKEN)
-    if taken is None:
-        return
-    start = 0 if start is None else start
-    session.info.setdefault(_VOIDED, []).extend(taken[start:])
-    del taken[start:]
-
-
-@event.listens_for(Session, "after_commit")
-def _committed(session: Session) -> None:
-    session.info.pop(_TAKEN, None)
-    session.info.pop(_SAVEPOINTS, None)
-
-
-def wrote_entries(session: Session) -> bool:
-    """True once, after a commit of a transaction that wrote entries (the sealer asks)."""
-    return bool(session.info.pop(_WROTE, None))
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _transaction_ended(session: Session, transaction: Any) -> None:
-    if transaction.nested or transaction.parent is not None:
-        return
-    # After a commit, only what savepoints rolled back is left; after a rollback, everything.
-    void = session.info.pop(_VOIDED, []) + session.info.pop(_TAKEN, [])
-    session.info.pop(_SAVEPOINTS, None)
-    session.info.pop(_WROTE, None)
-    if void:
-        write_void_entries(session, void)
-
-
-def write_void_entries(session: Session, numbers: list[int]) -> None:
-    """Say, in a short transaction of its own, that `numbers` went to a rolled-back transaction.
-
-    Nothing to say on SQLite: its counter rolled back with the entries. When this fails (the
-    database gone), the numbers stay gaps the sealer records as unexplained.
-    """
-    try:
-        app = app_of(session)
-    except KeyError:
-        log.error("audit numbers %s rolled back but cannot be voided: no app", numbers)
-        return
-    # The session's own database: a backup drill's scratch copy is not the live trail.
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    if engine.dialect.name != "postgresql":
-        return
-    key = app.extensions["portal.keys"].key("audit")
-    at = clock.now()
-    rows = []
-    for seq in numbers:
-        fields = {"seq": seq, "at": at, "actor_kind": "system", "actor_id": None,
-                  "actor_label": "audit", "session_hash": None, "action": VOID_ACTION,
-                  "target_type": None, "target_ref": None, "outcome": "failure",
-                  "client_address": None, "details": {}}
-        mac = entry_mac(key, entry_fields(AuditEvent(**fields)))
-        rows.append({**fields, "mac": mac, "prev_hash": None, "hash": None})
-    try:
-        with engine.begin() as connection:
-            # A number whose INSERT never ran, or one a savepoint undid, is free to take here.
-            connection.execute(pg_insert(_EVENTS).on_conflict_do_nothing(), rows)
-    except Exception:  # noqa: BLE001 - the caller's own outcome must not change
-        log.exception("audit numbers %s rolled back and could not be voided", numbers)
+    event = AuditEvent(**values)
+    event.hash = chain_hash(keyring_of(session).key("audit"), prev_hash, entry_fields(event))
+    connection.execute(_INSERT_EVENT, {**values, "hash": event.hash})
+    if postgres:
+        connection.execute(_SET_HEAD, {"new_seq": seq, "new_hash": event.hash})
+    else:
+        connection.execute(_SET_HASH, {"new_hash": event.hash})
+    return event
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,6 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_CHECK_OVERLAP_HOURS": 24,
     #: `portal audit verify` warns when the newest anchor is older than this
     "AUDIT_ANCHOR_MAX_AGE_DAYS": 2,
-    #: seal after a commit that wrote entries (never waiting), at most this often per process
-    "AUDIT_SEAL_AFTER_COMMIT": True,
-    "AUDIT_SEAL_INTERVAL_SECONDS": 1.0,
-    #: a number nothing came for is sealed as a gap once the next entry is this old (PostgreSQL)
-    "AUDIT_SEAL_GAP_SECONDS": 60,
-    #: `portal audit verify` fails when an entry has waited longer than this for the sealer
-    "AUDIT_SEAL_MAX_DELAY_MINUTES": 30,
 }
 
 

@@ -212,7 +212,7 @@ def csv_lines(
                 _cell(row.actor_label), row.session_hash, row.action, _cell(row.target_type),
                 _cell(row.target_ref), row.outcome, _cell(row.client_address),
                 _cell(json.dumps(row.details, sort_keys=True, ensure_ascii=False)),
-                bytes(row.hash).hex() if row.hash is not None else "",
+                bytes(row.hash).hex(),
             ])
             if index % 500 == 0:
                 yield flush()

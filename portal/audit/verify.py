@@ -10,14 +10,6 @@ of break it is. Without the audit key nobody can write an entry that verifies, s
 - an entry that is genuine under a higher sequence number means entries were deleted and the
   rest renumbered;
 - anything else that fails its HMAC is a modification.
-
-After the sealed chain comes the unsealed tail (sealer.py): entries not chained yet, each
-checked by its own MAC, which covers its number. There an edit, a forged entry or a swap of
-numbers fails the MAC; a sealed entry after an unsealed one, or past the head, is an insertion;
-an entry that has waited for the sealer longer than AUDIT_SEAL_MAX_DELAY_MINUTES is an error (the
-sealer does not run, or something keeps it from sealing). A missing number is a deletion on
-SQLite (no rollback leaves one there); on PostgreSQL it is pending (a transaction in progress)
-until the sealer writes a gap entry for it, and every gap entry is listed in the result.
 """
 
 from __future__ import annotations
@@ -26,23 +18,13 @@ import hashlib
 import hmac
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal import clock
-from portal.audit.models import (
-    AUDIT_EVENT_SEQUENCE,
-    GENESIS_HASH,
-    AuditCheckpoint,
-    AuditEvent,
-    AuditHead,
-    AuditSequence,
-)
-from portal.audit.services import GAP_ACTION, canonical, chain_hash, entry_mac
-from portal.audit.settings import setting
+from portal.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEvent, AuditHead
+from portal.audit.services import canonical, chain_hash
 from portal.keys import keyring_of
 
 #: rows read after a break to classify it
@@ -56,7 +38,6 @@ INSERTED = "inserted"
 REORDERED = "reordered"
 CHECKPOINT = "checkpoint"
 HEAD = "head"
-UNSEALED = "unsealed"
 
 CHECKPOINT_LABEL = b"aac-portal audit checkpoint v1\x00"
 
@@ -102,14 +83,6 @@ class VerifyResult:
     checkpoint_seq: int | None = None
     problem: Break | None = None
     notes: list[str] = field(default_factory=list)
-    #: the sealed head reached (the last chained entry)
-    sealed_seq: int | None = None
-    #: entries of the unsealed tail, all checked by their own MAC
-    unsealed: int = 0
-    #: numbers the sealer recorded as gaps (nothing came for them: see sealer.py)
-    gaps: list[int] = field(default_factory=list)
-    #: numbers missing from the unsealed tail, not yet explained (PostgreSQL)
-    pending_gaps: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -145,27 +118,21 @@ def latest_checkpoint(session: Session) -> AuditCheckpoint | None:
 #: the columns read while walking, in this order
 _FIELDS = ("seq", "at", "actor_kind", "actor_id", "actor_label", "session_hash", "action",
            "target_type", "target_ref", "outcome", "client_address", "details")
-_COLUMNS = [AuditEvent.__table__.c[name] for name in (*_FIELDS, "prev_hash", "hash", "mac")]
+_COLUMNS = [AuditEvent.__table__.c[name] for name in (*_FIELDS, "prev_hash", "hash")]
 
 
 class _Entry:
     """One row of the walk, read by position (much faster than by name)."""
 
-    __slots__ = ("seq", "fields", "prev_hash", "hash", "mac", "at")
+    __slots__ = ("seq", "fields", "prev_hash", "hash")
 
     def __init__(self, row: Any) -> None:
         fields = dict(zip(_FIELDS, row, strict=False))
-        self.at = fields["at"]
         fields["at"] = fields["at"].isoformat(timespec="microseconds")
         self.seq: int = fields["seq"]
         self.fields = fields
-        self.prev_hash = bytes(row[12]) if row[12] is not None else b""
-        self.hash = bytes(row[13]) if row[13] is not None else b""
-        self.mac = bytes(row[14]) if row[14] is not None else None
-
-    @property
-    def sealed(self) -> bool:
-        return bool(self.hash)
+        self.prev_hash = bytes(row[12])
+        self.hash = bytes(row[13])
 
 
 def _genuine(key: bytes, entry: _Entry, seq: int | None = None) -> bool:
@@ -202,16 +169,13 @@ def _diagnose(
 
 def verify(
     session: Session, head: ExportedHead | None = None, *,
-    anchors: Sequence[ExportedHead] = (), sealer_deadline: bool = True,
+    anchors: Sequence[ExportedHead] = (),
 ) -> VerifyResult:
-    """Walk the whole chain from the latest purge checkpoint, then the unsealed tail; stop at
-    the first break.
+    """Walk the whole chain from the latest purge checkpoint; stop at the first break.
 
     :param head: an exported head the trail must still contain unchanged.
     :param anchors: the genuine anchors kept outside the database (anchor.py), each checked the
         same way; those the purge has passed are skipped without a note.
-    :param sealer_deadline: fail on an entry older than AUDIT_SEAL_MAX_DELAY_MINUTES still
-        unsealed (False for a restored backup, whose tail stopped when it was taken).
     """
     key = keyring_of(session).key("audit")
     result = VerifyResult()
@@ -248,15 +212,9 @@ def verify(
         select(*_COLUMNS).where(AuditEvent.seq >= expected_seq).order_by(AuditEvent.seq)
         .execution_options(yield_per=BATCH)
     )
-    tail: list[_Entry] = []
     try:
         rows = map(_Entry, stream)
         for row in rows:
-            if not row.sealed:
-                tail.append(row)
-                break
-            if row.fields["action"] == GAP_ACTION:
-                result.gaps.append(row.seq)
             if (row.seq != expected_seq or row.prev_hash != expected_prev
                     or not _genuine(key, row)):
                 result.problem = _diagnose(key, row, rows, expected_seq, expected_prev, head_seq)
@@ -273,83 +231,11 @@ def verify(
             result.count += 1
             expected_prev = row.hash
             expected_seq += 1
-        if tail:
-            tail.extend(rows)
     finally:
         stream.close()
 
-    result.sealed_seq = expected_seq - 1
-    _check_tail(session, result, expected_seq, expected_prev, heads, unsealed=bool(tail))
-    if result.problem is None:
-        _check_unsealed(session, key, result, tail, expected_seq, sealer_deadline)
+    _check_tail(session, result, expected_seq, expected_prev, heads)
     return result
-
-
-def _check_unsealed(session: Session, key: bytes, result: VerifyResult, tail: list[_Entry],
-                    next_seq: int, deadline: bool) -> None:
-    """Check the entries the sealer has not chained yet, by their own MAC."""
-    dialect = session.connection().dialect.name
-    now = clock.now()
-    bound = timedelta(minutes=float(setting(session, "AUDIT_SEAL_MAX_DELAY_MINUTES")))
-    expected = next_seq
-    for row in tail:
-        if row.sealed or row.prev_hash:
-            result.problem = Break(row.seq, INSERTED,
-                                   "a sealed entry comes after entries not sealed yet")
-            return
-        if row.mac is None or not hmac.compare_digest(entry_mac(key, row.fields), row.mac):
-            result.problem = Break(row.seq, MODIFIED,
-                                   "the unsealed entry was changed, renumbered or forged "
-                                   "(its own MAC does not hold)")
-            return
-        if row.seq > expected:
-            if dialect != "postgresql":
-                result.problem = Break(expected, DELETED, _missing(expected, row.seq))
-                return
-            result.pending_gaps.extend(range(expected, row.seq))
-        if deadline and now - row.at > bound:
-            result.problem = Break(row.seq, UNSEALED,
-                                   f"the entry has waited more than {_minutes(bound)} for the "
-                                   "sealer: check that `portal jobs run` runs (or run "
-                                   "`portal audit seal`)")
-            return
-        expected = row.seq + 1
-        result.unsealed += 1
-        result.count += 1
-        result.last_seq = row.seq
-        if result.first_seq is None:
-            result.first_seq = row.seq
-    _check_numbers_given_out(session, result, expected)
-
-
-def _check_numbers_given_out(session: Session, result: VerifyResult, next_seq: int) -> None:
-    """Numbers given out after the last entry: on SQLite every one is committed with its entry,
-    so a missing one was deleted; on PostgreSQL they may belong to transactions in progress."""
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        given = connection.execute(
-            select(text("last_value"), text("is_called")).select_from(
-                text(AUDIT_EVENT_SEQUENCE.name))).first()
-        last_given = int(given.last_value) if given is not None and given.is_called else 0
-        if last_given >= next_seq:
-            result.notes.append(
-                f"numbers {next_seq} to {last_given} are given out without an entry yet "
-                "(transactions in progress, or rolled back)")
-        return
-    counter = connection.execute(select(AuditSequence.value)).scalar()
-    if counter is not None and counter >= next_seq:
-        result.problem = Break(next_seq, DELETED, _missing(next_seq, counter + 1)
-                               + " (the trail's newest entries)")
-
-
-def _missing(start: int, end: int) -> str:
-    return (f"entry {start} is missing" if end == start + 1
-            else f"entries {start} to {end - 1} are missing")
-
-
-def _minutes(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def _check_exported_head_before_walk(
@@ -366,7 +252,7 @@ def _check_exported_head_before_walk(
 
 def _check_tail(
     session: Session, result: VerifyResult, next_seq: int, last_hash: bytes,
-    heads: list[ExportedHead], *, unsealed: bool = False,
+    heads: list[ExportedHead],
 ) -> None:
     last_seq = next_seq - 1
     for kept in sorted(heads, key=lambda h: h.seq, reverse=True):
@@ -381,9 +267,8 @@ def _check_tail(
             result.problem = Break(last_seq, HEAD, "the chain head row is missing")
         return
     if head_row.seq > last_seq:
-        # Sealed during the walk: the entries the walk saw unsealed are sealed now.
         newer = session.scalar(select(func.min(AuditEvent.seq)).where(AuditEvent.seq > last_seq))
-        if newer is None and not unsealed:
+        if newer is None:
             result.problem = Break(next_seq, DELETED,
                                    f"the trail ends before the chain head {head_row.seq}")
         return

@@ -841,7 +841,7 @@ def _verify(app: Flask, path: Path, operator: Any) -> Verified:
                 manifest,
             )
         with _session_on(app, engine) as session:
-            chain = verify_chain(session, sealer_deadline=False)
+            chain = verify_chain(session)
             if not chain.ok:
                 assert chain.problem is not None
                 return Verified(

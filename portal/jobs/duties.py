@@ -157,9 +157,6 @@ DUTIES: tuple[Duty, ...] = (
     Duty("rights-remind", DAY, _rights_remind, "portal rights remind"),
     Duty("rights-purge", DAY, _rights_purge, "portal rights purge"),
     Duty("retention", DAY, _retention, "portal retention run", lease=timedelta(hours=6)),
-    # Entries are sealed after each commit; this seals those of a quiet minute, and gaps.
-    Duty("audit-seal", timedelta(minutes=1), _command("audit seal"), "portal audit seal",
-         lease=timedelta(minutes=10)),
     Duty("audit-check", DAY, _command("audit check"), "portal audit check"),
     Duty("audit-purge", DAY, _command("audit purge"), "portal audit purge"),
     Duty("audit-head", HOUR, _command("audit head"), "portal audit head"),

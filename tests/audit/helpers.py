@@ -57,14 +57,6 @@ def tamper(session: Session, statements: Iterable[str], **params: object) -> Non
     session.expire_all()
 
 
-def rewind_numbering(session: Session, last: int) -> str:
-    """The statement a careful attacker adds to a cut: the numbering back to `last`, so that the
-    next entry follows the cut without a gap."""
-    if session.connection().dialect.name == "postgresql":
-        return f"SELECT setval('audit_event_seq', {int(last)})"
-    return f"UPDATE audit_sequence SET value = {int(last)}"
-
-
 def shift_seq(from_seq: int, by: int) -> list[str]:
     """Statements renumbering the entries from `from_seq` on by `by` (PK-safe in two steps)."""
     return [
