@@ -470,13 +470,13 @@ def _stream(session: Session, actor: Any, purpose: Purpose, protocol_key: str,
             revision_join = SubmissionRevision.number == stood.c.number
             query = (select(*columns).select_from(Submission)
                      .join(stood, stood.c.submission_id == Submission.id))
-        return connection.execute(
+        return list(connection.execute(
             query.join(SubmissionRevision, and_(SubmissionRevision.submission_id == Submission.id,
                                                 revision_join))
             .join(Patient, Patient.id == Submission.patient_id)
             .join(ProtocolVersion, ProtocolVersion.id == Submission.protocol_version_id)
             .where(Submission.id > low, Submission.id <= high, *conditions)
-            .order_by(Submission.id)).all()
+            .order_by(Submission.id)).all())
 
     # Rows straight from the connection: the ORM's result layer took about 7 % of a report's
     # time for rows that map to no object. The session is flushed once, as its own execute would.
