@@ -5,22 +5,26 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
-from werkzeug.middleware.proxy_fix import ProxyFix
+from portal.config import PROJECT_ROOT, ConfigError
 
-from portal import clock
-from portal.areas import AREAS
-from portal.config import PROJECT_ROOT, ConfigError, development_secret, load_config, validate
+if TYPE_CHECKING:
+    from flask import Flask
 
 __all__ = ["create_app", "ConfigError"]
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the portal: configuration, extensions, areas, error handlers, CLI."""
+    # Imported here, not at the top: `import portal` is what every `portal` command pays
+    # before it runs, and `portal --help` needs none of this (issue 23).
+    from flask import Flask
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from portal import clock
+    from portal.config import development_secret, load_config, validate
+
     instance_path = Path(
         os.environ.get("PORTAL_INSTANCE_PATH", str(PROJECT_ROOT / "instance"))
     ).resolve()
@@ -62,6 +66,9 @@ def _create_sqlite_file(url: str) -> None:
     -wal and -shm files the mode of the database file: creating this one 0600 covers all three.
     An existing file is left as it is, except that group and other lose their access to it.
     """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -96,6 +103,8 @@ def _add_favicon(app: Flask) -> None:
 
 
 def _check_keys(app: Flask) -> None:
+    from sqlalchemy.exc import OperationalError
+
     from portal.db import new_session
     from portal.sealing import check_keys_against_database
 
@@ -129,6 +138,7 @@ def _register_areas(app: Flask) -> None:
     import importlib
     import importlib.util
 
+    from portal.areas import AREAS
     from portal.commands import register_commands
     from portal.home.routes import bp as home_bp
 

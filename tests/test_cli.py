@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
+from flask.cli import FlaskGroup, ScriptInfo
 
 from portal import create_app
-from portal.cli import cli
+from portal.cli import APP_COMMANDS, KEY_COMMANDS, cli
 from tests.conftest import make_test_config
 
 
@@ -42,6 +44,41 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     for command in ("db", "demo", "keys", "run", "routes"):
         assert f"  {command} " in result.stdout
+
+
+def test_help_lists_every_command_without_building_the_application(tmp_path: Path) -> None:
+    # A production configuration with no secret: building the application refuses it, and
+    # `portal --help` must still list every command (it only reads the table of commands).
+    env = {"PORTAL_INSTANCE_PATH": str(tmp_path), "PORTAL_ENV": "production"}
+    result = _run("--help", env=env)
+    assert result.returncode == 0, result.stderr
+    for command in (*APP_COMMANDS, "keys", "run", "routes", "shell"):
+        assert f"  {command} " in result.stdout
+    refused = _run("db", "current", env=env)
+    assert refused.returncode != 0
+    assert "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize("limit", [30, 45, 80, 200])
+def test_the_table_of_commands_is_the_applications(tmp_path: Path, key_file: Path,
+                                                   limit: int) -> None:
+    app = create_app(make_test_config(tmp_path, key_file))
+    # Closing the context pops the application context Flask's lookup pushes.
+    with click.Context(cli, obj=ScriptInfo(create_app=lambda: app)) as context:
+        # What Flask's own group lists once it has built the application and its plugins.
+        assert cli.list_commands(context) == sorted(FlaskGroup.list_commands(cli, context))
+        for name, lazy in APP_COMMANDS.items():
+            real = FlaskGroup.get_command(cli, context, name)
+            assert real is not None and lazy.load() is real, name
+            assert (click.Command(name, help=lazy.summary).get_short_help_str(limit)
+                    == real.get_short_help_str(limit)), name
+        keys = cli.get_command(context, "keys")
+        assert isinstance(keys, click.Group)
+        for name, lazy in KEY_COMMANDS.items():
+            real = keys.get_command(context, name)
+            assert real is not None and real.name == name
+            assert (click.Command(name, help=lazy.summary).get_short_help_str(limit)
+                    == real.get_short_help_str(limit)), name
 
 
 def test_flask_app_option_works_too(tmp_path: Path) -> None:
